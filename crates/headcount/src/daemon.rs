@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{self, Settings};
+use crate::config::{self, Settings, redact};
 use crate::logging::{MESSAGE_ID_NOTHING_SENT, MESSAGE_ID_REFUSED, MESSAGE_ID_SENT};
 use crate::schedule::{self, Action, Outcome, Schedule, Timing};
 use crate::send::{self, Verdict};
@@ -26,8 +26,6 @@ use crate::{notify, report_source::ReportSource};
 pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/collected-data.md (or `headcount preview`)";
 /// Where an operator reads why nothing is sent and how to change it.
 pub const OPERATIONS_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
-/// Exit status of an invalid configuration (sysexits' EX_CONFIG; the unit does not restart on it).
-pub const EXIT_CONFIG: u8 = 78;
 /// Exit status of any other failure to start (timer, signals, runtime).
 pub const EXIT_SOFTWARE: u8 = 70;
 
@@ -46,7 +44,7 @@ impl DaemonError {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            DaemonError::Config(_) => EXIT_CONFIG,
+            DaemonError::Config(_) => crate::EXIT_CONFIG,
             DaemonError::Setup(_) => EXIT_SOFTWARE,
         }
     }
@@ -54,7 +52,7 @@ impl DaemonError {
 
 /// Runs the daemon until SIGTERM/SIGINT (or until it decides there is nothing to do).
 pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
-    let loaded = config::load(root, &source.collector_names())?;
+    let loaded = config::load(root, &crate::known_collectors())?;
     for w in &loaded.warnings {
         warn!("{w}");
     }
@@ -131,16 +129,6 @@ fn announce(settings: &Settings) -> Announce {
             Announce::Sending
         }
     }
-}
-
-/// A URL for logs: without user name and password.
-pub fn redact(url: &url::Url) -> String {
-    let mut u = url.clone();
-    if !u.username().is_empty() || u.password().is_some() {
-        let _ = u.set_username("");
-        let _ = u.set_password(None);
-    }
-    u.to_string()
 }
 
 struct Daemon<'a> {
@@ -268,7 +256,7 @@ impl Daemon<'_> {
     /// SIGHUP: re-read the config. An invalid one is logged and the old one kept.
     fn reload(&mut self) -> Stop {
         notify::reloading();
-        match config::load(&self.root, &self.source.collector_names()) {
+        match config::load(&self.root, &crate::known_collectors()) {
             Err(e) => {
                 error!("the new configuration is invalid, keeping the old one: {e}");
             }

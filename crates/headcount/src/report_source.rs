@@ -10,8 +10,6 @@ use crate::config::Settings;
 
 /// Builds the exact request body of a report.
 pub trait ReportSource {
-    /// The collector names the config may exclude.
-    fn collector_names(&self) -> Vec<&'static str>;
     /// The body for `window` at `now` (the period containing `now`), exactly as posted
     /// (`headcount preview --json` without its final newline); `None` when nothing is to be
     /// reported.
@@ -28,10 +26,6 @@ pub trait ReportSource {
 pub struct Collectors;
 
 impl ReportSource for Collectors {
-    fn collector_names(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
-
     fn body(
         &self,
         _root: &Path,

@@ -1,6 +1,7 @@
 //! `headcount status [--json]`: what the daemon is set to do, from config and state alone
 //! (no network, nothing written).
 
+use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -8,7 +9,7 @@ use headcount_report::{Level, Period, Window};
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::daemon::redact;
+use crate::config::redact;
 use crate::state::{State, StateFile};
 
 /// The whole status, as `--json` prints it.
@@ -57,7 +58,7 @@ pub fn status(
         Ok(s) => (s, None),
         Err(e) => (State::default(), Some(e.to_string())),
     };
-    let sending = settings.level != Level::Off && settings.endpoint.is_some();
+    let sending = settings.sends();
     let windows = Window::ALL
         .into_iter()
         .map(|window| {
@@ -137,8 +138,19 @@ pub fn render(s: &Status) -> String {
     out
 }
 
-/// Loads the config and state under `root` and prints the status.
-pub fn run(root: &Path, settings: &Settings, json: bool) -> String {
+/// Loads the config and state under `root` and prints the status to stdout.
+pub fn run(root: &Path, json: bool) -> Result<(), crate::Error> {
+    let loaded = crate::config::load(root, &crate::known_collectors())?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let text = text(root, &loaded.settings, json);
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The status text (`json`: pretty JSON) for `settings` and the state under `root`.
+pub fn text(root: &Path, settings: &Settings, json: bool) -> String {
     let state_file = StateFile::locate(
         root,
         std::env::var(crate::state::STATE_DIRECTORY_ENV).ok().as_deref(),

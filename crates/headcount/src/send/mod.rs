@@ -71,7 +71,7 @@ fn extra_roots(
         path: ca.display().to_string(),
         reason,
     };
-    let path = root.join(ca.strip_prefix("/").unwrap_or(ca));
+    let path = crate::config::under_root(root, ca);
     let pem = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
     if certs.is_empty() {
