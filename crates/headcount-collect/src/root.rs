@@ -112,11 +112,12 @@ impl Root {
     pub fn read_prefix(&self, rel: &str) -> Option<(String, bool)> {
         let path = self.resolve(rel)?;
         let read = || -> std::io::Result<Option<(Vec<u8>, bool)>> {
-            let file = File::open(&path)?;
-            // A FIFO or device in a fixture (or a hostile root) would block or never end.
-            if !file.metadata()?.is_file() {
+            // A FIFO or device in a fixture (or a hostile root) would block or never end, and
+            // opening a FIFO already blocks: look before opening.
+            if !fs::metadata(&path)?.is_file() {
                 return Ok(None);
             }
+            let file = File::open(&path)?;
             let mut buf = Vec::new();
             file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf)?;
             let complete = buf.len() as u64 <= MAX_FILE_BYTES;
@@ -141,10 +142,10 @@ impl Root {
     /// The first [`MAX_FILE_BYTES`] of a regular file as bytes.
     pub fn read_bytes(&self, rel: &str) -> Option<Vec<u8>> {
         let path = self.resolve(rel)?;
-        let file = File::open(&path).ok()?;
-        if !file.metadata().ok()?.is_file() {
+        if !fs::metadata(&path).ok()?.is_file() {
             return None;
         }
+        let file = File::open(&path).ok()?;
         let mut buf = Vec::new();
         match file.take(MAX_FILE_BYTES).read_to_end(&mut buf) {
             Ok(_) => Some(buf),
