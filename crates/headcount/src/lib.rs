@@ -7,19 +7,22 @@ pub mod check_config;
 pub mod cli;
 pub mod config;
 mod error;
+pub mod preview;
 
 pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
 
 use cli::{Cli, Command};
 
-/// Collector names that `[collecting] exclude` accepts.
+/// Collector names that `[collecting] exclude` accepts: the collectors' registry.
 pub fn known_collectors() -> Vec<&'static str> {
-    Vec::new()
+    headcount_collect::collector_names().collect()
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::CheckConfig => check_config::run(&cli.root),
+        Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
+        Command::Schema => preview::schema(),
     }
 }
