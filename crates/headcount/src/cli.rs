@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use headcount_report::{Level, Window};
 
 /// Counts the installed base of an image-based Linux without identifying a single machine.
 ///
@@ -45,4 +46,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+
+    /// Show exactly what would be sent, without sending anything.
+    ///
+    /// Collects a report for the current UTC period at the configured level (or --level) and
+    /// prints it with a description of every field. Needs no endpoint, never sends, never
+    /// writes state, and works as an unprivileged user.
+    Preview(PreviewArgs),
+    /// Print the JSON Schema of the report.
+    Schema,
+}
+
+/// Options of `headcount preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Collection level to preview instead of the configured one.
+    #[arg(long, value_name = "off|minimal|full")]
+    pub level: Option<Level>,
+    /// Window whose current period is previewed.
+    #[arg(long, value_name = "daily|monthly", default_value = "daily")]
+    pub window: Window,
+    /// Print the exact JSON body that would be posted (plus a newline), nothing else.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -16,14 +16,15 @@ pub mod send;
 pub mod state;
 pub mod status;
 pub mod timer;
+pub mod preview;
 
 pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
 
 use cli::{Cli, Command};
 
-/// Collector names that `[collecting] exclude` accepts.
+/// Collector names that `[collecting] exclude` accepts: the collectors' registry.
 pub fn known_collectors() -> Vec<&'static str> {
-    Vec::new()
+    headcount_collect::collector_names().collect()
 }
 
 /// Runs one command.
@@ -36,5 +37,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Status { json } => status::run(&cli.root, json),
+        Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
+        Command::Schema => preview::schema(),
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use headcount_report::{Period, Window};
+use headcount_report::Window;
 
 use crate::config::Settings;
 
@@ -22,24 +22,19 @@ pub trait ReportSource {
     ) -> Option<Vec<u8>>;
 }
 
-/// STAND-IN until the collectors land: the envelope of a report without facts.
+/// The real collectors (`headcount_collect`): the same bytes `headcount preview --json` prints,
+/// without its final newline.
 pub struct Collectors;
 
 impl ReportSource for Collectors {
     fn body(
         &self,
-        _root: &Path,
+        root: &Path,
         settings: &Settings,
         window: Window,
         now: DateTime<Utc>,
     ) -> Option<Vec<u8>> {
-        let period = Period::containing(window, now);
-        Some(
-            format!(
-                "{{\"schema\":1,\"window\":\"{window}\",\"period\":\"{period}\",\"level\":\"{}\"}}",
-                settings.level
-            )
-            .into_bytes(),
-        )
+        headcount_collect::build_report(root, settings.level, &settings.exclude, window, now)
+            .map(|r| r.to_body())
     }
 }
