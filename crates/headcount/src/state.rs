@@ -47,9 +47,17 @@ impl State {
 
     /// Parses the file's content; a period of the wrong window is an error.
     pub fn from_json(text: &str) -> Result<State, StateError> {
-        let state: State = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
+        let corrupt = |e: serde_json::Error| StateError::Corrupt {
             reason: e.to_string(),
-        })?;
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
+        // serde also accepts a struct written as an array; a state file is an object.
+        if !value.is_object() {
+            return Err(StateError::Corrupt {
+                reason: "not a JSON object".to_owned(),
+            });
+        }
+        let state: State = serde_json::from_value(value).map_err(corrupt)?;
         for window in Window::ALL {
             if let Some(p) = state.get(window)
                 && p.window() != window

@@ -127,28 +127,30 @@ fn live(seed: u64, days: i64) -> (Tally, DateTime<Utc>, DateTime<Utc>) {
             t = wake.max(t);
             continue;
         }
-        t = t.max(next_event);
-        if Some(t) == jump_end {
+        // An event may lie in the past (it fell into a power-off): it happens now.
+        let ev = next_event;
+        t = t.max(ev);
+        if Some(ev) == jump_end {
             offset = TimeDelta::zero(); // NTP steps the clock back to the truth
             jump_end = None;
-        } else if t == next_restart {
+        } else if ev == next_restart {
             tally.restarts += 1;
             schedule = Schedule::new(floor());
             next_restart = t + exp(&mut rng, TimeDelta::days(20));
-        } else if t == next_off {
+        } else if ev == next_off {
             tally.offs += 1;
             let d = uniform_between(&mut rng, TimeDelta::hours(1), TimeDelta::days(5));
             tally.unclean.push((t, t + d));
             t += d;
             schedule = Schedule::new(floor());
             next_off = t + exp(&mut rng, TimeDelta::days(30));
-        } else if t == next_suspend {
+        } else if ev == next_suspend {
             tally.suspends += 1;
             let d = uniform_between(&mut rng, TimeDelta::minutes(10), TimeDelta::hours(14));
             tally.unclean.push((t, t + d));
             t += d; // frozen: the schedule survives, the timer fires late on resume
             next_suspend = t + exp(&mut rng, TimeDelta::days(9));
-        } else if t == next_jump {
+        } else if ev == next_jump {
             if jump_end.is_none() {
                 let size = uniform_between(&mut rng, TimeDelta::hours(1), TimeDelta::days(10));
                 offset = if rng.random_bool(0.5) {
