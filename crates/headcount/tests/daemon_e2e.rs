@@ -65,7 +65,9 @@ fn first_start_sends_one_daily_and_one_monthly_then_a_restart_sends_nothing() {
         "{log}"
     );
     for r in &got {
-        assert!(log.contains(std::str::from_utf8(&r.body).unwrap()), "{log}");
+        // On stderr the fmt layer quotes string fields (the journal gets the raw bytes).
+        let quoted = format!("headcount_report={:?}", std::str::from_utf8(&r.body).unwrap());
+        assert!(log.contains(&quoted), "{quoted} not in\n{log}");
     }
     let state = root.state().unwrap();
     assert_eq!(
