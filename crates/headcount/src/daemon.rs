@@ -29,6 +29,9 @@ pub const OPERATIONS_DOC: &str = "https://github.com/headcount-project/headcount
 /// Exit status of any other failure to start (timer, signals, runtime).
 pub const EXIT_SOFTWARE: u8 = 70;
 
+/// How long an idle blocking thread (DNS lookups) lingers after a send.
+pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -75,6 +78,9 @@ pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // The resolver runs getaddrinfo on a blocking thread; let it go soon after a send
+        // instead of tokio's default 10 s, so the idle daemon is one thread.
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
         .build()?;
     let daemon = Daemon {
         root: root.to_path_buf(),

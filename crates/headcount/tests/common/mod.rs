@@ -349,6 +349,18 @@ impl Root {
         std::fs::read_to_string(self.state_dir().join("state.json")).ok()
     }
 
+    /// Waits until the state file reads `expected` (it is written right after the answer).
+    pub fn wait_state(&self, expected: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.state().unwrap_or_default();
+            if s == expected || t.elapsed() > Duration::from_secs(5) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A config for `endpoint` with the delays at 0, plus `extra` lines under [reporting].
     pub fn config(endpoint: &str, extra: &str) -> String {
         format!(
