@@ -25,7 +25,8 @@ use crate::{notify, report_source::ReportSource};
 /// Where an operator reads what each collected field means.
 pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/collected-data.md (or `headcount preview`)";
 /// Where an operator reads why nothing is sent and how to change it.
-pub const OPERATIONS_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
+pub const OPERATIONS_DOC: &str =
+    "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
 /// Exit status of any other failure to start (timer, signals, runtime).
 pub const EXIT_SOFTWARE: u8 = 70;
 
@@ -197,13 +198,7 @@ impl Daemon<'_> {
             match action {
                 Action::Send { window, period } => {
                     let stop = self
-                        .send(
-                            window,
-                            period,
-                            &mut sigterm,
-                            &mut sigint,
-                            &mut watchdog,
-                        )
+                        .send(window, period, &mut sigterm, &mut sigint, &mut watchdog)
                         .await;
                     if stop.is_some() {
                         return self.stop();
@@ -368,14 +363,22 @@ impl Daemon<'_> {
                 answer.detail
             );
         } else {
-            debug!("{window} report for {period} failed again: {}", answer.detail);
+            debug!(
+                "{window} report for {period} failed again: {}",
+                answer.detail
+            );
         }
         None
     }
 }
 
 /// The `STATUS=` line: level, last settled periods, next due time, last failure.
-pub fn status_line(settings: &Settings, state: &State, schedule: &Schedule, next: Action) -> String {
+pub fn status_line(
+    settings: &Settings,
+    state: &State,
+    schedule: &Schedule,
+    next: Action,
+) -> String {
     let mut parts = vec![format!("level {}", settings.level)];
     let settled: Vec<String> = Window::ALL
         .into_iter()
@@ -398,4 +401,52 @@ pub fn status_line(settings: &Settings, state: &State, schedule: &Schedule, next
         }
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    #[test]
+    fn status_line_says_level_settled_periods_next_due_and_failures() {
+        let settings = Settings::default();
+        let mut state = State::default();
+        state.set(Window::Daily, "2026-11-23".parse().unwrap());
+        let mut schedule = Schedule::new(schedule::plausible_from());
+        let mut rng = StdRng::seed_from_u64(1);
+        let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        schedule.record(
+            Window::Monthly,
+            "2026-11".parse().unwrap(),
+            &Outcome::Failed {
+                reason: "could not connect".into(),
+                retry_after: None,
+            },
+            now,
+            &mut rng,
+        );
+        let until = DateTime::parse_from_rfc3339("2026-11-24T03:12:09Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let line = status_line(&settings, &state, &schedule, Action::Sleep { until });
+        assert_eq!(
+            line,
+            "level minimal; last settled: daily 2026-11-23, monthly none yet; \
+             next due 2026-11-24 03:12:09 UTC; last monthly failure: could not connect"
+        );
+    }
+
+    #[test]
+    fn announce_tells_whether_anything_is_sent() {
+        let mut s = Settings::default();
+        assert_eq!(announce(&s), Announce::NothingToDo, "no endpoint");
+        s.endpoint = Some("https://counter.example/report".parse().unwrap());
+        assert_eq!(announce(&s), Announce::Sending);
+        s.level = Level::Off;
+        assert_eq!(announce(&s), Announce::NothingToDo);
+    }
 }

@@ -114,10 +114,10 @@ impl Receiver {
                             }
                             None => serve(counted, s.clone()).await,
                         }
-                        s.wire.lock().unwrap().push((
-                            inn.load(Ordering::SeqCst),
-                            out.load(Ordering::SeqCst),
-                        ));
+                        s.wire
+                            .lock()
+                            .unwrap()
+                            .push((inn.load(Ordering::SeqCst), out.load(Ordering::SeqCst)));
                     });
                 }
             });
@@ -452,7 +452,10 @@ impl Daemon {
             }
             if t.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!("daemon did not exit within {timeout:?}; log:\n{}", self.log());
+                panic!(
+                    "daemon did not exit within {timeout:?}; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -559,7 +562,10 @@ impl Tinyproxy {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}", self.port)
+        format!(
+            "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
+            self.port
+        )
     }
 
     pub fn log(&self) -> String {
