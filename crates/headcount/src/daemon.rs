@@ -348,6 +348,7 @@ impl Daemon<'_> {
                 retry_after: answer.retry_after,
             },
         };
+        release_memory();
         let done = Utc::now();
         let recorded = self
             .schedule
@@ -369,6 +370,18 @@ impl Daemon<'_> {
             );
         }
         None
+    }
+}
+
+/// Hands freed heap pages back to the kernel after a send. Building a TLS client parses the
+/// system's trust store (hundreds of KiB); glibc would keep those pages for the hours the daemon
+/// then sleeps.
+fn release_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointers; it only walks the allocator's own free lists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

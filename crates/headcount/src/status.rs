@@ -198,7 +198,10 @@ mod tests {
         let s = status(&settings, &file, at("2026-11-23T10:00:00Z"));
         assert!(s.sending);
         let daily = &s.windows[0];
-        assert_eq!(daily.last_settled.map(|p| p.to_string()).as_deref(), Some("2026-11-23"));
+        assert_eq!(
+            daily.last_settled.map(|p| p.to_string()).as_deref(),
+            Some("2026-11-23")
+        );
         assert_eq!(daily.next_due, Some(at("2026-11-24T00:00:00Z")));
         let monthly = &s.windows[1];
         assert_eq!(monthly.last_settled, None);

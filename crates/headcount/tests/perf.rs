@@ -130,8 +130,10 @@ fn daemon_performance() {
             // The blocking thread used for DNS retires after 1 s of idleness.
             std::thread::sleep(Duration::from_secs(3));
             println!(
-                "[{level}] idle after both reports over TLS: VmRSS {}, threads {}",
+                "[{level}] idle after both reports over TLS: VmRSS {} (anonymous {}, file {}), threads {}",
                 proc_field(pid, "VmRSS:"),
+                proc_field(pid, "RssAnon:"),
+                proc_field(pid, "RssFile:"),
                 proc_field(pid, "Threads:")
             );
             let before = proc_sum(pid, "voluntary_ctxt_switches:")
