@@ -1,10 +1,11 @@
 //! Every file a collector reads goes through [`Root`]: paths are resolved inside the root
 //! directory (symlinks included), reads are capped, and failures become `None` with a debug log.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, Metadata};
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 /// The most a single read returns, in bytes: every file collectors read is far smaller, and a
 /// huge or endless file must not cost memory.
@@ -18,20 +19,37 @@ pub const MAX_DIR_ENTRIES: usize = 4096;
 const MAX_SYMLINK_HOPS: usize = 40;
 
 /// The directory the machine's files are read under: `/` on a live system, a fixture in tests.
-#[derive(Debug, Clone)]
+///
+/// One `Root` serves one collection: it remembers resolved directories and file contents, so
+/// collectors that look at the same file (cpuinfo, DMI, the kernel command line) read it once.
+#[derive(Debug)]
 pub struct Root {
     path: PathBuf,
     /// `/` itself: the kernel resolves paths, no need to walk them.
     is_host: bool,
+    /// Resolved components of directories already walked, by relative path.
+    dirs: Mutex<HashMap<String, Option<Vec<String>>>>,
+    /// Files already read: their first [`MAX_FILE_BYTES`] and whether that was all.
+    files: Mutex<HashMap<String, Option<(String, bool)>>>,
+}
+
+impl Clone for Root {
+    fn clone(&self) -> Root {
+        Root::new(&self.path)
+    }
 }
 
 impl Root {
     /// A root at `path`.
     pub fn new(path: &Path) -> Root {
+        // A short canonical prefix makes every later lookup cheaper for the kernel.
+        let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let is_host = path == Path::new("/");
         Root {
-            path: path.to_path_buf(),
+            path,
             is_host,
+            dirs: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
         }
     }
 
@@ -43,14 +61,59 @@ impl Root {
     /// Resolves `rel` (a path relative to the root) to a real path that stays inside the root,
     /// following symlinks as if the root were `/`.
     pub fn resolve(&self, rel: &str) -> Option<PathBuf> {
-        let rel = rel.trim_start_matches('/');
+        self.resolve_with_meta(rel).map(|(p, _)| p)
+    }
+
+    /// [`Root::resolve`], plus the metadata of the resolved path when the walk already saw it
+    /// (`None` when it does not exist or was not looked at): saves a second `stat`.
+    fn resolve_with_meta(&self, rel: &str) -> Option<(PathBuf, Option<Metadata>)> {
+        let rel = rel.trim_matches('/');
         if self.is_host {
-            return Some(self.path.join(rel));
+            let path = self.path.join(rel);
+            let meta = fs::metadata(&path).ok();
+            return Some((path, meta));
         }
-        let mut todo: VecDeque<String> = components(Path::new(rel)).collect();
-        let mut done: Vec<String> = Vec::new();
+        let (start, name) = match rel.rsplit_once('/') {
+            Some((parent, name)) => (self.resolve_dir(parent)?, name),
+            None => (Vec::new(), rel),
+        };
+        let (parts, meta) = self.walk(start, components(Path::new(name)).collect(), rel)?;
+        let path = self.join(&parts);
+        let meta = meta.or_else(|| fs::metadata(&path).ok());
+        Some((path, meta))
+    }
+
+    /// The resolved components of directory `rel`, walked once per collection (its parent is
+    /// resolved the same way, so each directory costs one `lstat`).
+    fn resolve_dir(&self, rel: &str) -> Option<Vec<String>> {
+        if rel.is_empty() {
+            return Some(Vec::new());
+        }
+        if let Some(hit) = lock(&self.dirs).get(rel) {
+            return hit.clone();
+        }
+        let (start, name) = match rel.rsplit_once('/') {
+            Some((parent, name)) => (self.resolve_dir(parent), name),
+            None => (Some(Vec::new()), rel),
+        };
+        let parts = start
+            .and_then(|start| self.walk(start, components(Path::new(name)).collect(), rel))
+            .map(|(parts, _)| parts);
+        lock(&self.dirs).insert(rel.to_owned(), parts.clone());
+        parts
+    }
+
+    /// Walks `todo` from the resolved components `done`, following symlinks inside the root.
+    fn walk(
+        &self,
+        mut done: Vec<String>,
+        mut todo: VecDeque<String>,
+        rel: &str,
+    ) -> Option<(Vec<String>, Option<Metadata>)> {
         let mut hops = 0;
+        let mut last = None;
         while let Some(part) = todo.pop_front() {
+            last = None;
             if part == ".." {
                 done.pop();
                 continue;
@@ -71,11 +134,15 @@ impl Root {
                         todo.insert(i, c);
                     }
                 }
+                Ok(meta) => {
+                    last = Some(meta);
+                    done.push(part);
+                }
                 // A missing component ends the walk; the caller's read reports it.
-                _ => done.push(part),
+                Err(_) => done.push(part),
             }
         }
-        Some(self.join(&done))
+        Some((done, last))
     }
 
     fn join(&self, parts: &[String]) -> PathBuf {
@@ -86,36 +153,45 @@ impl Root {
 
     /// Metadata of `rel` (symlinks followed).
     pub fn metadata(&self, rel: &str) -> Option<Metadata> {
-        let path = self.resolve(rel)?;
-        match fs::metadata(&path) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::debug!(path = %path.display(), error = %e, "cannot stat");
-                None
-            }
+        let (path, meta) = self.resolve_with_meta(rel)?;
+        if meta.is_none() {
+            tracing::debug!(path = %path.display(), "cannot stat");
         }
+        meta
     }
 
     /// Whether `rel` exists (any kind of file).
     pub fn exists(&self, rel: &str) -> bool {
-        self.resolve(rel)
-            .is_some_and(|p| fs::symlink_metadata(p).is_ok())
+        self.resolve_with_meta(rel)
+            .is_some_and(|(_, m)| m.is_some())
     }
 
     /// Whether `rel` is a directory.
     pub fn is_dir(&self, rel: &str) -> bool {
-        self.resolve(rel).is_some_and(|p| p.is_dir())
+        self.resolve_with_meta(rel)
+            .is_some_and(|(_, m)| m.is_some_and(|m| m.is_dir()))
     }
 
     /// The first [`MAX_FILE_BYTES`] of a regular file as text (invalid UTF-8 replaced), and
     /// whether that is the whole file.
     pub fn read_prefix(&self, rel: &str) -> Option<(String, bool)> {
-        let path = self.resolve(rel)?;
+        if let Some(hit) = lock(&self.files).get(rel) {
+            return hit.clone();
+        }
+        let read = self.read_prefix_uncached(rel);
+        lock(&self.files).insert(rel.to_owned(), read.clone());
+        read
+    }
+
+    fn read_prefix_uncached(&self, rel: &str) -> Option<(String, bool)> {
+        let (path, meta) = self.resolve_with_meta(rel)?;
         let read = || -> std::io::Result<Option<(Vec<u8>, bool)>> {
             // A FIFO or device in a fixture (or a hostile root) would block or never end, and
             // opening a FIFO already blocks: look before opening.
-            if !fs::metadata(&path)?.is_file() {
-                return Ok(None);
+            match &meta {
+                Some(m) if m.is_file() => {}
+                Some(_) => return Ok(None),
+                None => return Err(std::io::ErrorKind::NotFound.into()),
             }
             let file = File::open(&path)?;
             let mut buf = Vec::new();
@@ -141,8 +217,8 @@ impl Root {
 
     /// The first [`MAX_FILE_BYTES`] of a regular file as bytes.
     pub fn read_bytes(&self, rel: &str) -> Option<Vec<u8>> {
-        let path = self.resolve(rel)?;
-        if !fs::metadata(&path).ok()?.is_file() {
+        let (path, meta) = self.resolve_with_meta(rel)?;
+        if !meta?.is_file() {
             return None;
         }
         let file = File::open(&path).ok()?;
@@ -211,6 +287,11 @@ impl Root {
         let path = self.resolve(parent)?.join(name);
         fs::read_link(&path).ok()
     }
+}
+
+/// A poisoned cache only means another collector panicked mid-insert; its data is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The normal components of a path (`.` and the root dropped, `..` kept).
