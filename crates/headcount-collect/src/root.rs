@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, Metadata};
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -77,9 +78,13 @@ impl Root {
             Some((parent, name)) => (self.resolve_dir(parent)?, name),
             None => (Vec::new(), rel),
         };
-        let (parts, meta) = self.walk(start, components(Path::new(name)).collect(), rel)?;
+        let (parts, seen) = self.walk(start, components(Path::new(name)).collect(), rel)?;
         let path = self.join(&parts);
-        let meta = meta.or_else(|| fs::metadata(&path).ok());
+        let meta = match seen {
+            Seen::Exists(m) => Some(m),
+            Seen::Missing => None,
+            Seen::NotLooked => fs::metadata(&path).ok(),
+        };
         Some((path, meta))
     }
 
@@ -109,11 +114,11 @@ impl Root {
         mut done: Vec<String>,
         mut todo: VecDeque<String>,
         rel: &str,
-    ) -> Option<(Vec<String>, Option<Metadata>)> {
+    ) -> Option<(Vec<String>, Seen)> {
         let mut hops = 0;
-        let mut last = None;
+        let mut last = Seen::NotLooked;
         while let Some(part) = todo.pop_front() {
-            last = None;
+            last = Seen::NotLooked;
             if part == ".." {
                 done.pop();
                 continue;
@@ -135,11 +140,14 @@ impl Root {
                     }
                 }
                 Ok(meta) => {
-                    last = Some(meta);
+                    last = Seen::Exists(meta);
                     done.push(part);
                 }
                 // A missing component ends the walk; the caller's read reports it.
-                Err(_) => done.push(part),
+                Err(_) => {
+                    last = Seen::Missing;
+                    done.push(part);
+                }
             }
         }
         Some((done, last))
@@ -183,18 +191,42 @@ impl Root {
         read
     }
 
-    fn read_prefix_uncached(&self, rel: &str) -> Option<(String, bool)> {
-        let (path, meta) = self.resolve_with_meta(rel)?;
-        let read = || -> std::io::Result<Option<(Vec<u8>, bool)>> {
-            // A FIFO or device in a fixture (or a hostile root) would block or never end, and
-            // opening a FIFO already blocks: look before opening.
-            match &meta {
-                Some(m) if m.is_file() => {}
-                Some(_) => return Ok(None),
-                None => return Err(std::io::ErrorKind::NotFound.into()),
+    /// Opens a regular file under the root. The last component is opened without following a
+    /// symlink (one path lookup instead of an `lstat` and an `open`); only when it is one is the
+    /// path walked. Non-blocking, so a FIFO cannot hang the open, and refused after `fstat`.
+    fn open_file(&self, rel: &str) -> std::io::Result<Option<(File, usize)>> {
+        let rel = rel.trim_matches('/');
+        let direct = if self.is_host {
+            Some(self.path.join(rel))
+        } else {
+            let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            match name {
+                "" | "." | ".." => None,
+                _ => self.resolve_dir(parent).map(|d| self.join(&d).join(name)),
             }
-            let file = File::open(&path)?;
-            let mut buf = Vec::new();
+        };
+        let flags = libc::O_NONBLOCK | if self.is_host { 0 } else { libc::O_NOFOLLOW };
+        let open = |p: &Path| fs::OpenOptions::new().read(true).custom_flags(flags).open(p);
+        let file = match direct.map(|p| open(&p)) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) if e.raw_os_error() != Some(libc::ELOOP) => return Err(e),
+            // A symlink (or an odd path): walk it inside the root.
+            _ => match self.resolve(rel) {
+                Some(p) => open(&p)?,
+                None => return Ok(None),
+            },
+        };
+        let meta = file.metadata()?;
+        Ok(meta.is_file().then(|| (file, read_capacity(meta.len()))))
+    }
+
+    fn read_prefix_uncached(&self, rel: &str) -> Option<(String, bool)> {
+        let path = rel;
+        let read = || -> std::io::Result<Option<(Vec<u8>, bool)>> {
+            let Some((file, capacity)) = self.open_file(rel)? else {
+                return Ok(None);
+            };
+            let mut buf = Vec::with_capacity(capacity);
             file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf)?;
             let complete = buf.len() as u64 <= MAX_FILE_BYTES;
             buf.truncate(MAX_FILE_BYTES as usize);
@@ -205,11 +237,11 @@ impl Root {
                 Some((String::from_utf8_lossy(&buf).into_owned(), complete))
             }
             Ok(None) => {
-                tracing::debug!(path = %path.display(), "not a regular file");
+                tracing::debug!(path, "not a regular file");
                 None
             }
             Err(e) => {
-                tracing::debug!(path = %path.display(), error = %e, "cannot read");
+                tracing::debug!(path, error = %e, "cannot read");
                 None
             }
         }
@@ -217,16 +249,12 @@ impl Root {
 
     /// The first [`MAX_FILE_BYTES`] of a regular file as bytes.
     pub fn read_bytes(&self, rel: &str) -> Option<Vec<u8>> {
-        let (path, meta) = self.resolve_with_meta(rel)?;
-        if !meta?.is_file() {
-            return None;
-        }
-        let file = File::open(&path).ok()?;
-        let mut buf = Vec::new();
+        let (file, capacity) = self.open_file(rel).ok()??;
+        let mut buf = Vec::with_capacity(capacity);
         match file.take(MAX_FILE_BYTES).read_to_end(&mut buf) {
             Ok(_) => Some(buf),
             Err(e) => {
-                tracing::debug!(path = %path.display(), error = %e, "cannot read");
+                tracing::debug!(path = rel, error = %e, "cannot read");
                 None
             }
         }
@@ -287,6 +315,24 @@ impl Root {
         let path = self.resolve(parent)?.join(name);
         fs::read_link(&path).ok()
     }
+}
+
+/// A buffer size that takes the whole file in one read: its size when the file system knows
+/// it (sysfs says 4096, procfs 0), capped, plus one byte to see the end.
+fn read_capacity(len: u64) -> usize {
+    const PROC_GUESS: u64 = 4096;
+    let len = if len == 0 { PROC_GUESS } else { len };
+    usize::try_from(len.min(MAX_FILE_BYTES)).unwrap_or(0) + 1
+}
+
+/// What a walk learned about the last component of a path.
+enum Seen {
+    /// It exists (not a symlink): its `lstat`, which is its `stat`.
+    Exists(Metadata),
+    /// `lstat` failed.
+    Missing,
+    /// The walk ended on `..` or on nothing: not looked at.
+    NotLooked,
 }
 
 /// A poisoned cache only means another collector panicked mid-insert; its data is still usable.
