@@ -230,3 +230,108 @@ fn an_invalid_config_exits_78() {
     assert_eq!(status.code(), Some(78), "{}", d.log());
     assert!(d.log().contains("50-test.toml"), "{}", d.log());
 }
+
+/// Everything the daemon said on `NOTIFY_SOCKET` so far (one datagram per entry).
+fn datagrams(sock: &std::os::unix::net::UnixDatagram, into: &mut Vec<String>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        into.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+}
+
+fn wait_datagram(
+    sock: &std::os::unix::net::UnixDatagram,
+    seen: &mut Vec<String>,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let t = std::time::Instant::now();
+    loop {
+        datagrams(sock, seen);
+        if let Some(i) = seen.iter().position(|m| pred(m)) {
+            // Later datagrams stay for the next wait.
+            return seen.drain(..=i).next_back().unwrap();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no {what} on NOTIFY_SOCKET; got {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn speaks_sd_notify_ready_status_watchdog_reload_and_stopping() {
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let path = root.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut seen = vec![];
+    let mut d = root.daemon_with(&[
+        ("NOTIFY_SOCKET", path.as_os_str()),
+        ("WATCHDOG_USEC", std::ffi::OsStr::new("200000")),
+    ]);
+    let ready = wait_datagram(&sock, &mut seen, "READY=1", |m| m.contains("READY=1"));
+    assert!(ready.contains("STATUS=level minimal"), "{ready}");
+    rx.wait_for(2, Duration::from_secs(20));
+    let (day, month) = today();
+    let status = wait_datagram(&sock, &mut seen, "STATUS with both periods", |m| {
+        m.contains(&format!("daily {day}")) && m.contains(&format!("monthly {month}"))
+    });
+    assert!(status.contains("next due"), "{status}");
+    // WATCHDOG_USEC=200ms: pings every 100 ms.
+    for _ in 0..3 {
+        wait_datagram(&sock, &mut seen, "WATCHDOG=1", |m| m == "WATCHDOG=1");
+    }
+    // SIGHUP applies a changed level: RELOADING=1, then READY=1, then a STATUS with it.
+    root.write(
+        "etc/headcount/config.d/60-level.toml",
+        "[collecting]\nlevel = \"full\"\n",
+    );
+    d.signal(1);
+    wait_datagram(&sock, &mut seen, "RELOADING=1", |m| {
+        m.contains("RELOADING=1")
+    });
+    wait_datagram(&sock, &mut seen, "READY=1 after reload", |m| {
+        m.contains("READY=1")
+    });
+    let after = wait_datagram(&sock, &mut seen, "STATUS with level full", |m| {
+        m.contains("STATUS=level full")
+    });
+    assert!(!after.contains("minimal"), "{after}");
+    // An invalid config on reload is logged and the old one kept.
+    root.write(
+        "etc/headcount/config.d/70-bad.toml",
+        "[collecting]\nlevel = 3\n",
+    );
+    d.signal(1);
+    wait_datagram(&sock, &mut seen, "READY=1 after a bad reload", |m| {
+        m.contains("READY=1")
+    });
+    assert!(d.running());
+    d.wait_log("keeping the old one", 1, Duration::from_secs(5));
+    std::fs::remove_file(root.path().join("etc/headcount/config.d/70-bad.toml")).unwrap();
+    // No report was sent again by the reloads.
+    assert_eq!(rx.received().len(), 2);
+    let (status, took) = d.terminate();
+    assert!(status.success());
+    assert!(took < Duration::from_secs(1));
+    wait_datagram(&sock, &mut seen, "STOPPING=1", |m| m.contains("STOPPING=1"));
+}
+
+#[test]
+fn a_reload_to_level_off_exits_0() {
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let mut d = root.daemon();
+    rx.wait_for(2, Duration::from_secs(20));
+    root.write(
+        "etc/headcount/config.d/90-off.toml",
+        "[collecting]\nlevel = \"off\"\n",
+    );
+    d.signal(1);
+    let status = d.wait(Duration::from_secs(5));
+    assert!(status.success(), "{status:?}");
+    assert!(d.log().contains("nothing will be collected or sent"));
+}

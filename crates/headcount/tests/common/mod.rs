@@ -394,6 +394,11 @@ impl Root {
 
     /// Starts `headcount daemon`, its stderr going to a file in the root.
     pub fn daemon(&self) -> Daemon {
+        self.daemon_with(&[])
+    }
+
+    /// Starts `headcount daemon` with extra environment variables.
+    pub fn daemon_with(&self, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let log = self.dir.path().join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -403,6 +408,7 @@ impl Root {
         ));
         let child = self
             .command(&["daemon"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
