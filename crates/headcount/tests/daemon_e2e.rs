@@ -277,12 +277,13 @@ fn speaks_sd_notify_ready_status_watchdog_reload_and_stopping() {
     rx.wait_for(2, Duration::from_secs(20));
     let (day, month) = today();
     let status = wait_datagram(&sock, &mut seen, "STATUS with both periods", |m| {
-        m.contains(&format!("daily {day}")) && m.contains(&format!("monthly {month}"))
+        m.contains(&format!("last settled: daily {day}, monthly {month};"))
+            && m.contains("next due")
     });
     assert!(status.contains("next due"), "{status}");
     // WATCHDOG_USEC=200ms: pings every 100 ms.
     for _ in 0..3 {
-        wait_datagram(&sock, &mut seen, "WATCHDOG=1", |m| m == "WATCHDOG=1");
+        wait_datagram(&sock, &mut seen, "WATCHDOG=1", |m| m.trim() == "WATCHDOG=1");
     }
     // SIGHUP applies a changed level: RELOADING=1, then READY=1, then a STATUS with it.
     root.write(
