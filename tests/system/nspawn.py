@@ -116,7 +116,7 @@ FAKE_SETFILES = "#!/bin/sh\ncat >/dev/null\nexit 0\n"
 IGNITION = "/usr/lib/dracut/modules.d/30ignition/ignition"
 
 
-def test_config(**reporting) -> str:
+def headcount_config(**reporting) -> str:
     """A config fragment pointing headcount at the loopback receiver, reporting at once."""
     values = {
         "endpoint": RECEIVER_URL,

@@ -74,6 +74,10 @@ def ensure_rootfs() -> pathlib.Path:
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)
+    # Trees built from an older package list are never used again.
+    for stale in final.parent.glob(f"{SUITE}-minbase-*"):
+        if stale != final and stale.is_dir():
+            shutil.rmtree(stale)
     return final
 
 

@@ -28,7 +28,7 @@ from nspawn import (
     RECEIVER_URL,
     Machine,
     ignition_data_url,
-    test_config,
+    headcount_config,
 )
 from rootfs import ensure_rootfs
 
@@ -74,7 +74,7 @@ def reporting_machine(make, *, fragments=None, with_proxy=False, **reporting) ->
     m.install_receiver()
     if with_proxy:
         m.install_proxy()
-    m.write("/etc/headcount/config.d/50-test.toml", test_config(**reporting))
+    m.write("/etc/headcount/config.d/50-test.toml", headcount_config(**reporting))
     for name, text in (fragments or {}).items():
         m.write(f"/etc/headcount/config.d/{name}", text)
     m.boot()
@@ -139,7 +139,7 @@ def test_preset_enables_the_unit_and_it_runs_with_a_true_status(machine):
     # Enabled by the preset alone (install_headcount ran `systemctl --root preset`), before boot.
     assert m.path("/etc/systemd/system/multi-user.target.wants/headcount.service").is_symlink()
     m.install_receiver()
-    m.write("/etc/headcount/config.d/50-test.toml", test_config())
+    m.write("/etc/headcount/config.d/50-test.toml", headcount_config())
     m.boot()
     assert m.run(["systemctl", "is-enabled", "headcount.service"], check=False).stdout.strip() == "enabled"
     wait_for_reports(m)
@@ -192,7 +192,7 @@ def test_level_off_written_by_real_ignition_sends_nothing(machine):
     m.install_headcount()
     m.install_receiver()
     # Even with an endpoint configured: level off wins.
-    m.write("/etc/headcount/config.d/50-test.toml", test_config())
+    m.write("/etc/headcount/config.d/50-test.toml", headcount_config())
     fragment = '[collecting]\nlevel = "off"\n'
     m.ignition_files({
         "ignition": {"version": "3.3.0"},
@@ -222,7 +222,7 @@ def test_invalid_config_fails_the_unit_once_naming_file_and_key(machine):
     m = machine()
     m.install_headcount()
     m.install_receiver()
-    m.write("/etc/headcount/config.d/50-test.toml", test_config())
+    m.write("/etc/headcount/config.d/50-test.toml", headcount_config())
     m.write("/etc/headcount/config.d/60-bad-level.toml", '[collecting]\nlevel = "maximal"\n')
     m.write("/etc/headcount/config.d/70-bad-timeout.toml", '[reporting]\ntimeout_secs = "soon"\n')
     m.boot()
