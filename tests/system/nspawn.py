@@ -116,6 +116,45 @@ FAKE_SETFILES = "#!/bin/sh\ncat >/dev/null\nexit 0\n"
 IGNITION = "/usr/lib/dracut/modules.d/30ignition/ignition"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_cases() -> None:
+    """Clean up cases of test runs that were killed before their finalizers ran.
+
+    Only cases whose owning test process is gone: several test runs may share the cache. Processes
+    still running inside such a case's root (a container nobody stopped) are killed first.
+    """
+    cases = cache_dir() / "cases"
+    if not cases.is_dir():
+        return
+    for case in cases.iterdir():
+        try:
+            owner = int((case / "owner").read_text())
+        except (OSError, ValueError):
+            owner = None
+        if owner is not None and _alive(owner):
+            continue
+        root = str(case / "root")
+        for proc in pathlib.Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    if os.readlink(proc / "root").startswith(root):
+                        os.kill(int(proc.name), signal.SIGKILL)
+                except OSError:
+                    pass
+        if os.path.ismount(root):
+            subprocess.run(["umount", "-l", root], check=False)
+        shutil.rmtree(case, ignore_errors=True)
+
+
 def headcount_config(**reporting) -> str:
     """A config fragment pointing headcount at the loopback receiver, reporting at once."""
     values = {
@@ -142,6 +181,8 @@ class Machine:
         cases = cache_dir() / "cases"
         cases.mkdir(parents=True, exist_ok=True)
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cases))
+        # Who owns this case: remove_abandoned_cases() of a later run cleans up after a killed one.
+        (self.workdir / "owner").write_text(str(os.getpid()))
         # mkdtemp makes 0700 directories; a DynamicUser service inside needs to traverse the root.
         self.workdir.chmod(0o755)
         self.upper = self.workdir / "upper"

@@ -6,6 +6,7 @@ carries a hash of what goes into it, so changing the package list builds a new o
 reusing a stale tree. Building takes about a minute and ~300 MB; it needs root and the Debian mirror.
 """
 
+import fcntl
 import hashlib
 import os
 import pathlib
@@ -43,12 +44,19 @@ def ensure_rootfs() -> pathlib.Path:
     """Return the cached rootfs, building it first when it is missing.
 
     Built into a temporary sibling and renamed into place, so an interrupted build never leaves a
-    half-made tree that a later run would take for a good one.
+    half-made tree that a later run would take for a good one. A lock file serializes concurrent
+    test runs (several clones on one machine share the cache).
     """
     final = rootfs_path()
-    if (final / "usr/lib/systemd/systemd").exists():
-        return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (final / "usr/lib/systemd/systemd").exists():
+            _build(final)
+    return final
+
+
+def _build(final: pathlib.Path) -> None:
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
@@ -78,7 +86,6 @@ def ensure_rootfs() -> pathlib.Path:
     for stale in final.parent.glob(f"{SUITE}-minbase-*"):
         if stale != final and stale.is_dir():
             shutil.rmtree(stale)
-    return final
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ from nspawn import (
     PROXY_PORT,
     RECEIVER_URL,
     Machine,
-    ignition_data_url,
     headcount_config,
+    ignition_data_url,
+    remove_abandoned_cases,
 )
 from rootfs import ensure_rootfs
 
@@ -48,6 +49,7 @@ def rootfs():
     for tool in ("debootstrap", "systemd-nspawn", "nsenter", "make", IGNITION):
         if shutil.which(tool) is None and not os.path.exists(tool):
             pytest.fail(f"{tool} is missing: tests/run installs tests/apt-packages as root")
+    remove_abandoned_cases()
     return ensure_rootfs()
 
 
