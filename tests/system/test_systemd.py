@@ -164,6 +164,25 @@ def test_preset_enables_the_unit_and_it_runs_with_a_true_status(machine):
     assert "minimal" in show["StatusText"], show["StatusText"]
 
 
+def test_without_a_network_it_neither_delays_boot_nor_fails(machine):
+    # The vendor endpoint, unreachable: the container has only `lo` and no DNS.
+    m = machine()
+    m.install_headcount()
+    m.write("/etc/headcount/config.d/50-test.toml",
+            "[reporting]\nmax_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\n")
+    m.boot()
+    assert m.boot_state == "running", m.boot_state  # boot finished, nothing failed
+    show = m.show()
+    for unit in ("network-online.target", "time-sync.target"):
+        assert unit not in show["After"] and unit not in show["Wants"], show["After"]
+    assert show["ActiveState"] == "active", show
+    time.sleep(3)  # the first attempts fail at once (no route, no DNS)
+    show = m.show()
+    assert show["ActiveState"] == "active" and show["NRestarts"] == "0", show
+    warnings = [e for e in daemon_entries(m) if int(e.get("PRIORITY", "6")) <= 4]
+    assert len(warnings) <= 2, [e.get("MESSAGE") for e in warnings]  # at most one per window
+
+
 def test_daily_and_monthly_reports_arrive_and_the_journal_holds_the_exact_bodies(machine):
     m = reporting_machine(machine)
     received = wait_for_reports(m)
