@@ -162,6 +162,9 @@ def test_preset_enables_the_unit_and_it_runs_with_a_true_status(machine):
     assert show["ActiveState"] == "active", show
     assert show["SubState"] == "running", show
     assert "minimal" in show["StatusText"], show["StatusText"]
+    # The documented `headcount status` reads the same state (via the /var/lib/headcount link).
+    status = m.run(["headcount", "status"]).stdout
+    assert all(p in status for p in current_periods()), status
 
 
 def test_without_a_network_it_neither_delays_boot_nor_fails(machine):
