@@ -1,10 +1,26 @@
 //! The wire contract between the headcount daemon and a receiver.
 //!
-//! Both sides depend on this crate so that what one sends, the other accepts.
+//! Both sides depend on this crate so that what one sends, the other accepts: [`Report`] and the
+//! fact types it nests, [`Report::to_body`] (the exact bytes posted), [`validate`] (what a
+//! receiver accepts) and [`schema`] (the JSON Schema that documents both).
 #![deny(missing_docs)]
 
+mod labels;
 mod level;
+mod report;
+mod text;
+mod validate;
 mod window;
 
+pub use labels::{
+    AgeBucket, Arch, CountBucket, CpuBucket, CpuVendor, DiskSizeBucket, Firmware, MemoryBucket,
+    PlatformId, ReportLevel, UnknownLabel,
+};
 pub use level::{Level, ParseLevelError};
+pub use report::{
+    Containers, Disks, Hardware, Interfaces, MAX_REPORT_BYTES, Network, OriginalOs, Os, Packages,
+    Platform, Report, Runtime, SCHEMA_VERSION,
+};
+pub use text::{InstanceType, OsBuild, OsName, OsVersionId, VendorName};
+pub use validate::{ValidationError, schema, validate};
 pub use window::{ParsePeriodError, ParseWindowError, Period, Window};

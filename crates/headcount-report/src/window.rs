@@ -2,10 +2,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A reporting window: each machine reports at most once per period of each window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Window {
     /// UTC calendar days, written `YYYY-MM-DD`.
@@ -194,6 +197,19 @@ impl<'de> Deserialize<'de> for Period {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A day `YYYY-MM-DD` or a month `YYYY-MM`; which one must match the report's window.
+const PERIOD_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$";
+
+impl JsonSchema for Period {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Period".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": PERIOD_PATTERN, "maxLength": 10 })
     }
 }
 

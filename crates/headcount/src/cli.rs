@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use headcount_report::{Level, Window};
 
 /// Counts the installed base of an image-based Linux without identifying a single machine.
 ///
@@ -29,4 +30,43 @@ pub enum Command {
     /// Exits 0 when the configuration is valid (warnings go to stderr), 78 when it is not,
     /// after listing every error with its file and key.
     CheckConfig,
+
+    /// Run the reporting daemon (what headcount.service starts).
+    ///
+    /// Sends one report per UTC day and one per UTC month to the configured endpoint, logs
+    /// each sent report to the journal, and sleeps in between. Exits 0 at once, sending
+    /// nothing, when the level is off or no endpoint is configured; exits 78 on an invalid
+    /// configuration.
+    Daemon,
+
+    /// Show the level, endpoint, proxy, the last settled period per window and the next due
+    /// time, from the configuration and the state file (no network).
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Show exactly what would be sent, without sending anything.
+    ///
+    /// Collects a report for the current UTC period at the configured level (or --level) and
+    /// prints it with a description of every field. Needs no endpoint, never sends, never
+    /// writes state, and works as an unprivileged user.
+    Preview(PreviewArgs),
+    /// Print the JSON Schema of the report.
+    Schema,
+}
+
+/// Options of `headcount preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Collection level to preview instead of the configured one.
+    #[arg(long, value_name = "off|minimal|full")]
+    pub level: Option<Level>,
+    /// Window whose current period is previewed.
+    #[arg(long, value_name = "daily|monthly", default_value = "daily")]
+    pub window: Window,
+    /// Print the exact JSON body that would be posted (plus a newline), nothing else.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,6 +1,7 @@
 //! Errors a command ends with, and the exit code each class maps to.
 
 use crate::config::ConfigError;
+use crate::daemon::DaemonError;
 
 /// Exit code for an invalid configuration (EX_CONFIG from sysexits.h).
 pub const EXIT_CONFIG: u8 = 78;
@@ -13,6 +14,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The daemon could not start or run.
+    #[error(transparent)]
+    Daemon(DaemonError),
     /// Writing the command's output failed (for example a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -23,7 +27,18 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) => EXIT_CONFIG,
+            Error::Daemon(e) => e.exit_code(),
             Error::Output(_) => EXIT_FAILURE,
+        }
+    }
+}
+
+impl From<DaemonError> for Error {
+    fn from(e: DaemonError) -> Self {
+        match e {
+            // One error type per cause, so the config error prints the same from every command.
+            DaemonError::Config(c) => Error::Config(c),
+            other => Error::Daemon(other),
         }
     }
 }

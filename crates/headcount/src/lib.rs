@@ -6,20 +6,38 @@
 pub mod check_config;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 mod error;
+pub mod logging;
+pub mod notify;
+pub mod report_source;
+pub mod schedule;
+pub mod send;
+pub mod state;
+pub mod status;
+pub mod timer;
+pub mod preview;
 
 pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
 
 use cli::{Cli, Command};
 
-/// Collector names that `[collecting] exclude` accepts.
+/// Collector names that `[collecting] exclude` accepts: the collectors' registry.
 pub fn known_collectors() -> Vec<&'static str> {
-    Vec::new()
+    headcount_collect::collector_names().collect()
 }
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::CheckConfig => check_config::run(&cli.root),
+        Command::Daemon => {
+            logging::init();
+            daemon::run(&cli.root, &report_source::Collectors)?;
+            Ok(())
+        }
+        Command::Status { json } => status::run(&cli.root, json),
+        Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
+        Command::Schema => preview::schema(),
     }
 }

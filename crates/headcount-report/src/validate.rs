@@ -1,0 +1,313 @@
+//! Checking a received body against the contract, and the JSON Schema that documents it.
+
+use schemars::generate::SchemaSettings;
+
+use crate::report::{MAX_REPORT_BYTES, Report, SCHEMA_VERSION};
+
+/// Why a body is not an acceptable report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The body is larger than [`MAX_REPORT_BYTES`] (a receiver answers 413).
+    #[error("report is {size} bytes, the limit is {limit}")]
+    TooLarge {
+        /// Size of the body in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body is a JSON object with a `schema` version this side does not know (a receiver
+    /// answers 422: the body may be a valid report of another version).
+    #[error(
+        "report schema version {0} is not supported (this side knows version {SCHEMA_VERSION})"
+    )]
+    UnsupportedSchema(u64),
+    /// The body is not a valid report (a receiver answers 400).
+    #[error("invalid report: {0}")]
+    Invalid(String),
+}
+
+/// Longest reason kept in [`ValidationError::Invalid`]: enough to name the field, never an echo
+/// of a large body.
+const MAX_REASON_CHARS: usize = 200;
+
+fn invalid(reason: impl std::fmt::Display) -> ValidationError {
+    ValidationError::Invalid(reason.to_string().chars().take(MAX_REASON_CHARS).collect())
+}
+
+/// Checks a received body: size, schema version, then every field (unknown fields, types,
+/// closed sets, patterns, lengths, `null`, and the period against the window).
+pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
+    if bytes.len() > MAX_REPORT_BYTES {
+        return Err(ValidationError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_REPORT_BYTES,
+        });
+    }
+    // The version decides how the rest is read, so it is looked at before anything else.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    let Some(object) = value.as_object() else {
+        return Err(invalid("the body is not a JSON object"));
+    };
+    match object.get("schema").map(|s| s.as_u64()) {
+        None => return Err(invalid("missing field `schema`")),
+        Some(None) => return Err(invalid("`schema` is not a non-negative integer")),
+        Some(Some(v)) if v != u64::from(SCHEMA_VERSION) => {
+            return Err(ValidationError::UnsupportedSchema(v));
+        }
+        Some(Some(_)) => {}
+    }
+    let report: Report = serde_json::from_value(value).map_err(invalid)?;
+    if report.period.window() != report.window {
+        return Err(invalid(format_args!(
+            "period {} is not a {} period",
+            report.period, report.window
+        )));
+    }
+    Ok(report)
+}
+
+/// The JSON Schema (draft 2020-12) of a report, generated from the types.
+pub fn schema() -> serde_json::Value {
+    let generator = SchemaSettings::draft2020_12()
+        .for_deserialize()
+        .into_generator();
+    let mut schema = serde_json::Value::from(generator.into_root_schema_for::<Report>());
+    forbid_additional_properties(&mut schema);
+    schema
+}
+
+/// Every object schema gets `additionalProperties: false` (the types deny unknown fields;
+/// this makes sure the schema says so everywhere, whatever the generator emitted).
+fn forbid_additional_properties(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if map.get("type").and_then(|t| t.as_str()) == Some("object") {
+                map.insert("additionalProperties".into(), false.into());
+            }
+            for child in map.values_mut() {
+                forbid_additional_properties(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(forbid_additional_properties),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+
+    const MINIMAL: &str = r#"{"schema":1,"window":"daily","period":"2026-11-23","level":"minimal","os":{"id":"fedora","variant_id":"coreos","version_id":"43","build":"43.20261102.3.0"},"original_os":{"build":"39.20231101.3.0"},"platform":{"id":"aws","instance_type":"m5.large"},"arch":"x86_64","age_bucket":4}"#;
+
+    fn full() -> Report {
+        let mut r = Report::new(Level::Full, "2026-11".parse().unwrap()).unwrap();
+        r.platform = Some(Platform {
+            id: PlatformId::Metal,
+            instance_type: None,
+        });
+        r.hardware = Some(Hardware {
+            cpu_vendor: Some(CpuVendor::Amd),
+            cpus: Some(CpuBucket::of(513)),
+            memory_gib: Some(MemoryBucket::of(u64::MAX)),
+            firmware: Some(Firmware::Uefi),
+            secure_boot: Some(true),
+            disks: Some(Disks {
+                nvme: CountBucket::of(200),
+                ssd: CountBucket::of(200),
+                hdd: CountBucket::of(200),
+                r#virtual: CountBucket::of(200),
+                total_gib: DiskSizeBucket::of(u64::MAX),
+            }),
+            system_vendor: VendorName::new(&"V".repeat(VendorName::MAX_LEN)),
+        });
+        let rt = Runtime {
+            installed: true,
+            active: true,
+            running: Some(CountBucket::More),
+        };
+        r.containers = Some(Containers {
+            podman: Some(rt.clone()),
+            docker: Some(rt.clone()),
+            crio: Some(rt.clone()),
+            containerd: Some(rt.clone()),
+            nspawn: Some(rt),
+        });
+        let c = CountBucket::More;
+        r.network = Some(Network {
+            interfaces: Some(Interfaces {
+                ethernet: c,
+                wifi: c,
+                bond: c,
+                bridge: c,
+                vlan: c,
+                team: c,
+                vxlan: c,
+                wireguard: c,
+                tun: c,
+                other: c,
+            }),
+            ipv4: Some(true),
+            ipv6: Some(false),
+            default_route: Some(true),
+        });
+        r.packages = Some(Packages {
+            layered: CountBucket::More,
+        });
+        r.os = Some(Os {
+            id: OsName::new(&"a".repeat(32)),
+            variant_id: OsName::new(&"a".repeat(32)),
+            version_id: OsVersionId::new(&"1".repeat(32)),
+            build: OsBuild::new(&"1".repeat(48)),
+        });
+        r.original_os = OsBuild::new(&"1".repeat(48)).map(|build| OriginalOs { build });
+        r.arch = Some(Arch::Loongarch64);
+        r.age_bucket = AgeBucket::new(4);
+        r
+    }
+
+    #[test]
+    fn design_example_round_trips_byte_for_byte() {
+        let report = validate(MINIMAL.as_bytes()).unwrap();
+        assert_eq!(report.to_body(), MINIMAL.as_bytes());
+    }
+
+    #[test]
+    fn largest_full_report_is_far_below_the_limit() {
+        let body = full().to_body();
+        eprintln!("largest full report: {} bytes", body.len());
+        assert!(body.len() * 4 < MAX_REPORT_BYTES, "{} bytes", body.len());
+        assert_eq!(validate(&body).unwrap(), full());
+        assert!(!body.ends_with(b"\n"));
+    }
+
+    fn with(field: &str, value: &str) -> Vec<u8> {
+        let mut v: serde_json::Value = serde_json::from_str(MINIMAL).unwrap();
+        let (topic, key) = field.split_once('.').unwrap_or(("", field));
+        let target = if topic.is_empty() {
+            &mut v
+        } else {
+            &mut v[topic]
+        };
+        target[key] = serde_json::from_str(value).unwrap();
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn rejects_what_is_outside_the_contract() {
+        for (field, value) in [
+            ("extra", "1"),
+            ("os.hostname", r#""web1""#),
+            ("os", "null"),
+            ("os.build", "null"),
+            ("platform.instance_type", r#""10.0.0.1:80""#),
+            ("platform.instance_type", r#""projects/1/machineTypes/n1""#),
+            ("platform.id", r#""mycloud""#),
+            ("arch", r#""X86_64""#),
+            ("age_bucket", "0"),
+            ("age_bucket", "5"),
+            ("age_bucket", r#""4""#),
+            ("period", r#""2026-11""#),
+            ("period", r#""2026-11-23T10:00:00Z""#),
+            ("window", r#""weekly""#),
+            ("level", r#""off""#),
+            ("schema", r#""1""#),
+            ("schema", "-1"),
+            ("schema", "1.5"),
+        ] {
+            let body = with(field, value);
+            let err = validate(&body).unwrap_err();
+            assert!(
+                matches!(err, ValidationError::Invalid(_)),
+                "{field}={value}: {err}"
+            );
+        }
+        for bad in [&b"{"[..], b"[]", b"null", b"\xff", b""] {
+            assert!(matches!(validate(bad), Err(ValidationError::Invalid(_))));
+        }
+    }
+
+    #[test]
+    fn unknown_schema_is_decided_before_the_rest() {
+        let body = br#"{"schema":2,"whatever":{"new":"fields"}}"#;
+        assert_eq!(validate(body), Err(ValidationError::UnsupportedSchema(2)));
+        assert_eq!(
+            validate(&with("schema", "0")),
+            Err(ValidationError::UnsupportedSchema(0))
+        );
+    }
+
+    #[test]
+    fn size_limit_comes_first() {
+        let body = vec![b' '; MAX_REPORT_BYTES + 1];
+        assert_eq!(
+            validate(&body),
+            Err(ValidationError::TooLarge {
+                size: MAX_REPORT_BYTES + 1,
+                limit: MAX_REPORT_BYTES
+            })
+        );
+        let mut padded = MINIMAL.as_bytes().to_vec();
+        padded.resize(MAX_REPORT_BYTES, b' ');
+        assert!(validate(&padded).is_ok());
+    }
+
+    #[test]
+    fn reasons_are_short() {
+        let body = with(
+            "platform.instance_type",
+            &format!("\"{}\"", "x".repeat(5000)),
+        );
+        let ValidationError::Invalid(reason) = validate(&body).unwrap_err() else {
+            panic!("not invalid")
+        };
+        assert!(reason.chars().count() <= MAX_REASON_CHARS, "{reason}");
+    }
+
+    fn walk(v: &serde_json::Value, path: &str, check: &mut dyn FnMut(&str, &serde_json::Value)) {
+        check(path, v);
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, c) in m {
+                    walk(c, &format!("{path}/{k}"), check);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, c) in a.iter().enumerate() {
+                    walk(c, &format!("{path}/{i}"), check);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn schema_is_closed_and_described() {
+        let schema = schema();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        let mut objects = 0;
+        walk(&schema, "", &mut |path, v| {
+            if v.get("type").and_then(|t| t.as_str()) == Some("object") {
+                objects += 1;
+                assert_eq!(v["additionalProperties"], false, "{path}");
+                for (name, prop) in v["properties"].as_object().unwrap() {
+                    assert!(prop.get("description").is_some(), "{path}/{name}");
+                }
+            }
+            if v.get("type").and_then(|t| t.as_str()) == Some("string")
+                && v.get("enum").is_none()
+                && v.get("const").is_none()
+            {
+                assert!(v.get("pattern").is_some(), "{path}");
+                assert!(v.get("maxLength").is_some(), "{path}");
+            }
+            assert!(!v.to_string().contains("\"null\""), "{path} allows null");
+        });
+        assert!(objects >= 11, "{objects}");
+        assert_eq!(schema["properties"]["schema"]["minimum"], 1);
+        assert_eq!(schema["properties"]["schema"]["maximum"], 1);
+    }
+}

@@ -1,0 +1,395 @@
+//! `headcount daemon`: the thin async loop around the schedule.
+//!
+//! Load config (exit 78 when invalid) -> at level off or without endpoint: say so, READY=1,
+//! exit 0 -> load state -> READY=1 -> loop { ask the schedule; send, or sleep on the wall-clock
+//! timer until the next due time, a clock change or a signal }. One thread (tokio
+//! `current_thread`), one timerfd, no interval unless systemd asks for a watchdog.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use headcount_report::{Level, Period, Window};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{debug, error, info, warn};
+
+use crate::config::{self, Settings, redact};
+use crate::logging::{MESSAGE_ID_NOTHING_SENT, MESSAGE_ID_REFUSED, MESSAGE_ID_SENT};
+use crate::schedule::{self, Action, Outcome, Schedule, Timing};
+use crate::send::{self, Verdict};
+use crate::state::{STATE_DIRECTORY_ENV, State, StateFile};
+use crate::timer::{Wake, WallTimer};
+use crate::{notify, report_source::ReportSource};
+
+/// Where an operator reads what each collected field means.
+pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/collected-data.md (or `headcount preview`)";
+/// Where an operator reads why nothing is sent and how to change it.
+pub const OPERATIONS_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
+/// Exit status of any other failure to start (timer, signals, runtime).
+pub const EXIT_SOFTWARE: u8 = 70;
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is invalid; the message lists every error.
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    /// The runtime, the timer or the signal handlers could not be set up.
+    #[error("cannot start: {0}")]
+    Setup(#[from] std::io::Error),
+}
+
+impl DaemonError {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Config(_) => crate::EXIT_CONFIG,
+            DaemonError::Setup(_) => EXIT_SOFTWARE,
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT (or until it decides there is nothing to do).
+pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
+    let loaded = config::load(root, &crate::known_collectors())?;
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    let settings = loaded.settings;
+    if announce(&settings) == Announce::NothingToDo {
+        notify::ready("nothing will be sent (level off or no endpoint)");
+        return Ok(());
+    }
+    let state_file = StateFile::locate(root, std::env::var(STATE_DIRECTORY_ENV).ok().as_deref());
+    let state = match state_file.load() {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(
+                "{e} ({}): starting from an empty state",
+                state_file.path().display()
+            );
+            State::default()
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let daemon = Daemon {
+        root: root.to_path_buf(),
+        settings,
+        state,
+        state_file,
+        schedule: Schedule::new(schedule::plausible_from()),
+        rng: StdRng::from_os_rng(),
+        source,
+    };
+    runtime.block_on(daemon.serve())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Announce {
+    Sending,
+    NothingToDo,
+}
+
+/// The one start (or reload) line: the level and where the fields are documented, or that
+/// nothing will be sent and where to read why.
+fn announce(settings: &Settings) -> Announce {
+    match (&settings.endpoint, settings.level) {
+        (_, Level::Off) => {
+            info!(
+                message_id = MESSAGE_ID_NOTHING_SENT,
+                headcount_level = settings.level.as_str(),
+                "level is off: nothing will be collected or sent, no state is written; see {OPERATIONS_DOC}"
+            );
+            Announce::NothingToDo
+        }
+        (None, level) => {
+            info!(
+                message_id = MESSAGE_ID_NOTHING_SENT,
+                headcount_level = level.as_str(),
+                "no endpoint is configured: nothing will be collected or sent, no state is written; see {OPERATIONS_DOC}"
+            );
+            Announce::NothingToDo
+        }
+        (Some(endpoint), level) => {
+            let via = settings
+                .proxy
+                .as_ref()
+                .map(|p| format!(" via proxy {p}"))
+                .unwrap_or_default();
+            info!(
+                headcount_level = level.as_str(),
+                "headcount {} reporting at level {level} to {}{via}; the collected fields are documented at {COLLECTED_DATA_DOC}",
+                env!("CARGO_PKG_VERSION"),
+                redact(endpoint),
+            );
+            Announce::Sending
+        }
+    }
+}
+
+struct Daemon<'a> {
+    root: PathBuf,
+    settings: Settings,
+    state: State,
+    state_file: StateFile,
+    schedule: Schedule,
+    rng: StdRng,
+    source: &'a dyn ReportSource,
+}
+
+/// How the loop ends.
+enum Stop {
+    Signal,
+    NothingToDo,
+}
+
+/// Waits for the next watchdog ping, or forever without a watchdog.
+async fn watchdog_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon<'_> {
+    fn timing(&self) -> Timing {
+        Timing {
+            max_startup_delay: self.settings.max_startup_delay,
+            max_rollover_delay: self.settings.max_rollover_delay,
+        }
+    }
+
+    async fn serve(mut self) -> Result<(), DaemonError> {
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        let mut timer = WallTimer::new()?;
+        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
+        let mut ready_sent = false;
+        let mut last_status = String::new();
+        loop {
+            let now = Utc::now();
+            self.reconcile(now);
+            let timing = self.timing();
+            let action = self
+                .schedule
+                .decide(&self.state, now, &timing, &mut self.rng);
+            let line = status_line(&self.settings, &self.state, &self.schedule, action);
+            if !ready_sent {
+                notify::ready(&line);
+                ready_sent = true;
+            } else if line != last_status {
+                notify::status(&line);
+            }
+            last_status = line;
+            match action {
+                Action::Send { window, period } => {
+                    let stop = self
+                        .send(
+                            window,
+                            period,
+                            &mut sigterm,
+                            &mut sigint,
+                            &mut watchdog,
+                        )
+                        .await;
+                    if stop.is_some() {
+                        return self.stop();
+                    }
+                }
+                Action::Sleep { until } => {
+                    debug!("sleeping until {until}");
+                    tokio::select! {
+                        wake = timer.sleep_until(until) => {
+                            if wake? == Wake::ClockChanged {
+                                debug!("the wall clock was set; recomputing the schedule");
+                            }
+                        }
+                        _ = sigterm.recv() => return self.stop(),
+                        _ = sigint.recv() => return self.stop(),
+                        _ = sighup.recv() => {
+                            if let Stop::NothingToDo = self.reload() {
+                                notify::stopping();
+                                return Ok(());
+                            }
+                        }
+                        _ = watchdog_tick(&mut watchdog) => notify::watchdog(),
+                    }
+                }
+            }
+        }
+    }
+
+    fn stop(&self) -> Result<(), DaemonError> {
+        notify::stopping();
+        info!("stopping");
+        Ok(())
+    }
+
+    /// Applies the future-state rule (see [`schedule::reconcile_future`]).
+    fn reconcile(&mut self, now: DateTime<Utc>) {
+        if let Some(fixed) = schedule::reconcile_future(&self.state, now) {
+            warn!(
+                "the state file records periods far in the future ({}); the clock must have jumped: treating the current periods as settled and reporting again from the next ones",
+                self.state.to_json().trim_end()
+            );
+            self.state = fixed;
+            self.persist();
+        }
+    }
+
+    fn persist(&self) {
+        if let Err(e) = self.state_file.store(&self.state) {
+            error!(
+                "cannot write the state file {}: {e}; a restart may send this period again",
+                self.state_file.path().display()
+            );
+        }
+    }
+
+    /// SIGHUP: re-read the config. An invalid one is logged and the old one kept.
+    fn reload(&mut self) -> Stop {
+        notify::reloading();
+        match config::load(&self.root, &crate::known_collectors()) {
+            Err(e) => {
+                error!("the new configuration is invalid, keeping the old one: {e}");
+            }
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    warn!("{w}");
+                }
+                if announce(&loaded.settings) == Announce::NothingToDo {
+                    notify::ready("nothing will be sent (level off or no endpoint)");
+                    return Stop::NothingToDo;
+                }
+                info!("configuration reloaded");
+                self.settings = loaded.settings;
+            }
+        }
+        // READY=1 ends the reload; the loop sends the new STATUS right after.
+        notify::ready(&format!("level {}; reloaded", self.settings.level));
+        Stop::Signal
+    }
+
+    /// Collects and sends one report; returns `Some` when a signal asked to stop meanwhile
+    /// (the request is abandoned and the state left untouched).
+    async fn send(
+        &mut self,
+        window: Window,
+        period: Period,
+        sigterm: &mut tokio::signal::unix::Signal,
+        sigint: &mut tokio::signal::unix::Signal,
+        watchdog: &mut Option<tokio::time::Interval>,
+    ) -> Option<Stop> {
+        let now = Utc::now();
+        let level = self.settings.level;
+        let Some(body) = self.source.body(&self.root, &self.settings, window, now) else {
+            let outcome = Outcome::Failed {
+                reason: "no report could be built".to_owned(),
+                retry_after: None,
+            };
+            let r = self
+                .schedule
+                .record(window, period, &outcome, now, &mut self.rng);
+            if r.warn {
+                warn!("no {window} report could be built for {period}; trying again later");
+            }
+            return None;
+        };
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let fut = send::send(&self.root, &self.settings, body);
+        tokio::pin!(fut);
+        let answer = loop {
+            tokio::select! {
+                a = &mut fut => break a,
+                _ = sigterm.recv() => return Some(Stop::Signal),
+                _ = sigint.recv() => return Some(Stop::Signal),
+                _ = watchdog_tick(watchdog) => notify::watchdog(),
+            }
+        };
+        let endpoint = self
+            .settings
+            .endpoint
+            .as_ref()
+            .map(redact)
+            .unwrap_or_default();
+        let outcome = match answer.verdict {
+            Verdict::Accepted => {
+                info!(
+                    message_id = MESSAGE_ID_SENT,
+                    headcount_window = window.as_str(),
+                    headcount_period = %period,
+                    headcount_level = level.as_str(),
+                    headcount_report = text.as_str(),
+                    "sent {window} report for {period} ({level}) to {endpoint}"
+                );
+                Outcome::Accepted
+            }
+            Verdict::Refused => {
+                warn!(
+                    message_id = MESSAGE_ID_REFUSED,
+                    headcount_window = window.as_str(),
+                    headcount_period = %period,
+                    headcount_level = level.as_str(),
+                    "the receiver refused the {window} report for {period} ({}); not retrying it this period",
+                    answer.detail
+                );
+                Outcome::Refused
+            }
+            Verdict::Retry => Outcome::Failed {
+                reason: answer.detail.clone(),
+                retry_after: answer.retry_after,
+            },
+        };
+        let done = Utc::now();
+        let recorded = self
+            .schedule
+            .record(window, period, &outcome, done, &mut self.rng);
+        if recorded.settle {
+            self.state.set(window, period);
+            self.persist();
+        } else if recorded.warn {
+            warn!(
+                headcount_window = window.as_str(),
+                headcount_period = %period,
+                "could not send the {window} report for {period}: {}; retrying until the period ends (further failures are logged at debug level)",
+                answer.detail
+            );
+        } else {
+            debug!("{window} report for {period} failed again: {}", answer.detail);
+        }
+        None
+    }
+}
+
+/// The `STATUS=` line: level, last settled periods, next due time, last failure.
+pub fn status_line(settings: &Settings, state: &State, schedule: &Schedule, next: Action) -> String {
+    let mut parts = vec![format!("level {}", settings.level)];
+    let settled: Vec<String> = Window::ALL
+        .into_iter()
+        .map(|w| match state.get(w) {
+            Some(p) => format!("{w} {p}"),
+            None => format!("{w} none yet"),
+        })
+        .collect();
+    parts.push(format!("last settled: {}", settled.join(", ")));
+    match next {
+        Action::Send { window, period } => parts.push(format!("sending {window} {period}")),
+        Action::Sleep { until } => parts.push(format!(
+            "next due {}",
+            until.format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+    }
+    for ws in schedule.status() {
+        if let Some(f) = ws.last_failure {
+            parts.push(format!("last {} failure: {f}", ws.window));
+        }
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,309 @@
+//! When to send what: a pure decision function over (state, now, timing, random source).
+//!
+//! Nothing here touches the world. The daemon loop asks [`Schedule::decide`] what to do, does
+//! it (send, or sleep on a wall-clock timer), reports the answer back with
+//! [`Schedule::record`], and asks again. A year of simulated time runs in milliseconds in the
+//! tests below.
+//!
+//! Rules (docs/usage/daemon.md explains them to operators):
+//! - Periods are absolute UTC days and months. A period is sent only if it is later than the
+//!   period recorded as settled in the state, so a clock set backwards never sends twice.
+//! - Nothing is sent while the clock is implausible, i.e. earlier than [`plausible_from`]
+//!   (the build date).
+//! - After start, each window that has an unsettled period waits a uniform random delay up to
+//!   `max_startup_delay`; when a period rolls over while the daemon runs, a uniform random delay
+//!   up to `max_rollover_delay` after the period start (capped below the period length).
+//! - A failed attempt is retried after a full-jitter exponential backoff (about a minute,
+//!   doubling, capped at an hour), never earlier than the receiver's `Retry-After`, until the
+//!   period ends. Then the next period takes over.
+//! - A state recorded in the future (see [`reconcile_future`]) is honoured up to
+//!   [`FUTURE_STATE_HORIZON`] ahead of the clock; further ahead it is reset to the current
+//!   period, so a clock that once jumped years ahead cannot silence the daemon for years.
+
+mod backoff;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use headcount_report::{Period, Window};
+use rand::Rng;
+
+pub use backoff::{BACKOFF_BASE, BACKOFF_CAP, MIN_RETRY_DELAY, backoff_delay};
+
+use crate::state::State;
+
+/// The earliest wall-clock time the daemon believes: the build date.
+///
+/// A compile-time `SOURCE_DATE_EPOCH` (set by reproducible package builds) raises it; without
+/// one it is [`PLAUSIBLE_FLOOR`], a date bumped with each release.
+pub fn plausible_from() -> DateTime<Utc> {
+    let floor = DateTime::parse_from_rfc3339(PLAUSIBLE_FLOOR)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let built = option_env!("SOURCE_DATE_EPOCH")
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| DateTime::from_timestamp(secs, 0));
+    built.map_or(floor, |b| b.max(floor))
+}
+
+/// The release date of this source: a clock earlier than this is wrong (a machine without an
+/// RTC before NTP answers), and nothing is sent until it is corrected.
+pub const PLAUSIBLE_FLOOR: &str = "2026-11-01T00:00:00Z";
+
+/// How far ahead of the clock a recorded period is still believed (see [`reconcile_future`]).
+///
+/// Longer than a month, so that a short forward jump of the clock (days, weeks) followed by
+/// a correction never sends a period twice; short enough that a clock that once jumped years
+/// ahead does not silence the machine for years.
+pub const FUTURE_STATE_HORIZON: TimeDelta = TimeDelta::days(40);
+
+/// The two delays that spread a fleet's reports over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Upper bound of the uniform random delay after the daemon starts.
+    pub max_startup_delay: Duration,
+    /// Upper bound of the uniform random delay after a period rolls over while running.
+    pub max_rollover_delay: Duration,
+}
+
+/// What the daemon should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send the report of `window` for `period` now, then call [`Schedule::record`].
+    Send {
+        /// The window to report.
+        window: Window,
+        /// The period to report (the one containing now).
+        period: Period,
+    },
+    /// Nothing is due before this wall-clock instant; sleep until then (or a clock change).
+    Sleep {
+        /// The wall-clock instant to wake at.
+        until: DateTime<Utc>,
+    },
+}
+
+/// How a send ended, as far as the schedule cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver answered 2xx: the period is settled.
+    Accepted,
+    /// The receiver refused the report for good (a 4xx that is not retried): settled too.
+    Refused,
+    /// Anything else: try again later in the same period.
+    Failed {
+        /// What went wrong, in words, for the status line.
+        reason: String,
+        /// The receiver's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The plan for one window: which period is targeted and when it is due. In memory only.
+#[derive(Debug, Clone, Default)]
+struct Plan {
+    target: Option<Period>,
+    due: Option<DateTime<Utc>>,
+    attempts: u32,
+    last_failure: Option<String>,
+    warned_for: Option<Period>,
+}
+
+/// The schedule's memory between decisions (random draws, retry counts). Lost on restart, by
+/// design: a restart draws a new startup delay.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    plausible_from: DateTime<Utc>,
+    /// The first plausible instant the daemon saw: the startup delay counts from here.
+    anchor: Option<DateTime<Utc>>,
+    plans: [Plan; 2],
+}
+
+/// What [`Schedule::record`] tells the caller to do besides updating the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The period is settled: write it to the state file.
+    pub settle: bool,
+    /// First failure of this window in this period: log one warning (later ones at debug).
+    pub warn: bool,
+}
+
+/// One window's view for status lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowStatus {
+    /// The window.
+    pub window: Window,
+    /// When the next attempt is due, if planned.
+    pub next_due: Option<DateTime<Utc>>,
+    /// The last failure in the currently targeted period.
+    pub last_failure: Option<String>,
+}
+
+fn index(window: Window) -> usize {
+    match window {
+        Window::Daily => 0,
+        Window::Monthly => 1,
+    }
+}
+
+/// A uniformly random duration in `[0, max]`, at millisecond resolution.
+pub(crate) fn uniform<R: Rng + ?Sized>(rng: &mut R, max: Duration) -> TimeDelta {
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    let ms = if max_ms == 0 {
+        0
+    } else {
+        rng.random_range(0..=max_ms)
+    };
+    TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// The random delay after `period` starts, capped below half the period so that a retry fits.
+fn rollover_due<R: Rng + ?Sized>(rng: &mut R, timing: &Timing, period: Period) -> DateTime<Utc> {
+    let half = (period.end() - period.start()) / 2;
+    let max = timing
+        .max_rollover_delay
+        .min(half.to_std().unwrap_or(Duration::ZERO));
+    period.start() + uniform(rng, max)
+}
+
+/// Applies the future-state rule. Returns a corrected state when some window's recorded
+/// period starts more than [`FUTURE_STATE_HORIZON`] after `now`: that record is replaced by
+/// the current period (treated as settled, since it may have been sent before the jump), so
+/// reports resume with the next period. Closer future records are honoured as they are: the
+/// clock will reach them, and sending before then could count the machine twice.
+pub fn reconcile_future(state: &State, now: DateTime<Utc>) -> Option<State> {
+    let mut fixed = state.clone();
+    let mut changed = false;
+    for window in Window::ALL {
+        if let Some(recorded) = state.get(window)
+            && recorded.start() > now + FUTURE_STATE_HORIZON
+        {
+            fixed.set(window, Period::containing(window, now));
+            changed = true;
+        }
+    }
+    changed.then_some(fixed)
+}
+
+impl Schedule {
+    /// A fresh schedule, as at daemon start. `plausible_from` is usually [`plausible_from()`].
+    pub fn new(plausible_from: DateTime<Utc>) -> Schedule {
+        Schedule {
+            plausible_from,
+            anchor: None,
+            plans: Default::default(),
+        }
+    }
+
+    /// The next thing to do, given the settled `state` and the wall clock `now`.
+    ///
+    /// Pure apart from `self` (the random draws are remembered so that asking again gives the
+    /// same answer). Sends come one at a time; after each, call [`Schedule::record`].
+    pub fn decide<R: Rng + ?Sized>(
+        &mut self,
+        state: &State,
+        now: DateTime<Utc>,
+        timing: &Timing,
+        rng: &mut R,
+    ) -> Action {
+        if now < self.plausible_from {
+            return Action::Sleep {
+                until: self.plausible_from,
+            };
+        }
+        let anchor = *self.anchor.get_or_insert(now);
+        let mut wake: Option<DateTime<Utc>> = None;
+        for window in Window::ALL {
+            let plan = &mut self.plans[index(window)];
+            let current = Period::containing(window, now);
+            let settled = state.get(window).is_some_and(|last| last >= current);
+            let target = if settled { current.next() } else { current };
+            if plan.target != Some(target) {
+                let due = if plan.target.is_none() && !settled {
+                    anchor + uniform(rng, timing.max_startup_delay)
+                } else {
+                    rollover_due(rng, timing, target)
+                };
+                *plan = Plan {
+                    target: Some(target),
+                    due: Some(due),
+                    attempts: 0,
+                    last_failure: None,
+                    warned_for: plan.warned_for,
+                };
+            }
+            let due = plan.due.unwrap_or(now);
+            if !settled && due <= now {
+                return Action::Send {
+                    window,
+                    period: target,
+                };
+            }
+            // A due time past the period's end means this period is given up: wake at its end,
+            // when the next period becomes the target.
+            let at = if settled { due } else { due.min(target.end()) };
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+        }
+        Action::Sleep {
+            until: wake.unwrap_or(now),
+        }
+    }
+
+    /// Takes note of how sending `period` of `window` ended at `now`.
+    pub fn record<R: Rng + ?Sized>(
+        &mut self,
+        window: Window,
+        period: Period,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+        rng: &mut R,
+    ) -> Recorded {
+        let plan = &mut self.plans[index(window)];
+        match outcome {
+            Outcome::Accepted | Outcome::Refused => {
+                plan.attempts = 0;
+                plan.last_failure = None;
+                Recorded {
+                    settle: true,
+                    warn: false,
+                }
+            }
+            Outcome::Failed {
+                reason,
+                retry_after,
+            } => {
+                plan.attempts = plan.attempts.saturating_add(1);
+                let delay = backoff_delay(rng, plan.attempts, *retry_after);
+                plan.target = Some(period);
+                plan.due = Some(now + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX));
+                plan.last_failure = Some(reason.clone());
+                let warn = plan.warned_for != Some(period);
+                plan.warned_for = Some(period);
+                Recorded {
+                    settle: false,
+                    warn,
+                }
+            }
+        }
+    }
+
+    /// What each window is waiting for, for `STATUS=` and logs.
+    pub fn status(&self) -> Vec<WindowStatus> {
+        Window::ALL
+            .into_iter()
+            .map(|window| {
+                let plan = &self.plans[index(window)];
+                WindowStatus {
+                    window,
+                    next_due: plan.due,
+                    last_failure: plan.last_failure.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod simulation;

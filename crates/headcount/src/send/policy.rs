@@ -1,0 +1,83 @@
+//! The answer policy: what an HTTP status means for this period's report.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// What the receiver's answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: counted. Record the period.
+    Accepted,
+    /// A final 4xx: the receiver will never take this report. Record the period, do not retry.
+    Refused,
+    /// Worth another try later in the period (408, 429, 407, 5xx, anything unexpected).
+    Retry,
+}
+
+/// Classifies an HTTP status code.
+///
+/// 407 is retried: the operator may fix the proxy's credentials. 408 and 429 say "later".
+/// 1xx and 3xx should never reach here (redirects are followed or fail); they are retried.
+pub fn verdict(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Accepted,
+        407 | 408 | 429 => Verdict::Retry,
+        400..=499 => Verdict::Refused,
+        _ => Verdict::Retry,
+    }
+}
+
+/// Parses a `Retry-After` value: delay seconds or an HTTP date (relative to `now`).
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        for (s, v) in [
+            (200, Verdict::Accepted),
+            (204, Verdict::Accepted),
+            (400, Verdict::Refused),
+            (404, Verdict::Refused),
+            (410, Verdict::Refused),
+            (407, Verdict::Retry),
+            (408, Verdict::Retry),
+            (429, Verdict::Retry),
+            (500, Verdict::Retry),
+            (503, Verdict::Retry),
+            (302, Verdict::Retry),
+        ] {
+            assert_eq!(verdict(s), v, "{s}");
+        }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,166 @@
+//! `headcount status [--json]`: what the daemon is set to do, from config and state alone
+//! (no network, nothing written).
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use headcount_report::{Level, Period, Window};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::config::redact;
+use crate::state::{State, StateFile};
+
+/// The whole status, as `--json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Status {
+    /// The effective level.
+    pub level: Level,
+    /// Whether anything will be sent (a level other than off and an endpoint).
+    pub sending: bool,
+    /// The endpoint, without credentials.
+    pub endpoint: Option<String>,
+    /// The configured proxy, credentials redacted; `null` means the environment decides.
+    pub proxy: Option<String>,
+    /// The state file read.
+    pub state_file: String,
+    /// Why the state file could not be used, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<String>,
+    /// Per window: last settled period and the next due time.
+    pub windows: Vec<WindowStatus>,
+}
+
+/// One window's line.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WindowStatus {
+    /// The window.
+    pub window: Window,
+    /// The last period accepted or refused by the receiver.
+    pub last_settled: Option<Period>,
+    /// The next period to report (none when nothing is sent).
+    pub next_period: Option<Period>,
+    /// The earliest time it may be sent (the daemon adds a random delay of up to
+    /// `max_delay_secs`).
+    pub next_due: Option<DateTime<Utc>>,
+    /// The upper bound of that random delay.
+    pub max_delay_secs: Option<u64>,
+}
+
+/// Computes the status from `settings` and the state file under `root`.
+pub fn status(
+    settings: &Settings,
+    state_file: &StateFile,
+    now: DateTime<Utc>,
+) -> Status {
+    let (state, state_error) = match state_file.load() {
+        Ok(s) => (s, None),
+        Err(e) => (State::default(), Some(e.to_string())),
+    };
+    let sending = settings.sends();
+    let windows = Window::ALL
+        .into_iter()
+        .map(|window| {
+            let last = state.get(window);
+            let current = Period::containing(window, now);
+            let (next, due, delay) = if !sending {
+                (None, None, None)
+            } else if last.is_some_and(|l| l >= current) {
+                let mut next = current.next();
+                // A state from the future is honoured until the clock reaches it.
+                if let Some(l) = last.filter(|l| *l >= next) {
+                    next = l.next();
+                }
+                (Some(next), Some(next.start()), Some(settings.max_rollover_delay))
+            } else {
+                (Some(current), Some(now), Some(settings.max_startup_delay))
+            };
+            WindowStatus {
+                window,
+                last_settled: last,
+                next_period: next,
+                next_due: due,
+                max_delay_secs: delay.map(|d| d.as_secs()),
+            }
+        })
+        .collect();
+    Status {
+        level: settings.level,
+        sending,
+        endpoint: settings.endpoint.as_ref().map(redact),
+        proxy: settings.proxy.as_ref().map(|p| p.to_string()),
+        state_file: state_file.path().display().to_string(),
+        state_error,
+        windows,
+    }
+}
+
+/// The human-readable form.
+pub fn render(s: &Status) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, k: &str, v: &str| out.push_str(&format!("{k:<12} {v}\n"));
+    line(&mut out, "level:", s.level.as_str());
+    line(
+        &mut out,
+        "endpoint:",
+        s.endpoint.as_deref().unwrap_or("none (nothing is sent)"),
+    );
+    line(
+        &mut out,
+        "proxy:",
+        s.proxy
+            .as_deref()
+            .unwrap_or("none configured (HTTPS_PROXY/NO_PROXY of the service apply)"),
+    );
+    line(&mut out, "state file:", &s.state_file);
+    if let Some(e) = &s.state_error {
+        line(&mut out, "state error:", e);
+    }
+    for w in &s.windows {
+        let last = w
+            .last_settled
+            .map_or_else(|| "none yet".to_owned(), |p| p.to_string());
+        let next = match (w.next_period, w.next_due) {
+            (Some(p), Some(due)) => format!(
+                "{p} from {} (+ up to {} s random delay)",
+                due.format("%Y-%m-%d %H:%M UTC"),
+                w.max_delay_secs.unwrap_or(0)
+            ),
+            _ => "never (nothing is sent)".to_owned(),
+        };
+        line(
+            &mut out,
+            &format!("{}:", w.window),
+            &format!("last settled {last}; next {next}"),
+        );
+    }
+    out
+}
+
+/// Loads the config and state under `root` and prints the status to stdout.
+pub fn run(root: &Path, json: bool) -> Result<(), crate::Error> {
+    let loaded = crate::config::load(root, &crate::known_collectors())?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let text = text(root, &loaded.settings, json);
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The status text (`json`: pretty JSON) for `settings` and the state under `root`.
+pub fn text(root: &Path, settings: &Settings, json: bool) -> String {
+    let state_file = StateFile::locate(
+        root,
+        std::env::var(crate::state::STATE_DIRECTORY_ENV).ok().as_deref(),
+    );
+    let s = status(settings, &state_file, Utc::now());
+    if json {
+        let mut text = serde_json::to_string_pretty(&s).unwrap_or_default();
+        text.push('\n');
+        text
+    } else {
+        render(&s)
+    }
+}

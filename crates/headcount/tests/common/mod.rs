@@ -1,0 +1,572 @@
+//! Real parts for the daemon's end-to-end tests: a receiver on loopback (plain or TLS, counting
+//! the bytes on the wire), a root directory with a config fragment, the real binary, tinyproxy.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// Bytes of one finished connection, as seen by the receiver: (from client, to client).
+pub type Wire = (u64, u64);
+
+#[derive(Default)]
+struct Shared {
+    received: Mutex<Vec<Received>>,
+    /// Statuses to answer, in order; when empty, `default_status`.
+    answers: Mutex<VecDeque<u16>>,
+    default_status: Mutex<u16>,
+    /// Never answer (a receiver that hangs).
+    hang: Mutex<bool>,
+    connections: AtomicU64,
+    wire: Mutex<Vec<Wire>>,
+}
+
+/// A receiver on 127.0.0.1 in its own thread and runtime.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+/// TLS material for a receiver.
+pub struct Tls {
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+impl Receiver {
+    pub fn plain() -> Receiver {
+        Receiver::start(None)
+    }
+
+    pub fn tls(tls: Tls) -> Receiver {
+        Receiver::start(Some(tls))
+    }
+
+    fn start(tls: Option<Tls>) -> Receiver {
+        let shared = Arc::new(Shared::default());
+        *shared.default_status.lock().unwrap() = 200;
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let s = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).unwrap();
+                let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    s.connections.fetch_add(1, Ordering::SeqCst);
+                    let s = s.clone();
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let counted = Counting::new(tcp);
+                        let (inn, out) = (counted.inn.clone(), counted.out.clone());
+                        match acceptor {
+                            Some(a) => {
+                                if let Ok(stream) = a.accept(counted).await {
+                                    serve(stream, s.clone()).await;
+                                }
+                            }
+                            None => serve(counted, s.clone()).await,
+                        }
+                        s.wire.lock().unwrap().push((
+                            inn.load(Ordering::SeqCst),
+                            out.load(Ordering::SeqCst),
+                        ));
+                    });
+                }
+            });
+        });
+        Receiver {
+            addr,
+            shared,
+            _thread: thread,
+        }
+    }
+
+    pub fn answer(&self, statuses: &[u16]) {
+        self.shared.answers.lock().unwrap().extend(statuses);
+    }
+
+    pub fn default_status(&self, status: u16) {
+        *self.shared.default_status.lock().unwrap() = status;
+    }
+
+    pub fn hang(&self) {
+        *self.shared.hang.lock().unwrap() = true;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().unwrap().clone()
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn wire(&self) -> Vec<Wire> {
+        self.shared.wire.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests arrived (or panics after `timeout`).
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let t = Instant::now();
+        loop {
+            let r = self.received();
+            if r.len() >= n {
+                return r;
+            }
+            assert!(
+                t.elapsed() < timeout,
+                "waited {timeout:?} for {n} requests, got {}: {r:?}",
+                r.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self, scheme: &str, host: &str) -> String {
+        format!("{scheme}://{host}:{}/report", self.addr.port())
+    }
+}
+
+async fn serve<S>(stream: S, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        async move {
+            let method = req.method().to_string();
+            let path = req.uri().path().to_owned();
+            let headers = req
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            let body = req.into_body().collect().await?.to_bytes().to_vec();
+            if *shared.hang.lock().unwrap() {
+                std::future::pending::<()>().await;
+            }
+            shared.received.lock().unwrap().push(Received {
+                method,
+                path,
+                headers,
+                body,
+            });
+            let status = shared
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(*shared.default_status.lock().unwrap());
+            let resp = Response::builder()
+                .status(status)
+                .header("set-cookie", "tracking=1")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            Ok::<_, hyper::Error>(resp)
+        }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// A stream that counts the bytes through it.
+struct Counting {
+    inner: TcpStream,
+    inn: Arc<AtomicU64>,
+    out: Arc<AtomicU64>,
+}
+
+impl Counting {
+    fn new(inner: TcpStream) -> Counting {
+        Counting {
+            inner,
+            inn: Arc::default(),
+            out: Arc::default(),
+        }
+    }
+}
+
+impl AsyncRead for Counting {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.inn.fetch_add(n as u64, Ordering::SeqCst);
+        r
+    }
+}
+
+impl AsyncWrite for Counting {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.out.fetch_add(*n as u64, Ordering::SeqCst);
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A test CA and server certificates it signs.
+pub struct Ca {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub pem: String,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A server config for `localhost` and 127.0.0.1, signed by this CA.
+    pub fn server(&self) -> Tls {
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        Tls {
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// A root directory with a config fragment, and the daemon's state directory in it.
+pub struct Root {
+    pub dir: tempfile::TempDir,
+}
+
+impl Root {
+    pub fn new(config: &str) -> Root {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root { dir };
+        root.write("etc/headcount/config.d/50-test.toml", config);
+        root
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn state(&self) -> Option<String> {
+        std::fs::read_to_string(self.state_dir().join("state.json")).ok()
+    }
+
+    /// A config for `endpoint` with the delays at 0, plus `extra` lines under [reporting].
+    pub fn config(endpoint: &str, extra: &str) -> String {
+        format!(
+            "[collecting]\nlevel = \"minimal\"\n\n[reporting]\nendpoint = \"{endpoint}\"\n\
+             max_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\ntimeout_secs = 5\n{extra}"
+        )
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_headcount"));
+        c.arg("--root").arg(self.path()).args(args);
+        c.env("STATE_DIRECTORY", self.state_dir());
+        for v in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "JOURNAL_STREAM",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("HEADCOUNT_LOG", "debug");
+        c
+    }
+
+    /// Starts `headcount daemon`, its stderr going to a file in the root.
+    pub fn daemon(&self) -> Daemon {
+        let log = self.dir.path().join(format!(
+            "daemon-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let child = self
+            .command(&["daemon"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+}
+
+/// A running `headcount daemon`.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status and how long the exit took.
+    pub fn terminate(&mut self) -> (ExitStatus, Duration) {
+        let t = Instant::now();
+        self.signal(15);
+        let status = self.wait(Duration::from_secs(5));
+        (status, t.elapsed())
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if t.elapsed() > timeout {
+                let _ = self.child.kill();
+                panic!("daemon did not exit within {timeout:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until the log contains `needle` `n` times.
+    pub fn wait_log(&self, needle: &str, n: usize, timeout: Duration) -> String {
+        let t = Instant::now();
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= n {
+                return log;
+            }
+            assert!(
+                t.elapsed() < timeout,
+                "waited {timeout:?} for {n}x {needle:?} in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on.
+pub fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A tinyproxy on loopback allowing CONNECT to `connect_port`, with basic auth.
+pub struct Tinyproxy {
+    pub port: u16,
+    pub log: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+pub const PROXY_USER: &str = "counter";
+pub const PROXY_PASSWORD: &str = "s3cr3t-pr0xy-pw";
+
+impl Tinyproxy {
+    pub fn start(connect_port: u16) -> Tinyproxy {
+        let bin = ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or_else(|| {
+                panic!(
+                    "tinyproxy is not installed: run tests/run as root (it installs the Debian \
+                     packages in tests/apt-packages), or apt-get install tinyproxy"
+                )
+            });
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("tinyproxy.log");
+        std::fs::write(&log, "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let port = dead_port();
+        let conf = dir.path().join("tinyproxy.conf");
+        let user = if nix_is_root() {
+            "User nobody\nGroup nogroup\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "{user}Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\n\
+                 MaxClients 20\nAllow 127.0.0.1\nConnectPort {connect_port}\n\
+                 BasicAuth {PROXY_USER} {PROXY_PASSWORD}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "tinyproxy did not start; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Tinyproxy {
+            port,
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        .unwrap_or(false)
+}

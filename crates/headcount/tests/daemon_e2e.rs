@@ -1,0 +1,232 @@
+//! The real `headcount daemon` against a receiver on loopback.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{Daemon, Receiver, Root, dead_port};
+
+fn today() -> (String, String) {
+    let now = Utc::now();
+    (
+        now.format("%Y-%m-%d").to_string(),
+        now.format("%Y-%m").to_string(),
+    )
+}
+
+/// Sorted (window, period) pairs of what the receiver got.
+fn windows(received: &[common::Received]) -> Vec<(String, String)> {
+    let mut v: Vec<_> = received
+        .iter()
+        .map(|r| {
+            let j = r.json();
+            (
+                j["window"].as_str().unwrap().to_owned(),
+                j["period"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn expected() -> Vec<(String, String)> {
+    let (day, month) = today();
+    vec![("daily".into(), day), ("monthly".into(), month)]
+}
+
+#[test]
+fn first_start_sends_one_daily_and_one_monthly_then_a_restart_sends_nothing() {
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let mut d = root.daemon();
+    let got = rx.wait_for(2, Duration::from_secs(20));
+    assert_eq!(windows(&got), expected(), "{}", d.log());
+    for r in &got {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/report");
+        assert_eq!(
+            r.header("user-agent"),
+            Some(concat!("headcount/", env!("CARGO_PKG_VERSION")))
+        );
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("cookie"), None);
+        assert!(!r.body.ends_with(b"\n"));
+    }
+    // Each accepted report is logged once, with the exact body.
+    let log = d.wait_log("sent monthly report", 1, Duration::from_secs(5));
+    let (day, month) = today();
+    assert_eq!(
+        log.matches(&format!("sent daily report for {day} (minimal) to http://127.0.0.1:"))
+            .count(),
+        1,
+        "{log}"
+    );
+    for r in &got {
+        // On stderr the fmt layer quotes string fields (the journal gets the raw bytes).
+        let quoted = format!("headcount_report={:?}", std::str::from_utf8(&r.body).unwrap());
+        assert!(log.contains(&quoted), "{quoted} not in\n{log}");
+    }
+    let state = root.state().unwrap();
+    assert_eq!(
+        state,
+        format!("{{\"daily\":\"{day}\",\"monthly\":\"{month}\"}}\n")
+    );
+    assert!(d.running());
+    let (status, took) = d.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+
+    // A restart the same day: READY, nothing due, nothing sent.
+    let mut again = root.daemon();
+    again.wait_log("reporting at level minimal", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.received().len(), 2, "{}", again.log());
+    assert_eq!(rx.connections(), 2);
+    assert!(again.running());
+    let (status, _) = again.terminate();
+    assert!(status.success());
+
+    // `headcount status` reads the same state, without network.
+    let out = root.command(&["status", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["level"], "minimal");
+    let daily = s["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["window"] == "daily")
+        .unwrap();
+    assert_eq!(daily["last_settled"], day.as_str());
+    assert_eq!(rx.connections(), 2);
+}
+
+#[test]
+fn a_500_then_200_delivers_exactly_one_report_per_window() {
+    let rx = Receiver::plain();
+    rx.answer(&[500]);
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let mut d = root.daemon();
+    // The first answer fails; the retry comes after a full-jitter backoff of at most a minute.
+    let got = rx.wait_for(3, Duration::from_secs(75));
+    std::thread::sleep(Duration::from_secs(2));
+    let got_after = rx.received();
+    assert_eq!(got_after.len(), 3, "{}", d.log());
+    // The failed one was retried once, and nothing else was sent twice.
+    let mut w = windows(&got);
+    w.dedup();
+    assert_eq!(w, expected());
+    let log = d.log();
+    assert_eq!(log.matches("could not send the").count(), 1, "{log}");
+    assert!(log.contains("500"), "{log}");
+    assert!(d.running());
+    assert!(d.terminate().0.success());
+}
+
+#[test]
+fn a_400_is_settled_and_not_retried() {
+    let rx = Receiver::plain();
+    rx.default_status(400);
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let mut d = root.daemon();
+    rx.wait_for(2, Duration::from_secs(20));
+    let log = d.wait_log("refused", 2, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(rx.received().len(), 2, "{log}");
+    let (day, month) = today();
+    assert_eq!(
+        root.state().unwrap(),
+        format!("{{\"daily\":\"{day}\",\"monthly\":\"{month}\"}}\n")
+    );
+    assert!(!d.log().contains("sent daily report"));
+    assert!(d.terminate().0.success());
+    // A refused period is not sent again after a restart.
+    let mut again = root.daemon();
+    again.wait_log("reporting at level", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.received().len(), 2);
+    assert!(again.terminate().0.success());
+}
+
+#[test]
+fn an_unreachable_endpoint_keeps_the_daemon_running_with_one_warning_per_window() {
+    let port = dead_port();
+    let root = Root::new(&Root::config(
+        &format!("http://127.0.0.1:{port}/report"),
+        "",
+    ));
+    let mut d = root.daemon();
+    // Wait for a second failure of each window (debug level), so "at most one warning" is
+    // tested against repeated trouble. The first retry comes within a minute.
+    let log = d.wait_log("failed again", 2, Duration::from_secs(130));
+    assert!(d.running(), "{log}");
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|l| l.contains("daily report"))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|l| l.contains("monthly report"))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(warnings.len(), 2, "{log}");
+    assert!(root.state().is_none(), "a failure settled something");
+    let (status, took) = d.terminate();
+    assert!(status.success());
+    assert!(took < Duration::from_secs(1));
+}
+
+#[test]
+fn sigterm_abandons_an_inflight_request_promptly_and_leaves_the_state() {
+    let rx = Receiver::plain();
+    rx.hang();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let mut d: Daemon = root.daemon();
+    rx.wait_for(0, Duration::from_secs(1));
+    let t = std::time::Instant::now();
+    while rx.connections() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, took) = d.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+    assert!(root.state().is_none());
+}
+
+#[test]
+fn level_off_sends_nothing_writes_nothing_and_exits_0() {
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    root.write(
+        "etc/headcount/config.d/90-off.toml",
+        "[collecting]\nlevel = \"off\"\n",
+    );
+    let mut d = root.daemon();
+    let status = d.wait(Duration::from_secs(5));
+    assert!(status.success());
+    assert!(d.log().contains("nothing will be collected or sent"));
+    assert_eq!(rx.connections(), 0);
+    assert!(!root.state_dir().exists());
+}
+
+#[test]
+fn an_invalid_config_exits_78() {
+    let root = Root::new("[collecting]\nlevle = \"full\"\n");
+    let mut d = root.daemon();
+    let status = d.wait(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(78), "{}", d.log());
+    assert!(d.log().contains("50-test.toml"), "{}", d.log());
+}
