@@ -16,8 +16,10 @@ import subprocess
 SUITE = "bookworm"
 # What the tests need inside: systemd as PID 1 and journald, dbus for systemctl, python3 for the
 # loopback receiver, curl for poking it, tinyproxy for the proxy case; procps for /bin/kill (the
-# unit's ExecReload) and man-db so that `systemd-analyze verify` can check Documentation=man:...
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "curl", "python3", "tinyproxy", "procps", "man-db")
+# unit's ExecReload), man-db so that `systemd-analyze verify` can check Documentation=man:...,
+# and ca-certificates because every real target has a system trust store.
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "curl", "python3", "tinyproxy", "procps", "man-db",
+            "ca-certificates")
 DEFAULT_CACHE = pathlib.Path("/var/cache/headcount-tests")
 
 
