@@ -47,7 +47,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         n = len([f for f in os.listdir(DIR) if f.endswith(".body")]) + 1
-        meta = {"path": self.path, "headers": dict(self.headers.items())}
+        # Header names are case-insensitive (hyper sends them lower-case): store them lower-cased.
+        meta = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
         with open(os.path.join(DIR, "%04d.meta" % n), "w") as f:
             json.dump(meta, f)
         with open(os.path.join(DIR, "%04d.body.tmp" % n), "wb") as f:

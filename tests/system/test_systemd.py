@@ -198,8 +198,8 @@ def test_daily_and_monthly_reports_arrive_and_the_journal_holds_the_exact_bodies
     assert reports["monthly"]["period"] == monthly
     for body, meta in received:
         assert meta["path"] == "/v1/report"
-        assert meta["headers"].get("Content-Type") == "application/json"
-        assert meta["headers"].get("User-Agent", "").startswith("headcount/")
+        assert meta["headers"].get("content-type") == "application/json"
+        assert meta["headers"].get("user-agent", "").startswith("headcount/")
         assert not body.endswith(b"\n")
 
     # The documented command prints each sent body on its own line, byte for byte.
@@ -297,7 +297,7 @@ def test_reports_go_through_tinyproxy_when_configured(machine):
     m = reporting_machine(machine, with_proxy=True, proxy=f"http://127.0.0.1:{PROXY_PORT}")
     received = wait_for_reports(m)
     for _body, meta in received:
-        assert "tinyproxy" in meta["headers"].get("Via", ""), meta
+        assert "tinyproxy" in meta["headers"].get("via", ""), meta
     log = m.path(PROXY_LOG).read_text()
     assert log.count(RECEIVER_URL) >= 2, log
 
