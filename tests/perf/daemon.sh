@@ -7,6 +7,6 @@ cd "$(dirname "$0")/../.."
 cargo build --release --locked -p headcount
 bin=target/release/headcount
 echo "stripped release binary: $(stat -c %s "$bin") bytes ($(file -b "$bin" | grep -o 'stripped\|not stripped'))"
-# The release profile strips; the test below runs that same profile's binary.
-cargo test --release --locked -p headcount --test perf -- --ignored --nocapture 2>&1 \
+# The harness itself can be a debug build; it measures the stripped release binary.
+HEADCOUNT_BIN="$PWD/$bin" cargo test --locked -p headcount --test perf -- --ignored --nocapture 2>&1 \
     | grep -E '^\[|^binary:|test result'

@@ -25,9 +25,13 @@ use crate::{notify, report_source::ReportSource};
 /// Where an operator reads what each collected field means.
 pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/collected-data.md (or `headcount preview`)";
 /// Where an operator reads why nothing is sent and how to change it.
-pub const OPERATIONS_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
+pub const OPERATIONS_DOC: &str =
+    "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
 /// Exit status of any other failure to start (timer, signals, runtime).
 pub const EXIT_SOFTWARE: u8 = 70;
+
+/// How long an idle blocking thread (DNS lookups) lingers after a send.
+pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,9 @@ pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // The resolver runs getaddrinfo on a blocking thread; let it go soon after a send
+        // instead of tokio's default 10 s, so the idle daemon is one thread.
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
         .build()?;
     let daemon = Daemon {
         root: root.to_path_buf(),
@@ -191,13 +198,7 @@ impl Daemon<'_> {
             match action {
                 Action::Send { window, period } => {
                     let stop = self
-                        .send(
-                            window,
-                            period,
-                            &mut sigterm,
-                            &mut sigint,
-                            &mut watchdog,
-                        )
+                        .send(window, period, &mut sigterm, &mut sigint, &mut watchdog)
                         .await;
                     if stop.is_some() {
                         return self.stop();
@@ -347,6 +348,7 @@ impl Daemon<'_> {
                 retry_after: answer.retry_after,
             },
         };
+        release_memory();
         let done = Utc::now();
         let recorded = self
             .schedule
@@ -362,14 +364,34 @@ impl Daemon<'_> {
                 answer.detail
             );
         } else {
-            debug!("{window} report for {period} failed again: {}", answer.detail);
+            debug!(
+                "{window} report for {period} failed again: {}",
+                answer.detail
+            );
         }
         None
     }
 }
 
+/// Hands freed heap pages back to the kernel after a send. Building a TLS client parses the
+/// system's trust store (hundreds of KiB); glibc would keep those pages for the hours the daemon
+/// then sleeps.
+fn release_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointers; it only walks the allocator's own free lists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The `STATUS=` line: level, last settled periods, next due time, last failure.
-pub fn status_line(settings: &Settings, state: &State, schedule: &Schedule, next: Action) -> String {
+pub fn status_line(
+    settings: &Settings,
+    state: &State,
+    schedule: &Schedule,
+    next: Action,
+) -> String {
     let mut parts = vec![format!("level {}", settings.level)];
     let settled: Vec<String> = Window::ALL
         .into_iter()
@@ -392,4 +414,52 @@ pub fn status_line(settings: &Settings, state: &State, schedule: &Schedule, next
         }
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    #[test]
+    fn status_line_says_level_settled_periods_next_due_and_failures() {
+        let settings = Settings::default();
+        let mut state = State::default();
+        state.set(Window::Daily, "2026-11-23".parse().unwrap());
+        let mut schedule = Schedule::new(schedule::plausible_from());
+        let mut rng = StdRng::seed_from_u64(1);
+        let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        schedule.record(
+            Window::Monthly,
+            "2026-11".parse().unwrap(),
+            &Outcome::Failed {
+                reason: "could not connect".into(),
+                retry_after: None,
+            },
+            now,
+            &mut rng,
+        );
+        let until = DateTime::parse_from_rfc3339("2026-11-24T03:12:09Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let line = status_line(&settings, &state, &schedule, Action::Sleep { until });
+        assert_eq!(
+            line,
+            "level minimal; last settled: daily 2026-11-23, monthly none yet; \
+             next due 2026-11-24 03:12:09 UTC; last monthly failure: could not connect"
+        );
+    }
+
+    #[test]
+    fn announce_tells_whether_anything_is_sent() {
+        let mut s = Settings::default();
+        assert_eq!(announce(&s), Announce::NothingToDo, "no endpoint");
+        s.endpoint = Some("https://counter.example/report".parse().unwrap());
+        assert_eq!(announce(&s), Announce::Sending);
+        s.level = Level::Off;
+        assert_eq!(announce(&s), Announce::NothingToDo);
+    }
 }

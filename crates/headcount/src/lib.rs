@@ -10,13 +10,13 @@ pub mod daemon;
 mod error;
 pub mod logging;
 pub mod notify;
+pub mod preview;
 pub mod report_source;
 pub mod schedule;
 pub mod send;
 pub mod state;
 pub mod status;
 pub mod timer;
-pub mod preview;
 
 pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
 

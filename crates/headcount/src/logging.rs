@@ -50,9 +50,7 @@ fn level() -> LevelFilter {
 pub fn init() {
     let filter = level();
     let journal = stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref());
-    if journal
-        && let Ok(layer) = tracing_journald::layer()
-    {
+    if journal && let Ok(layer) = tracing_journald::layer() {
         let layer = layer
             .with_field_prefix(None)
             .with_syslog_identifier(SYSLOG_IDENTIFIER.to_owned());
@@ -91,9 +89,15 @@ mod tests {
     fn message_ids_are_128_bit_hex_and_in_the_catalog() {
         for id in MESSAGE_IDS {
             assert_eq!(id.len(), 32, "{id}");
-            assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
         }
-        let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../../systemd/headcount.catalog");
+        let catalog = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../systemd/headcount.catalog"
+        );
         match std::fs::read_to_string(catalog) {
             Ok(text) => {
                 for id in MESSAGE_IDS {

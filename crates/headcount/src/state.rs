@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(s.to_json(), "{}\n");
         s.set(Window::Daily, "2026-11-23".parse().unwrap());
         s.set(Window::Monthly, "2026-11".parse().unwrap());
-        assert_eq!(s.to_json(), "{\"daily\":\"2026-11-23\",\"monthly\":\"2026-11\"}\n");
+        assert_eq!(
+            s.to_json(),
+            "{\"daily\":\"2026-11-23\",\"monthly\":\"2026-11\"}\n"
+        );
         assert_eq!(State::from_json(&s.to_json()).unwrap(), s);
     }
 

@@ -49,11 +49,7 @@ pub struct WindowStatus {
 }
 
 /// Computes the status from `settings` and the state file under `root`.
-pub fn status(
-    settings: &Settings,
-    state_file: &StateFile,
-    now: DateTime<Utc>,
-) -> Status {
+pub fn status(settings: &Settings, state_file: &StateFile, now: DateTime<Utc>) -> Status {
     let (state, state_error) = match state_file.load() {
         Ok(s) => (s, None),
         Err(e) => (State::default(), Some(e.to_string())),
@@ -72,7 +68,11 @@ pub fn status(
                 if let Some(l) = last.filter(|l| *l >= next) {
                     next = l.next();
                 }
-                (Some(next), Some(next.start()), Some(settings.max_rollover_delay))
+                (
+                    Some(next),
+                    Some(next.start()),
+                    Some(settings.max_rollover_delay),
+                )
             } else {
                 (Some(current), Some(now), Some(settings.max_startup_delay))
             };
@@ -153,7 +153,9 @@ pub fn run(root: &Path, json: bool) -> Result<(), crate::Error> {
 pub fn text(root: &Path, settings: &Settings, json: bool) -> String {
     let state_file = StateFile::locate(
         root,
-        std::env::var(crate::state::STATE_DIRECTORY_ENV).ok().as_deref(),
+        std::env::var(crate::state::STATE_DIRECTORY_ENV)
+            .ok()
+            .as_deref(),
     );
     let s = status(settings, &state_file, Utc::now());
     if json {
@@ -162,5 +164,66 @@ pub fn text(root: &Path, settings: &Settings, json: bool) -> String {
         text
     } else {
         render(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn settings_with_proxy(root: &Path) -> Settings {
+        std::fs::create_dir_all(root.join("etc/headcount/config.d")).unwrap();
+        std::fs::write(
+            root.join("etc/headcount/config.d/50.toml"),
+            "[reporting]\nendpoint = \"https://counter.example/report\"\n\
+             proxy = \"http://user:hunter2@proxy.example:3128\"\n",
+        )
+        .unwrap();
+        crate::config::load(root, &[]).unwrap().settings
+    }
+
+    #[test]
+    fn shows_last_settled_and_next_due_and_hides_proxy_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_with_proxy(dir.path());
+        let file = StateFile::locate(dir.path(), None);
+        let mut state = State::default();
+        state.set(Window::Daily, "2026-11-23".parse().unwrap());
+        file.store(&state).unwrap();
+        let s = status(&settings, &file, at("2026-11-23T10:00:00Z"));
+        assert!(s.sending);
+        let daily = &s.windows[0];
+        assert_eq!(
+            daily.last_settled.map(|p| p.to_string()).as_deref(),
+            Some("2026-11-23")
+        );
+        assert_eq!(daily.next_due, Some(at("2026-11-24T00:00:00Z")));
+        let monthly = &s.windows[1];
+        assert_eq!(monthly.last_settled, None);
+        assert_eq!(monthly.next_due, Some(at("2026-11-23T10:00:00Z")));
+        let text = render(&s);
+        let json = serde_json::to_string(&s).unwrap();
+        for out in [&text, &json] {
+            assert!(!out.contains("hunter2") && !out.contains("user"), "{out}");
+            assert!(out.contains("proxy.example:3128"), "{out}");
+        }
+        assert!(text.contains("last settled 2026-11-23"), "{text}");
+    }
+
+    #[test]
+    fn a_corrupt_state_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_with_proxy(dir.path());
+        let file = StateFile::locate(dir.path(), None);
+        std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
+        std::fs::write(file.path(), "{").unwrap();
+        let s = status(&settings, &file, at("2026-11-23T10:00:00Z"));
+        assert!(s.state_error.is_some());
+        assert!(s.windows.iter().all(|w| w.last_settled.is_none()));
     }
 }

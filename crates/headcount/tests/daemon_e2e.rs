@@ -59,21 +59,23 @@ fn first_start_sends_one_daily_and_one_monthly_then_a_restart_sends_nothing() {
     let log = d.wait_log("sent monthly report", 1, Duration::from_secs(5));
     let (day, month) = today();
     assert_eq!(
-        log.matches(&format!("sent daily report for {day} (minimal) to http://127.0.0.1:"))
-            .count(),
+        log.matches(&format!(
+            "sent daily report for {day} (minimal) to http://127.0.0.1:"
+        ))
+        .count(),
         1,
         "{log}"
     );
     for r in &got {
         // On stderr the fmt layer quotes string fields (the journal gets the raw bytes).
-        let quoted = format!("headcount_report={:?}", std::str::from_utf8(&r.body).unwrap());
+        let quoted = format!(
+            "headcount_report={:?}",
+            std::str::from_utf8(&r.body).unwrap()
+        );
         assert!(log.contains(&quoted), "{quoted} not in\n{log}");
     }
-    let state = root.state().unwrap();
-    assert_eq!(
-        state,
-        format!("{{\"daily\":\"{day}\",\"monthly\":\"{month}\"}}\n")
-    );
+    let expected_state = format!("{{\"daily\":\"{day}\",\"monthly\":\"{month}\"}}\n");
+    assert_eq!(root.wait_state(&expected_state), expected_state);
     assert!(d.running());
     let (status, took) = d.terminate();
     assert!(status.success(), "{status:?}");
@@ -137,10 +139,8 @@ fn a_400_is_settled_and_not_retried() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(rx.received().len(), 2, "{log}");
     let (day, month) = today();
-    assert_eq!(
-        root.state().unwrap(),
-        format!("{{\"daily\":\"{day}\",\"monthly\":\"{month}\"}}\n")
-    );
+    let expected_state = format!("{{\"daily\":\"{day}\",\"monthly\":\"{month}\"}}\n");
+    assert_eq!(root.wait_state(&expected_state), expected_state);
     assert!(!d.log().contains("sent daily report"));
     assert!(d.terminate().0.success());
     // A refused period is not sent again after a restart.

@@ -48,7 +48,10 @@ fn reports_go_through_tinyproxy_by_connect_to_a_tls_receiver_trusted_via_ca_file
     let status = root.command(&["status"]).output().unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("127.0.0.1"), "{text}");
-    assert!(!text.contains(PROXY_PASSWORD) && !text.contains(PROXY_USER), "{text}");
+    assert!(
+        !text.contains(PROXY_PASSWORD) && !text.contains(PROXY_USER),
+        "{text}"
+    );
     assert!(d.terminate().0.success());
 }
 
@@ -58,7 +61,10 @@ fn a_dead_proxy_is_like_an_unreachable_endpoint() {
     let rx = Receiver::tls(ca.server());
     let root = Root::new(&config(
         &rx.url("https", "localhost"),
-        &format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}", dead_port()),
+        &format!(
+            "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
+            dead_port()
+        ),
     ));
     root.write(CA_PATH.trim_start_matches('/'), &ca.pem);
     let mut d = root.daemon();

@@ -21,7 +21,8 @@ const FIXTURE: &str = concat!(
 fn proc_sum(pid: u32, field: &str) -> u64 {
     let mut total = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
         total += status
             .lines()
             .find(|l| l.starts_with(field))
@@ -42,7 +43,10 @@ fn proc_field(pid: u32, field: &str) -> String {
 }
 
 fn root_for(level: &str, endpoint: &str, ca: &Ca) -> Root {
-    let root = Root::new(&Root::config(endpoint, &format!("ca_file = \"{CA_PATH}\"\n")));
+    let root = Root::new(&Root::config(
+        endpoint,
+        &format!("ca_file = \"{CA_PATH}\"\n"),
+    ));
     let status = std::process::Command::new("cp")
         .arg("-a")
         .arg(format!("{FIXTURE}/."))
@@ -65,7 +69,9 @@ fn daemon_performance() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let bin = Path::new(env!("CARGO_BIN_EXE_headcount"));
+    // tests/perf/daemon.sh points HEADCOUNT_BIN at the stripped release binary.
+    let bin_path = std::env::var("HEADCOUNT_BIN").unwrap_or(env!("CARGO_BIN_EXE_headcount").into());
+    let bin = Path::new(&bin_path);
     println!(
         "binary: {} ({} bytes)",
         bin.display(),
@@ -79,8 +85,16 @@ fn daemon_performance() {
         let sock = UnixDatagram::bind(&sock_path).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let started = Instant::now();
-        let mut child = root
-            .command(&["daemon"])
+        let template = root.command(&["daemon"]);
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(template.get_args());
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut child = cmd
             .env("NOTIFY_SOCKET", &sock_path)
             .env("HEADCOUNT_LOG", "info")
             .stdout(Stdio::null())
@@ -97,7 +111,10 @@ fn daemon_performance() {
         let got = rx.wait_for(2, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(500));
         let wire = rx.wire();
-        println!("[{level}] start to READY=1: {:.1} ms", ready.as_secs_f64() * 1000.0);
+        println!(
+            "[{level}] start to READY=1: {:.1} ms",
+            ready.as_secs_f64() * 1000.0
+        );
         for (r, (inn, out)) in got.iter().zip(wire.iter()) {
             println!(
                 "[{level}] {} report: body {} bytes; on the wire over TLS 1.3 {} bytes sent + {} bytes received = {} bytes",
@@ -110,11 +127,13 @@ fn daemon_performance() {
         }
         if level == "minimal" {
             let pid = child.id();
-            // tokio's blocking threads (used once for DNS) retire after 10 s of idleness.
-            std::thread::sleep(Duration::from_secs(12));
+            // The blocking thread used for DNS retires after 1 s of idleness.
+            std::thread::sleep(Duration::from_secs(3));
             println!(
-                "[{level}] idle after both reports over TLS: VmRSS {}, threads {}",
+                "[{level}] idle after both reports over TLS: VmRSS {} (anonymous {}, file {}), threads {}",
                 proc_field(pid, "VmRSS:"),
+                proc_field(pid, "RssAnon:"),
+                proc_field(pid, "RssFile:"),
                 proc_field(pid, "Threads:")
             );
             let before = proc_sum(pid, "voluntary_ctxt_switches:")

@@ -304,6 +304,6 @@ impl Schedule {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod simulation;
+#[cfg(test)]
+mod tests;

@@ -74,15 +74,17 @@ fn live(seed: u64, days: i64) -> (Tally, DateTime<Utc>, DateTime<Utc>) {
         tally.decisions += 1;
         let wake = match schedule.decide(&state, now, &TYPICAL, &mut rng) {
             Action::Send { window, period } => {
-                assert_eq!(period, Period::containing(window, now), "sent a stale period");
+                assert_eq!(
+                    period,
+                    Period::containing(window, now),
+                    "sent a stale period"
+                );
                 let roll: f64 = rng.random();
                 let outcome = if roll < 0.25 {
                     tally.failures += 1;
                     Outcome::Failed {
                         reason: "503 Service Unavailable".into(),
-                        retry_after: rng
-                            .random_bool(0.2)
-                            .then_some(Duration::from_secs(600)),
+                        retry_after: rng.random_bool(0.2).then_some(Duration::from_secs(600)),
                     }
                 } else if roll < 0.27 {
                     Outcome::Refused
@@ -239,7 +241,10 @@ fn four_hundred_days_one_report_per_period_none_lost() {
         }
     }
     // The simulation really exercised what it claims to.
-    assert!(totals.jumps_back >= 10 && totals.jumps_forward >= 10, "{totals:?}");
+    assert!(
+        totals.jumps_back >= 10 && totals.jumps_forward >= 10,
+        "{totals:?}"
+    );
     assert!(totals.suspends >= 100 && totals.offs >= 50 && totals.restarts >= 50);
     assert!(totals.failures >= 1000 && !totals.crash_gaps.is_empty());
     assert!(!totals.ahead.is_empty());

@@ -81,7 +81,12 @@ fn startup_delay_is_uniform_and_bounded() {
 fn nothing_is_sent_while_the_clock_is_before_the_build_date() {
     let mut rng = StdRng::seed_from_u64(3);
     let mut s = Schedule::new(at("2026-11-01T00:00:00Z"));
-    let a = s.decide(&State::default(), at("1970-01-01T00:00:10Z"), &ZERO, &mut rng);
+    let a = s.decide(
+        &State::default(),
+        at("1970-01-01T00:00:10Z"),
+        &ZERO,
+        &mut rng,
+    );
     assert_eq!(
         a,
         Action::Sleep {
@@ -247,7 +252,11 @@ fn future_state_rule() {
     let mut near = State::default();
     near.set(Window::Daily, p("2026-12-20"));
     near.set(Window::Monthly, p("2026-12"));
-    assert_eq!(reconcile_future(&near, now), None, "near future is honoured");
+    assert_eq!(
+        reconcile_future(&near, now),
+        None,
+        "near future is honoured"
+    );
     let mut far = near.clone();
     far.set(Window::Daily, p("2036-11-23"));
     far.set(Window::Monthly, p("2036-11"));

@@ -203,7 +203,10 @@ mod tests {
 
     #[test]
     fn user_agent_names_only_the_program() {
-        assert_eq!(USER_AGENT, format!("headcount/{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            USER_AGENT,
+            format!("headcount/{}", env!("CARGO_PKG_VERSION"))
+        );
     }
 
     #[test]

@@ -114,10 +114,10 @@ impl Receiver {
                             }
                             None => serve(counted, s.clone()).await,
                         }
-                        s.wire.lock().unwrap().push((
-                            inn.load(Ordering::SeqCst),
-                            out.load(Ordering::SeqCst),
-                        ));
+                        s.wire
+                            .lock()
+                            .unwrap()
+                            .push((inn.load(Ordering::SeqCst), out.load(Ordering::SeqCst)));
                     });
                 }
             });
@@ -349,6 +349,18 @@ impl Root {
         std::fs::read_to_string(self.state_dir().join("state.json")).ok()
     }
 
+    /// Waits until the state file reads `expected` (it is written right after the answer).
+    pub fn wait_state(&self, expected: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.state().unwrap_or_default();
+            if s == expected || t.elapsed() > Duration::from_secs(5) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A config for `endpoint` with the delays at 0, plus `extra` lines under [reporting].
     pub fn config(endpoint: &str, extra: &str) -> String {
         format!(
@@ -440,7 +452,10 @@ impl Daemon {
             }
             if t.elapsed() > timeout {
                 let _ = self.child.kill();
-                panic!("daemon did not exit within {timeout:?}; log:\n{}", self.log());
+                panic!(
+                    "daemon did not exit within {timeout:?}; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -547,7 +562,10 @@ impl Tinyproxy {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}", self.port)
+        format!(
+            "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
+            self.port
+        )
     }
 
     pub fn log(&self) -> String {
