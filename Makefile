@@ -1,0 +1,52 @@
+# Build and install headcount with the usual GNU prefixes.
+#
+#   make                      # cargo build --release
+#   make install DESTDIR=/tmp/root PREFIX=/usr
+#
+# `install` does not build: it installs what `make` built (or BINARY=path), so that a packager
+# or a test can build once as one user and install as another.
+
+PREFIX      ?= /usr
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+UNITDIR     ?= $(LIBDIR)/systemd/system
+PRESETDIR   ?= $(LIBDIR)/systemd/system-preset
+CATALOGDIR  ?= $(LIBDIR)/systemd/catalog
+VENDORCONFDIR ?= $(LIBDIR)/headcount/config.d
+DESTDIR     ?=
+
+CARGO       ?= cargo
+BINARY      ?= target/release/headcount
+INSTALL     ?= install
+
+.PHONY: all build install uninstall
+
+all: build
+
+build:
+	$(CARGO) build --release --locked -p headcount
+
+install:
+	@test -x "$(BINARY)" || { echo "$(BINARY) is missing: run 'make' first (or pass BINARY=...)" >&2; exit 1; }
+	$(INSTALL) -D -m 0755 "$(BINARY)" "$(DESTDIR)$(BINDIR)/headcount"
+	# The unit names the binary by path: follow BINDIR when it is not /usr/bin.
+	$(INSTALL) -d -m 0755 "$(DESTDIR)$(UNITDIR)"
+	sed 's|^ExecStart=/usr/bin/headcount|ExecStart=$(BINDIR)/headcount|' systemd/headcount.service \
+		> "$(DESTDIR)$(UNITDIR)/headcount.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/headcount.service"
+	$(INSTALL) -D -m 0644 systemd/90-headcount.preset "$(DESTDIR)$(PRESETDIR)/90-headcount.preset"
+	$(INSTALL) -D -m 0644 systemd/headcount.catalog "$(DESTDIR)$(CATALOGDIR)/headcount.catalog"
+	$(INSTALL) -D -m 0644 dist/config.d/10-defaults.toml "$(DESTDIR)$(VENDORCONFDIR)/10-defaults.toml"
+	$(INSTALL) -D -m 0644 dist/man/headcount.8 "$(DESTDIR)$(MANDIR)/man8/headcount.8"
+	$(INSTALL) -D -m 0644 dist/man/headcount.conf.5 "$(DESTDIR)$(MANDIR)/man5/headcount.conf.5"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/headcount" \
+	      "$(DESTDIR)$(UNITDIR)/headcount.service" \
+	      "$(DESTDIR)$(PRESETDIR)/90-headcount.preset" \
+	      "$(DESTDIR)$(CATALOGDIR)/headcount.catalog" \
+	      "$(DESTDIR)$(VENDORCONFDIR)/10-defaults.toml" \
+	      "$(DESTDIR)$(MANDIR)/man8/headcount.8" \
+	      "$(DESTDIR)$(MANDIR)/man5/headcount.conf.5"
