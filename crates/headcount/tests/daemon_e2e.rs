@@ -336,3 +336,21 @@ fn a_reload_to_level_off_exits_0() {
     assert!(status.success(), "{status:?}");
     assert!(d.log().contains("nothing will be collected or sent"));
 }
+
+#[test]
+fn without_a_system_trust_store_a_plain_http_loopback_endpoint_still_gets_reports() {
+    // rustls's platform verifier refuses to start without system roots; SSL_CERT_* pointing
+    // nowhere empties them, as on a minimal image without ca-certificates.
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let nowhere = std::ffi::OsStr::new("/nonexistent/headcount-test");
+    let mut d = root.daemon_with(&[
+        ("SSL_CERT_FILE", nowhere),
+        ("SSL_CERT_DIR", nowhere),
+        ("HEADCOUNT_LOG", std::ffi::OsStr::new("debug")),
+    ]);
+    let got = rx.wait_for(2, Duration::from_secs(20));
+    assert_eq!(windows(&got), expected(), "{}", d.log());
+    assert!(d.log().contains("system trust roots unusable"), "{}", d.log());
+    assert!(d.terminate().0.success());
+}

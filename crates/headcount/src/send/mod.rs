@@ -87,34 +87,51 @@ fn client(root: &Path, settings: &Settings) -> Result<reqwest::Client, SendError
         .endpoint
         .as_ref()
         .is_some_and(|u| u.scheme() == "https");
-    let redirects = reqwest::redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error("too many redirects")
-        } else if attempt.url().scheme() != "https" {
-            attempt.error("redirect to a URL that is not https")
-        } else {
-            attempt.follow()
+    let redirects = || {
+        reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt.url().scheme() != "https" {
+                attempt.error("redirect to a URL that is not https")
+            } else {
+                attempt.follow()
+            }
+        })
+    };
+    let base = || {
+        let builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .pool_max_idle_per_host(0)
+            .redirect(redirects())
+            .https_only(https);
+        match &settings.proxy {
+            Some(proxy) => reqwest::Proxy::all(proxy.url().as_str())
+                .map(|p| builder.proxy(p))
+                .map_err(|e| SendError::Client(scrub(&chain(&e), settings))),
+            None => Ok(builder),
         }
-    });
-    let mut builder = reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout)
-        .pool_max_idle_per_host(0)
-        .redirect(redirects)
-        .https_only(https);
+    };
     let roots = extra_roots(root, settings.ca_file.as_deref())?;
-    if !roots.is_empty() {
-        builder = builder.tls_certs_merge(roots);
+    let merged = if roots.is_empty() {
+        base()?
+    } else {
+        base()?.tls_certs_merge(roots.clone())
+    };
+    match merged.build() {
+        Ok(client) => Ok(client),
+        // The platform verifier refuses to start without a system trust store. That must not
+        // stop a plain-http loopback endpoint, or a fleet whose only trust root is `ca_file`:
+        // fall back to exactly the configured roots (none for http).
+        Err(e) => {
+            tracing::debug!(error = %scrub(&chain(&e), settings), "system trust roots unusable; using ca_file only");
+            base()?
+                .tls_certs_only(roots)
+                .build()
+                .map_err(|e| SendError::Client(scrub(&chain(&e), settings)))
+        }
     }
-    if let Some(proxy) = &settings.proxy {
-        let p = reqwest::Proxy::all(proxy.url().as_str())
-            .map_err(|e| SendError::Client(scrub(&chain(&e), settings)))?;
-        builder = builder.proxy(p);
-    }
-    builder
-        .build()
-        .map_err(|e| SendError::Client(scrub(&chain(&e), settings)))
 }
 
 /// An error and its causes on one line.
