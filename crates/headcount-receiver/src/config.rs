@@ -219,10 +219,13 @@ impl Settings {
                 (Some(certificate), Some(key)) => {
                     settings.tls = Some(TlsFiles { certificate, key })
                 }
-                (None, _) => problems
-                    .push("tls.certificate: missing (the [tls] table needs certificate and key)".to_owned()),
-                (_, None) => problems
-                    .push("tls.key: missing (the [tls] table needs certificate and key)".to_owned()),
+                (None, _) => problems.push(
+                    "tls.certificate: missing (the [tls] table needs certificate and key)"
+                        .to_owned(),
+                ),
+                (_, None) => problems.push(
+                    "tls.key: missing (the [tls] table needs certificate and key)".to_owned(),
+                ),
             }
         }
 

@@ -68,7 +68,11 @@ pub fn view(window: Window, period: Period, k: u64, counts: Vec<Count>) -> Count
             let tab = tabs
                 .entry(c.field.clone())
                 .or_insert_with(|| CrosstabCounts {
-                    fields: c.field.split(CROSSTAB_SEPARATOR).map(str::to_owned).collect(),
+                    fields: c
+                        .field
+                        .split(CROSSTAB_SEPARATOR)
+                        .map(str::to_owned)
+                        .collect(),
                     rows: Vec::new(),
                     other: 0,
                 });

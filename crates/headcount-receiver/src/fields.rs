@@ -77,10 +77,7 @@ pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
                     .map_or(Value::Null, |(_, v)| Value::String(v.clone()))
             })
             .collect();
-        out.push(key(
-            crosstab_field(tab),
-            Value::Array(values).to_string(),
-        ));
+        out.push(key(crosstab_field(tab), Value::Array(values).to_string()));
     }
     out.extend(leaves.into_iter().map(|(f, v)| key(f, v)));
     out

@@ -173,7 +173,11 @@ async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
             ),
         );
     }
-    match s.writer.count(fields::keys(&report, &s.settings.crosstabs)).await {
+    match s
+        .writer
+        .count(fields::keys(&report, &s.settings.crosstabs))
+        .await
+    {
         Ok(()) => (
             StatusCode::ACCEPTED,
             axum::Json(serde_json::json!({"status": "accepted"})),
@@ -199,7 +203,9 @@ async fn get_counts(
         return bad("the query string is malformed".into());
     };
     if let Some(k) = q.keys().find(|k| *k != "window" && *k != "period") {
-        return bad(format!("unknown parameter {k:?}: allowed are window and period"));
+        return bad(format!(
+            "unknown parameter {k:?}: allowed are window and period"
+        ));
     }
     let window: Window = match q.get("window").map(|w| w.parse()) {
         Some(Ok(w)) => w,
@@ -251,11 +257,27 @@ mod tests {
     #[test]
     fn neighbours_of_the_current_period_are_timely() {
         let now = at("2026-12-01T00:00:05Z");
-        for ok in ["2026-11-30", "2026-12-01", "2026-12-02", "2026-11", "2026-12", "2027-01"] {
+        for ok in [
+            "2026-11-30",
+            "2026-12-01",
+            "2026-12-02",
+            "2026-11",
+            "2026-12",
+            "2027-01",
+        ] {
             assert_eq!(period_is_timely(ok.parse().unwrap(), now), Ok(()), "{ok}");
         }
-        for late in ["2026-11-29", "2026-12-03", "2026-10", "2027-02", "2025-12-01"] {
-            assert!(period_is_timely(late.parse().unwrap(), now).is_err(), "{late}");
+        for late in [
+            "2026-11-29",
+            "2026-12-03",
+            "2026-10",
+            "2027-02",
+            "2025-12-01",
+        ] {
+            assert!(
+                period_is_timely(late.parse().unwrap(), now).is_err(),
+                "{late}"
+            );
         }
     }
 

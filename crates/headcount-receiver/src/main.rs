@@ -10,6 +10,8 @@ use headcount_report::{Period, Window};
 
 /// EX_CONFIG from sysexits.h: the configuration is invalid.
 const EXIT_CONFIG: u8 = 78;
+/// A bad command-line value, as clap reports its own usage errors.
+const EXIT_USAGE: u8 = 2;
 /// EX_UNAVAILABLE: the database or the socket is not usable.
 const EXIT_UNAVAILABLE: u8 = 69;
 
@@ -30,7 +32,7 @@ enum Command {
         listen: SocketAddr,
         /// sqlite:PATH (created if missing) or postgres://USER@HOST:PORT/DB.
         #[arg(long)]
-        database: Database,
+        database: String,
         /// TOML config file (k, cross-tabulations, rate limit, retention, TLS).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -39,7 +41,7 @@ enum Command {
     Export {
         /// sqlite:PATH or postgres://USER@HOST:PORT/DB.
         #[arg(long)]
-        database: Database,
+        database: String,
         /// daily or monthly.
         #[arg(long)]
         window: Window,
@@ -47,6 +49,14 @@ enum Command {
         #[arg(long)]
         period: String,
     },
+}
+
+/// Parses `--database` here rather than in clap, which would echo the value: it may hold a
+/// password.
+fn parse_database(s: &str) -> Option<Database> {
+    s.parse()
+        .map_err(|e| eprintln!("error: --database: {e}"))
+        .ok()
 }
 
 fn init_logging() {
@@ -91,7 +101,10 @@ fn exit_code(e: &Error) -> u8 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -105,6 +118,9 @@ fn main() -> ExitCode {
                 database,
                 config,
             } => {
+                let Some(database) = parse_database(&database) else {
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                };
                 let settings = match config {
                     Some(path) => Settings::load(&path)?,
                     None => Settings::default(),
@@ -121,11 +137,14 @@ fn main() -> ExitCode {
                 window,
                 period,
             } => {
+                let Some(database) = parse_database(&database) else {
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                };
                 let period = match Period::parse_for(window, &period) {
                     Ok(p) => p,
                     Err(e) => {
                         eprintln!("error: --period: {e}");
-                        return Ok(ExitCode::from(2));
+                        return Ok(ExitCode::from(EXIT_USAGE));
                     }
                 };
                 let mut out = std::io::stdout().lock();

@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Backend, Client, Receiver, export, period, report, total};
@@ -16,7 +16,9 @@ const MAX_REPORT_BYTES: usize = headcount_report::MAX_REPORT_BYTES;
 fn assert_problem(r: &common::Response, status: u16, error: &str) -> String {
     assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
     assert!(
-        r.header("content-type").unwrap().starts_with("application/json"),
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json"),
         "{:?}",
         r.headers
     );
@@ -42,7 +44,11 @@ fn status_codes(b: &Backend) {
     assert_eq!(ok.status, 202);
 
     // 415: no or another Content-Type, even with a valid body.
-    assert_problem(&r.post(None, &report("daily", "43", "x86_64")), 415, "unsupported_media_type");
+    assert_problem(
+        &r.post(None, &report("daily", "43", "x86_64")),
+        415,
+        "unsupported_media_type",
+    );
     assert_problem(
         &r.post(Some("text/plain"), &report("daily", "43", "x86_64")),
         415,
@@ -75,7 +81,10 @@ fn status_codes(b: &Backend) {
         .unwrap()
         .replace(&period("daily"), "2020-01-01");
     let m = assert_problem(&r.post(JSON, stale.as_bytes()), 422, "period_out_of_range");
-    assert!(m.contains("2020-01-01") && m.contains(&period("daily")), "{m}");
+    assert!(
+        m.contains("2020-01-01") && m.contains(&period("daily")),
+        "{m}"
+    );
 
     // 413: declared too large (refused before the body is read) ...
     let mut big = report("daily", "43", "x86_64");
@@ -116,7 +125,10 @@ fn rate_limit(b: &Backend) {
     assert!((1..=2).contains(&wait), "{wait}");
     std::thread::sleep(Duration::from_secs(wait));
     assert_eq!(r.post(JSON, &body).status, 202);
-    assert_eq!(total(&export(&b.url, "daily", &period("daily")), "level"), 3);
+    assert_eq!(
+        total(&export(&b.url, "daily", &period("daily")), "level"),
+        3
+    );
 }
 
 /// N clients x M reports at once: the counts equal the 202s, nothing lost or doubled.
@@ -132,7 +144,11 @@ fn concurrent_counts_are_exact(b: &Backend) {
                 let mut client = Client::connect(addr);
                 let mut accepted = [0i64; 2];
                 for i in 0..REPORTS {
-                    let arch = if (c + i) % 3 == 0 { "aarch64" } else { "x86_64" };
+                    let arch = if (c + i) % 3 == 0 {
+                        "aarch64"
+                    } else {
+                        "x86_64"
+                    };
                     let window = if i % 5 == 0 { "monthly" } else { "daily" };
                     let resp = client.post(JSON, &report(window, &format!("{}", 40 + c % 4), arch));
                     assert_eq!(resp.status, 202, "{}", String::from_utf8_lossy(&resp.body));
@@ -163,7 +179,12 @@ fn concurrent_counts_are_exact(b: &Backend) {
         }
     }
     // The public view agrees, with k = 1 showing every value.
-    let view = r.get(&format!("/v1/counts?window=daily&period={}", period("daily"))).json();
+    let view = r
+        .get(&format!(
+            "/v1/counts?window=daily&period={}",
+            period("daily")
+        ))
+        .json();
     assert_eq!(view["reports"], accepted[0]);
     let arch = &view["fields"]["arch"]["values"];
     assert_eq!(
@@ -232,7 +253,10 @@ fn kill_9_loses_no_acknowledged_report(b: &Backend) {
         counted >= acked,
         "lost acknowledged reports: {counted} counted, {acked} acknowledged"
     );
-    assert!(counted <= sent, "counted more than sent: {counted} > {sent}");
+    assert!(
+        counted <= sent,
+        "counted more than sent: {counted} > {sent}"
+    );
     // A restart on the same database works and keeps counting from there.
     let r = Receiver::start(&b.url, None);
     assert_eq!(r.post(JSON, &report("daily", "43", "x86_64")).status, 202);
@@ -248,12 +272,19 @@ fn counts_are_k_anonymous(b: &Backend) {
         "[counts]\nk = 3\ncrosstabs = [[\"os.version_id\", \"arch\"], [\"arch\", \"hardware.cpus\"]]\n",
     );
     let r = Receiver::start(&b.url, Some(&config));
-    for (version, arch, n) in [("43", "x86_64", 4), ("42", "x86_64", 2), ("43", "aarch64", 1)] {
+    for (version, arch, n) in [
+        ("43", "x86_64", 4),
+        ("42", "x86_64", 2),
+        ("43", "aarch64", 1),
+    ] {
         for _ in 0..n {
             assert_eq!(r.post(JSON, &report("daily", version, arch)).status, 202);
         }
     }
-    let resp = r.get(&format!("/v1/counts?window=daily&period={}", period("daily")));
+    let resp = r.get(&format!(
+        "/v1/counts?window=daily&period={}",
+        period("daily")
+    ));
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("cache-control"), Some("no-store"));
     let v = resp.json();
@@ -261,9 +292,15 @@ fn counts_are_k_anonymous(b: &Backend) {
     assert_eq!(v["period"], period("daily"));
     assert_eq!(v["k"], 3);
     assert_eq!(v["reports"], 7);
-    assert_eq!(v["fields"]["arch"]["values"], serde_json::json!({"x86_64": 6}));
+    assert_eq!(
+        v["fields"]["arch"]["values"],
+        serde_json::json!({"x86_64": 6})
+    );
     assert_eq!(v["fields"]["arch"]["other"], 1);
-    assert_eq!(v["fields"]["os.version_id"]["values"], serde_json::json!({"43": 5}));
+    assert_eq!(
+        v["fields"]["os.version_id"]["values"],
+        serde_json::json!({"43": 5})
+    );
     assert_eq!(v["fields"]["os.version_id"]["other"], 2);
     assert_eq!(v["fields"]["level"]["values"]["minimal"], 7);
     let tabs = v["crosstabs"].as_array().unwrap();
@@ -281,7 +318,10 @@ fn counts_are_k_anonymous(b: &Backend) {
     assert_eq!(t["other"], 1);
     // Nothing rare leaks anywhere in the body.
     let text = String::from_utf8(resp.body.clone()).unwrap();
-    assert!(!text.contains("aarch64") && !text.contains("\"42\""), "{text}");
+    assert!(
+        !text.contains("aarch64") && !text.contains("\"42\""),
+        "{text}"
+    );
 
     // The period defaults to the current one; bad queries are 400 with the same body shape.
     assert_eq!(r.get("/v1/counts?window=daily").json()["reports"], 7);
@@ -300,19 +340,28 @@ fn sigterm_stops_gracefully(b: &Backend) {
     let mut r = Receiver::start(&b.url, None);
     // An idle keep-alive connection must not hold up the stop.
     let mut idle = Client::connect(r.addr);
-    assert_eq!(idle.post(JSON, &report("daily", "43", "x86_64")).status, 202);
+    assert_eq!(
+        idle.post(JSON, &report("daily", "43", "x86_64")).status,
+        202
+    );
     let t0 = Instant::now();
     r.signal("TERM");
     let status = loop {
         if let Some(s) = r.child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(5), "still running after SIGTERM");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "still running after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
     assert!(r.log_text().contains("stopping"), "{}", r.log_text());
-    assert_eq!(total(&export(&b.url, "daily", &period("daily")), "level"), 1);
+    assert_eq!(
+        total(&export(&b.url, "daily", &period("daily")), "level"),
+        1
+    );
 }
 
 macro_rules! suite {

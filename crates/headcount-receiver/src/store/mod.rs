@@ -303,7 +303,9 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        let db: Database = "postgres://count:s3cret@db.example:5432/hc".parse().unwrap();
+        let db: Database = "postgres://count:s3cret@db.example:5432/hc"
+            .parse()
+            .unwrap();
         assert_eq!(db.to_string(), "postgres://count:***@db.example:5432/hc");
         assert!(!format!("{db:?}").contains("s3cret"));
         let e = "postgrex://u:s3cret@h".parse::<Database>().unwrap_err();

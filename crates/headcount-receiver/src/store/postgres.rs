@@ -87,9 +87,12 @@ pub(super) async fn open_writer(url: &str) -> Result<Client, StoreError> {
     tx.execute("DELETE FROM headcount_schema", &[])
         .await
         .map_err(&e)?;
-    tx.execute("INSERT INTO headcount_schema (version) VALUES ($1)", &[&version])
-        .await
-        .map_err(&e)?;
+    tx.execute(
+        "INSERT INTO headcount_schema (version) VALUES ($1)",
+        &[&version],
+    )
+    .await
+    .map_err(&e)?;
     tx.commit().await.map_err(&e)?;
     Ok(client)
 }
@@ -107,7 +110,10 @@ pub(super) async fn durability(client: &Client, url: &str) -> Result<Durability,
         .map_err(err(url))?
         .get(0);
     // "remote_write"/"remote_apply" also flush locally first; "local" is "on" without standbys.
-    let durable = matches!(value.as_str(), "on" | "remote_write" | "remote_apply" | "local");
+    let durable = matches!(
+        value.as_str(),
+        "on" | "remote_write" | "remote_apply" | "local"
+    );
     if !durable || fsync != "on" {
         return Err(StoreError::NotDurable(format!(
             "{}: synchronous_commit={value} fsync={fsync}, need synchronous_commit=on and fsync=on",
@@ -145,7 +151,10 @@ pub(super) async fn run_writer(url: String, client: Client, mut rx: mpsc::Receiv
         if !waiters.is_empty() {
             let result = commit(c, &sums).await.map(drop).map_err(|e| e.to_string());
             if let Err(e) = &result {
-                tracing::error!("storing counts failed, {} reports refused: {e}", waiters.len());
+                tracing::error!(
+                    "storing counts failed, {} reports refused: {e}",
+                    waiters.len()
+                );
             }
             for w in waiters {
                 let _ = w.send(result.clone());

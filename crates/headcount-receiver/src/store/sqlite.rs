@@ -52,7 +52,8 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             path.display()
         )));
     }
-    conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(&e)?;
     let tx = conn.transaction().map_err(&e)?;
     let applied: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -89,7 +90,9 @@ pub(super) fn durability(conn: &Connection, path: &Path) -> Result<Durability, S
             path.display()
         )));
     }
-    Ok(Durability(format!("sqlite journal_mode={mode} synchronous=full")))
+    Ok(Durability(format!(
+        "sqlite journal_mode={mode} synchronous=full"
+    )))
 }
 
 pub(super) fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
@@ -98,7 +101,10 @@ pub(super) fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>) 
         if !waiters.is_empty() {
             let result = commit(&mut conn, &sums).map_err(|e| e.to_string());
             if let Err(e) = &result {
-                tracing::error!("storing counts failed, {} reports refused: {e}", waiters.len());
+                tracing::error!(
+                    "storing counts failed, {} reports refused: {e}",
+                    waiters.len()
+                );
             }
             for w in waiters {
                 let _ = w.send(result.clone());

@@ -187,14 +187,24 @@ impl Client {
         self.try_post(content_type, body).unwrap()
     }
 
-    pub fn try_post(&mut self, content_type: Option<&str>, body: &[u8]) -> std::io::Result<Response> {
+    pub fn try_post(
+        &mut self,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> std::io::Result<Response> {
         let headers: Vec<(&str, &str)> = content_type
             .map(|c| vec![("Content-Type", c)])
             .unwrap_or_default();
         self.try_request("POST", "/v1/report", &headers, body)
     }
 
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         self.try_request(method, path, headers, body).unwrap()
     }
 
@@ -209,7 +219,10 @@ impl Client {
         for (n, v) in headers {
             req.push_str(&format!("{n}: {v}\r\n"));
         }
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding")) {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+        {
             req.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
         req.push_str("\r\n");
@@ -228,7 +241,10 @@ impl Client {
     fn read_response(&mut self) -> std::io::Result<Response> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
         }
         let status: u16 = line
             .split_whitespace()
@@ -283,7 +299,15 @@ pub fn report(window: &str, version: &str, arch: &str) -> Vec<u8> {
 /// Runs `export` and returns (field, value) -> count.
 pub fn export(db: &str, window: &str, period: &str) -> Vec<(String, String, i64)> {
     let out = Command::new(BIN)
-        .args(["export", "--database", db, "--window", window, "--period", period])
+        .args([
+            "export",
+            "--database",
+            db,
+            "--window",
+            window,
+            "--period",
+            period,
+        ])
         .output()
         .unwrap();
     assert!(
@@ -309,7 +333,10 @@ pub fn export(db: &str, window: &str, period: &str) -> Vec<(String, String, i64)
 
 /// Sum of the counters of one field (the `level` counters sum to the reports counted).
 pub fn total(rows: &[(String, String, i64)], field: &str) -> i64 {
-    rows.iter().filter(|(f, _, _)| f == field).map(|(_, _, n)| n).sum()
+    rows.iter()
+        .filter(|(f, _, _)| f == field)
+        .map(|(_, _, n)| n)
+        .sum()
 }
 
 fn euid_is_root() -> bool {
@@ -385,7 +412,16 @@ impl Postgres {
             assert!(status.success(), "chown of the PostgreSQL temp dir");
         }
         let out = Self::command(&bin, "initdb", as_postgres)
-            .args(["-A", "trust", "-U", "headcount", "--no-sync", "-E", "UTF8", "-D"])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "headcount",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .unwrap();
