@@ -2,7 +2,9 @@
 //! cross-tabulations. Field names are dotted paths into the report (`os.version_id`), derived
 //! from the report itself, so a new fact in the contract is counted without a change here.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use headcount_report::{Period, Report, Window};
 use serde_json::Value;
@@ -22,7 +24,8 @@ pub struct Key {
     /// The report's period.
     pub period: Period,
     /// A field path, or the field paths of a cross-tabulation joined by [`CROSSTAB_SEPARATOR`].
-    pub field: String,
+    /// Borrowed from the contract's field list for known fields: no allocation per report.
+    pub field: Cow<'static, str>,
     /// The value as text; for a cross-tabulation a JSON array of the values (`null` for absent).
     pub value: String,
 }
@@ -60,7 +63,7 @@ fn flatten(path: &str, v: &Value, out: &mut Vec<(String, String)>) {
 /// Every counter one report increments.
 pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
     let leaves = leaves(report);
-    let key = |field: String, value: String| Key {
+    let key = |field: Cow<'static, str>, value: String| Key {
         window: report.window,
         period: report.period,
         field,
@@ -77,15 +80,36 @@ pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
                     .map_or(Value::Null, |(_, v)| Value::String(v.clone()))
             })
             .collect();
-        out.push(key(crosstab_field(tab), Value::Array(values).to_string()));
+        out.push(key(
+            Cow::Owned(crosstab_field(tab)),
+            Value::Array(values).to_string(),
+        ));
     }
-    out.extend(leaves.into_iter().map(|(f, v)| key(f, v)));
+    out.extend(leaves.into_iter().map(|(f, v)| key(intern(f), v)));
     out
 }
 
 /// The counter field name of a cross-tabulation.
 pub fn crosstab_field(fields: &[String]) -> String {
     fields.join(&CROSSTAB_SEPARATOR.to_string())
+}
+
+/// The contract's field paths, computed once and kept for the life of the process.
+fn static_fields() -> &'static BTreeSet<&'static str> {
+    static FIELDS: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        known_fields()
+            .into_iter()
+            .map(|f| &*Box::leak(f.into_boxed_str()))
+            .collect()
+    })
+}
+
+fn intern(field: String) -> Cow<'static, str> {
+    match static_fields().get(field.as_str()) {
+        Some(f) => Cow::Borrowed(f),
+        None => Cow::Owned(field),
+    }
 }
 
 /// Every field path a report can have, from the contract's JSON Schema.
@@ -174,6 +198,7 @@ mod tests {
         assert_eq!(k[0].value, r#"["43","x86_64"]"#);
         assert_eq!(k[1].value, r#"["x86_64",null]"#);
         assert!(k.iter().all(|k| k.period.to_string() == "2026-11-23"));
+        assert!(k[2..].iter().all(|k| matches!(k.field, Cow::Borrowed(_))));
     }
 
     #[test]

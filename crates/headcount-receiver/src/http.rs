@@ -27,6 +27,8 @@ use crate::store::{Reader, Writer};
 pub const REPORT_PATH: &str = "/v1/report";
 /// The path counts are read from.
 pub const COUNTS_PATH: &str = "/v1/counts";
+/// The body of a 202: the same bytes every time.
+const ACCEPTED_BODY: &str = r#"{"status":"accepted"}"#;
 /// What a 503 (counters could not be stored) asks the client to wait, in seconds.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 60;
 
@@ -180,7 +182,8 @@ async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
     {
         Ok(()) => (
             StatusCode::ACCEPTED,
-            axum::Json(serde_json::json!({"status": "accepted"})),
+            [(header::CONTENT_TYPE, "application/json")],
+            ACCEPTED_BODY,
         )
             .into_response(),
         Err(_) => with_retry_after(

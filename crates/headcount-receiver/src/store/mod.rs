@@ -8,7 +8,7 @@
 mod postgres;
 mod sqlite;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -248,9 +248,9 @@ fn drain(first: Command, rx: &mut mpsc::Receiver<Command>) -> Vec<Command> {
     batch
 }
 
-/// Increments summed per counter, in key order (the same lock order for every writer, so two
+/// Increments summed per counter, sorted by key (the same lock order for every writer, so two
 /// receivers sharing a PostgreSQL database never deadlock).
-type Sums = BTreeMap<Key, i64>;
+type Sums = Vec<(Key, i64)>;
 
 /// Splits a batch into the summed increments with their waiters, and the retention requests.
 #[allow(clippy::type_complexity)]
@@ -261,7 +261,8 @@ fn split(
     Vec<oneshot::Sender<Result<(), String>>>,
     Vec<(Period, oneshot::Sender<Result<u64, String>>)>,
 ) {
-    let mut sums = Sums::new();
+    // Hashing while summing, sorting only the distinct counters: far fewer comparisons.
+    let mut sums: HashMap<Key, i64> = HashMap::new();
     let mut waiters = Vec::with_capacity(batch.len());
     let mut retains = Vec::new();
     for c in batch {
@@ -275,6 +276,8 @@ fn split(
             Command::Retain(p, done) => retains.push((p, done)),
         }
     }
+    let mut sums: Sums = sums.into_iter().collect();
+    sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     (sums, waiters, retains)
 }
 

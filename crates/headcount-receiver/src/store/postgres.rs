@@ -182,7 +182,7 @@ async fn commit(client: &Client, sums: &super::Sums) -> Result<u64, tokio_postgr
     for (k, n) in sums {
         windows.push(k.window.as_str());
         periods.push(k.period.to_string());
-        fields.push(k.field.as_str());
+        fields.push(&*k.field);
         values.push(k.value.as_str());
         counts.push(*n);
     }
