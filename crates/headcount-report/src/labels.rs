@@ -364,6 +364,11 @@ impl AgeBucket {
         (Self::MIN..=Self::MAX).contains(&n).then_some(AgeBucket(n))
     }
 
+    /// The bucket `n`, clamped into 1 to 4.
+    pub fn saturating(n: u8) -> Self {
+        AgeBucket(n.clamp(Self::MIN, Self::MAX))
+    }
+
     /// The bucket number.
     pub fn get(self) -> u8 {
         self.0

@@ -175,6 +175,7 @@ mod tests {
     #[test]
     fn largest_full_report_is_far_below_the_limit() {
         let body = full().to_body();
+        eprintln!("largest full report: {} bytes", body.len());
         assert!(body.len() * 4 < MAX_REPORT_BYTES, "{} bytes", body.len());
         assert_eq!(validate(&body).unwrap(), full());
         assert!(!body.ends_with(b"\n"));

@@ -1,0 +1,365 @@
+//! A coarse hardware summary: CPU vendor and count, memory, firmware, disks, and the system
+//! vendor on bare metal.
+
+use headcount_report::{
+    CountBucket, CpuBucket, CpuVendor, DiskSizeBucket, Disks, Firmware, Hardware, Level,
+    MemoryBucket, PlatformId, Report, VendorName,
+};
+
+use crate::{Collector, Context, Field, Root, detect_platform};
+
+/// Reads /proc/cpuinfo, /proc/meminfo, /sys/firmware, /sys/block and DMI.
+pub struct HardwareCollector;
+
+const FIELDS: &[Field] = &[
+    Field {
+        name: "hardware.cpu_vendor",
+        kind: "string (intel, amd, hygon, zhaoxin, arm, ampere, apple, cavium, fujitsu, hisilicon, nvidia, qualcomm, ibm, other)",
+        bucketing: "vendor only, never the model",
+        description: "CPU vendor from proc/cpuinfo (vendor_id, or the CPU implementer code on ARM).",
+    },
+    Field {
+        name: "hardware.cpus",
+        kind: "string (bucket label)",
+        bucketing: "rounded up to a power of two: 1, 2, 3-4, 5-8, ... 257-512, 513+",
+        description: "Logical CPUs online (sys/devices/system/cpu/online, else proc/cpuinfo).",
+    },
+    Field {
+        name: "hardware.memory_gib",
+        kind: "string (bucket label, GiB)",
+        bucketing: "rounded up to a power of two GiB: 0-0.5, 0.5-1, 1-2, ... 1024-2048, 2048+",
+        description: "Memory from proc/meminfo MemTotal.",
+    },
+    Field {
+        name: "hardware.firmware",
+        kind: "string (uefi, bios)",
+        bucketing: "",
+        description: "Firmware interface: uefi when sys/firmware/efi exists, else bios on x86 with SMBIOS tables (sys/firmware/dmi).",
+    },
+    Field {
+        name: "hardware.secure_boot",
+        kind: "boolean",
+        bucketing: "",
+        description: "Whether UEFI Secure Boot is on (the SecureBoot EFI variable); false under BIOS.",
+    },
+    Field {
+        name: "hardware.disks.nvme",
+        kind: "string (bucket label)",
+        bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
+        description: "Physical NVMe disks in sys/block.",
+    },
+    Field {
+        name: "hardware.disks.ssd",
+        kind: "string (bucket label)",
+        bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
+        description: "Non-rotational disks other than NVMe.",
+    },
+    Field {
+        name: "hardware.disks.hdd",
+        kind: "string (bucket label)",
+        bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
+        description: "Rotational disks.",
+    },
+    Field {
+        name: "hardware.disks.virtual",
+        kind: "string (bucket label)",
+        bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
+        description: "Disks a hypervisor or cloud provides (virtio, Xen, EBS, Persistent Disk, Hyper-V, VMware, QEMU).",
+    },
+    Field {
+        name: "hardware.disks.total_gib",
+        kind: "string (bucket label, GiB)",
+        bucketing: "rounded up to a power of two GiB: 0-8, 8-16, ... 32768-65536, 65536+",
+        description: "Total size of the counted disks (loop, RAM, zram, optical, device-mapper, MD RAID and removable devices are left out).",
+    },
+    Field {
+        name: "hardware.system_vendor",
+        kind: "string (A-Z a-z 0-9 space . , & ( ) _ -, at most 40)",
+        bucketing: "bare metal only; placeholder values left out",
+        description: "System vendor from DMI sys_vendor, for example Dell Inc.",
+    },
+];
+
+/// Values firmware ships when nobody filled the DMI field in: they say nothing.
+const DMI_PLACEHOLDERS: &[&str] = &[
+    "To be filled by O.E.M.",
+    "To Be Filled By O.E.M.",
+    "System manufacturer",
+    "System Manufacturer",
+    "Default string",
+    "Not Applicable",
+    "Not Specified",
+    "OEM",
+    "O.E.M.",
+    "Unknown",
+];
+
+/// The EFI variable holding the Secure Boot state: 4 bytes of attributes, then 1 when on.
+const SECURE_BOOT_VAR: &str =
+    "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+
+/// Block devices that are not disks.
+const NOT_DISKS: &[&str] = &["loop", "ram", "zram", "dm-", "md", "sr", "nbd", "fd", "zd"];
+
+/// Words in a disk's vendor or model that say a hypervisor or cloud provides it.
+const VIRTUAL_DISK_MARKERS: &[&str] = &[
+    "QEMU",
+    "VMware",
+    "Virtual",
+    "VBOX",
+    "Msft",
+    "Amazon Elastic Block Store",
+    "PersistentDisk",
+    "nvme_card-pd",
+    "Google",
+    "Nutanix",
+    "NUTANIX",
+];
+
+const SECTOR_BYTES: u64 = 512;
+const GIB_BYTES: u64 = 1 << 30;
+
+impl Collector for HardwareCollector {
+    fn name(&self) -> &'static str {
+        "hardware"
+    }
+
+    fn level(&self) -> Level {
+        Level::Full
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn collect(&self, ctx: &Context, report: &mut Report) {
+        let root = &ctx.root;
+        let cpuinfo = root.read_prefix("proc/cpuinfo");
+        let firmware = firmware(root);
+        let hw = Hardware {
+            cpu_vendor: cpuinfo.as_ref().and_then(|(t, _)| cpu_vendor(t)),
+            cpus: cpu_count(root, cpuinfo.as_ref()).map(CpuBucket::of),
+            memory_gib: mem_total_kib(root).map(MemoryBucket::of),
+            firmware,
+            secure_boot: match firmware {
+                Some(Firmware::Bios) => Some(false),
+                Some(Firmware::Uefi) => root
+                    .read_bytes(SECURE_BOOT_VAR)
+                    .and_then(|b| b.get(4).copied())
+                    .map(|v| v == 1),
+                None => None,
+            },
+            disks: disks(root),
+            system_vendor: system_vendor(root),
+        };
+        if !hw.is_empty() {
+            report.hardware = Some(hw);
+        }
+    }
+}
+
+fn cpuinfo_value<'a>(cpuinfo: &'a str, key: &str) -> Option<&'a str> {
+    cpuinfo.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+fn cpu_vendor(cpuinfo: &str) -> Option<CpuVendor> {
+    if let Some(v) = cpuinfo_value(cpuinfo, "vendor_id") {
+        return Some(match v {
+            "GenuineIntel" => CpuVendor::Intel,
+            "AuthenticAMD" => CpuVendor::Amd,
+            "HygonGenuine" => CpuVendor::Hygon,
+            "CentaurHauls" | "Shanghai" => CpuVendor::Zhaoxin,
+            v if v.starts_with("IBM") => CpuVendor::Ibm,
+            _ => CpuVendor::Other,
+        });
+    }
+    if let Some(code) = cpuinfo_value(cpuinfo, "CPU implementer") {
+        let code = u32::from_str_radix(code.trim_start_matches("0x"), 16).ok()?;
+        return Some(match code {
+            0x41 => CpuVendor::Arm,
+            0x43 => CpuVendor::Cavium,
+            0x46 => CpuVendor::Fujitsu,
+            0x48 => CpuVendor::Hisilicon,
+            0x4e => CpuVendor::Nvidia,
+            0x50 | 0xc0 => CpuVendor::Ampere,
+            0x51 => CpuVendor::Qualcomm,
+            0x61 => CpuVendor::Apple,
+            _ => CpuVendor::Other,
+        });
+    }
+    // POWER: `cpu : POWER9 (architected), altivec supported`.
+    cpuinfo_value(cpuinfo, "cpu")
+        .filter(|c| c.starts_with("POWER"))
+        .map(|_| CpuVendor::Ibm)
+}
+
+/// Counts a CPU list such as `0-3,8,10-11`.
+fn count_cpu_list(list: &str) -> Option<u64> {
+    let mut n = 0u64;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        n += match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+                b.checked_sub(a)? + 1
+            }
+            None => {
+                part.parse::<u64>().ok()?;
+                1
+            }
+        };
+    }
+    (n > 0).then_some(n)
+}
+
+fn cpu_count(root: &Root, cpuinfo: Option<&(String, bool)>) -> Option<u64> {
+    if let Some(n) = root
+        .read_value("sys/devices/system/cpu/online")
+        .and_then(|l| count_cpu_list(&l))
+    {
+        return Some(n);
+    }
+    // A truncated cpuinfo would undercount: use it only when read whole.
+    let (text, complete) = cpuinfo?;
+    let n = text
+        .lines()
+        .filter(|l| l.split(':').next().is_some_and(|k| k.trim() == "processor"))
+        .count() as u64;
+    (*complete && n > 0).then_some(n)
+}
+
+fn mem_total_kib(root: &Root) -> Option<u64> {
+    let meminfo = root.read("proc/meminfo")?;
+    let value = cpuinfo_value(&meminfo, "MemTotal")?;
+    value.trim_end_matches("kB").trim().parse().ok()
+}
+
+fn firmware(root: &Root) -> Option<Firmware> {
+    if root.is_dir("sys/firmware/efi") {
+        return Some(Firmware::Uefi);
+    }
+    // Only x86 has a BIOS, and a BIOS leaves SMBIOS tables; an x86 VM booted straight into
+    // its kernel (Firecracker) has neither EFI nor DMI, and its firmware stays unknown.
+    let arch = root.read_value("proc/sys/kernel/arch")?;
+    (matches!(arch.as_str(), "x86_64" | "i686") && root.is_dir("sys/firmware/dmi"))
+        .then_some(Firmware::Bios)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiskKind {
+    Nvme,
+    Ssd,
+    Hdd,
+    Virtual,
+}
+
+fn disk_kind(root: &Root, name: &str) -> DiskKind {
+    if name.starts_with("vd") || name.starts_with("xvd") {
+        return DiskKind::Virtual;
+    }
+    let dev = format!("sys/block/{name}/device");
+    let label: String = ["vendor", "model"]
+        .iter()
+        .filter_map(|f| root.read_value(&format!("{dev}/{f}")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if VIRTUAL_DISK_MARKERS.iter().any(|m| label.contains(m)) {
+        return DiskKind::Virtual;
+    }
+    if name.starts_with("nvme") {
+        return DiskKind::Nvme;
+    }
+    match root
+        .read_value(&format!("sys/block/{name}/queue/rotational"))
+        .as_deref()
+    {
+        Some("1") => DiskKind::Hdd,
+        _ => DiskKind::Ssd,
+    }
+}
+
+fn disks(root: &Root) -> Option<Disks> {
+    if !root.is_dir("sys/block") {
+        return None;
+    }
+    let mut counts = [0u64; 4];
+    let mut total_bytes = 0u64;
+    for name in root.read_dir("sys/block") {
+        if NOT_DISKS.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        if root
+            .read_value(&format!("sys/block/{name}/removable"))
+            .as_deref()
+            == Some("1")
+        {
+            continue;
+        }
+        let sectors: u64 = root
+            .read_value(&format!("sys/block/{name}/size"))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if sectors == 0 {
+            continue;
+        }
+        let kind = disk_kind(root, &name);
+        counts[kind as usize] += 1;
+        total_bytes = total_bytes.saturating_add(sectors.saturating_mul(SECTOR_BYTES));
+    }
+    Some(Disks {
+        nvme: CountBucket::of(counts[DiskKind::Nvme as usize]),
+        ssd: CountBucket::of(counts[DiskKind::Ssd as usize]),
+        hdd: CountBucket::of(counts[DiskKind::Hdd as usize]),
+        r#virtual: CountBucket::of(counts[DiskKind::Virtual as usize]),
+        total_gib: DiskSizeBucket::of(total_bytes.div_ceil(GIB_BYTES)),
+    })
+}
+
+fn system_vendor(root: &Root) -> Option<VendorName> {
+    if detect_platform(root) != PlatformId::Metal {
+        return None;
+    }
+    let vendor = root.read_value("sys/class/dmi/id/sys_vendor")?;
+    if DMI_PLACEHOLDERS.contains(&vendor.as_str()) {
+        return None;
+    }
+    VendorName::new(&vendor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_count() {
+        assert_eq!(count_cpu_list("0-3\n"), Some(4));
+        assert_eq!(count_cpu_list("0-3,8,10-11"), Some(7));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert_eq!(count_cpu_list("x"), None);
+        assert_eq!(count_cpu_list(""), None);
+    }
+
+    #[test]
+    fn arm_implementers_name_vendors() {
+        assert_eq!(
+            cpu_vendor("processor\t: 0\nCPU implementer\t: 0x41\n"),
+            Some(CpuVendor::Arm)
+        );
+        assert_eq!(
+            cpu_vendor("CPU implementer\t: 0xc0\n"),
+            Some(CpuVendor::Ampere)
+        );
+        assert_eq!(
+            cpu_vendor("vendor_id\t: GenuineIntel\n"),
+            Some(CpuVendor::Intel)
+        );
+        assert_eq!(
+            cpu_vendor("cpu\t\t: POWER10 (architected)\n"),
+            Some(CpuVendor::Ibm)
+        );
+        assert_eq!(cpu_vendor("nothing"), None);
+    }
+}

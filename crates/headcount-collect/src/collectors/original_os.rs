@@ -1,0 +1,59 @@
+//! The OS the machine was installed with, from the aleph file the installer left.
+
+use headcount_report::{Level, OriginalOs, OsBuild, Report};
+
+use crate::{Collector, Context, Field};
+
+/// Reads the CoreOS aleph file, else the bootc one.
+pub struct OriginalOsCollector;
+
+const FIELDS: &[Field] = &[Field {
+    name: "original_os.build",
+    kind: "string (A-Z a-z 0-9 . _ + ~ -, at most 48)",
+    bucketing: "",
+    description: "Build of the image first installed on this machine: sysroot/.coreos-aleph-version.json key version (build in older images), else sysroot/.bootc-aleph.json key version.",
+}];
+
+/// The aleph files and the keys holding the version, in order: the CoreOS file wins.
+const ALEPHS: [(&str, &[&str]); 2] = [
+    ("sysroot/.coreos-aleph-version.json", &["version", "build"]),
+    ("sysroot/.bootc-aleph.json", &["version"]),
+];
+
+impl Collector for OriginalOsCollector {
+    fn name(&self) -> &'static str {
+        "original-os"
+    }
+
+    fn level(&self) -> Level {
+        Level::Minimal
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn collect(&self, ctx: &Context, report: &mut Report) {
+        report.original_os = ALEPHS
+            .iter()
+            .find_map(|(path, keys)| read_aleph(ctx, path, keys))
+            .map(|build| OriginalOs { build });
+    }
+}
+
+fn read_aleph(ctx: &Context, path: &str, keys: &[&str]) -> Option<OsBuild> {
+    let text = ctx.root.read(path)?;
+    let json: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(path, error = %e, "aleph file is not JSON");
+            return None;
+        }
+    };
+    let value = keys.iter().find_map(|k| json.get(k)?.as_str())?;
+    let build = OsBuild::new(value);
+    if build.is_none() {
+        tracing::debug!(path, "aleph version does not fit the report, left out");
+    }
+    build
+}

@@ -1,0 +1,172 @@
+//! Collectors: each reads a few files under a root directory and fills its part of a
+//! [`Report`]. A collector never fails the report: what it cannot read stays absent.
+//!
+//! Every collector declares its name (what `[collecting] exclude` accepts), its level and the
+//! fields it fills, with their type, bucketing and description, next to the code that fills
+//! them; the readable preview and docs/usage/collected-data.md are rendered from that table.
+#![deny(missing_docs)]
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use headcount_report::{Level, Period, Report, Window};
+
+mod collectors;
+mod render;
+mod root;
+
+pub use collectors::age::age_bucket;
+pub use collectors::platform::detect_platform;
+pub use render::{collected_data_markdown, field_names, render_text};
+pub use root::{MAX_DIR_ENTRIES, MAX_FILE_BYTES, Root, parse_env};
+
+/// One field of the report, described for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Dotted path in the JSON body, for example `os.version_id`.
+    pub name: &'static str,
+    /// JSON type and allowed values, for example `string (enum)` or `boolean`.
+    pub kind: &'static str,
+    /// How the value is coarsened (empty when it is reported as read).
+    pub bucketing: &'static str,
+    /// What the field says and where it comes from.
+    pub description: &'static str,
+}
+
+/// What a collector may look at: the root to read under and the instant of collection.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Where the machine's files are read.
+    pub root: Root,
+    /// The instant of collection (only the age bucket uses it).
+    pub now: DateTime<Utc>,
+}
+
+/// Reads one topic of facts.
+pub trait Collector: Sync {
+    /// The name `[collecting] exclude` accepts.
+    fn name(&self) -> &'static str;
+    /// The lowest level it runs at.
+    fn level(&self) -> Level;
+    /// The fields it fills, in report order.
+    fn fields(&self) -> &'static [Field];
+    /// Fills its fields of `report`; leaves them absent when they cannot be read.
+    fn collect(&self, ctx: &Context, report: &mut Report);
+}
+
+/// Every collector, in report order. A collector listed later may build on an earlier one
+/// (the instance type is only set once a platform is).
+pub static COLLECTORS: &[&dyn Collector] = &[
+    &collectors::os::OsCollector,
+    &collectors::original_os::OriginalOsCollector,
+    &collectors::platform::PlatformCollector,
+    &collectors::instance_type::InstanceTypeCollector,
+    &collectors::arch::ArchCollector,
+    &collectors::age::AgeCollector,
+    &collectors::hardware::HardwareCollector,
+    &collectors::containers::ContainersCollector,
+    &collectors::network::NetworkCollector,
+    &collectors::packages::PackagesCollector,
+];
+
+/// The fields every report carries, whatever the collectors found.
+pub static ENVELOPE: &[Field] = &[
+    Field {
+        name: "schema",
+        kind: "integer (1)",
+        bucketing: "",
+        description: "Report format version.",
+    },
+    Field {
+        name: "window",
+        kind: "string (daily, monthly)",
+        bucketing: "",
+        description: "The reporting window this report counts in.",
+    },
+    Field {
+        name: "period",
+        kind: "string (YYYY-MM-DD or YYYY-MM)",
+        bucketing: "the UTC day or month, never a finer time",
+        description: "The period of the window this report counts in.",
+    },
+    Field {
+        name: "level",
+        kind: "string (minimal, full)",
+        bucketing: "",
+        description: "The collection level the machine is configured for.",
+    },
+];
+
+/// The names `[collecting] exclude` accepts, in report order.
+pub fn collector_names() -> impl Iterator<Item = &'static str> {
+    COLLECTORS.iter().map(|c| c.name())
+}
+
+/// Collects a report of `level` for the `window` period containing `now`, reading under `root`
+/// and skipping the collectors named in `exclude`. `None` at level off: nothing is collected.
+pub fn build_report(
+    root: &Path,
+    level: Level,
+    exclude: &[String],
+    window: Window,
+    now: DateTime<Utc>,
+) -> Option<Report> {
+    let mut report = Report::new(level, Period::containing(window, now))?;
+    let ctx = Context {
+        root: Root::new(root),
+        now,
+    };
+    for collector in COLLECTORS {
+        if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
+            continue;
+        }
+        collector.collect(&ctx, &mut report);
+    }
+    Some(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_config_friendly() {
+        let names: Vec<&str> = collector_names().collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        for n in names {
+            assert!(
+                n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn off_collects_nothing() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(
+            build_report(
+                Path::new("/nonexistent"),
+                Level::Off,
+                &[],
+                Window::Daily,
+                now
+            )
+            .is_none()
+        );
+        let r = build_report(
+            Path::new("/nonexistent"),
+            Level::Full,
+            &[],
+            Window::Monthly,
+            now,
+        )
+        .unwrap();
+        assert_eq!(r.period.to_string(), "2026-11");
+    }
+}

@@ -1,0 +1,144 @@
+//! Shared helpers of the integration tests: fixture roots, their metadata, golden files.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+
+/// The instant every golden report is collected at.
+pub const NOW: &str = "2026-11-23T12:00:00Z";
+
+pub fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    repo().join("tests/fixtures")
+}
+
+/// Every fixture root, sorted by name.
+pub fn fixtures() -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| (p.file_name().unwrap().to_str().unwrap().to_owned(), p))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A fixture's test metadata (tests/fixtures/<kind>.meta).
+pub struct Meta {
+    pub installed: SystemTime,
+    /// (identifying value, same-shaped replacement)
+    pub secrets: Vec<(String, String)>,
+}
+
+pub fn meta(kind: &str) -> Meta {
+    let text = fs::read_to_string(fixtures_dir().join(format!("{kind}.meta"))).unwrap();
+    let mut installed = None;
+    let mut secrets = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some(v) = line.strip_prefix("installed=") {
+            installed = Some(SystemTime::from(DateTime::parse_from_rfc3339(v).unwrap()));
+        } else if let Some(v) = line.strip_prefix("secret=") {
+            let (a, b) = v.split_once('\t').unwrap();
+            secrets.push((a.to_owned(), b.to_owned()));
+        }
+    }
+    Meta {
+        installed: installed.unwrap(),
+        secrets,
+    }
+}
+
+/// Git keeps no modification times: give etc/machine-id the fixture's install time.
+pub fn set_installed(root: &Path, t: SystemTime) {
+    let f = fs::File::options()
+        .write(true)
+        .open(root.join("etc/machine-id"))
+        .unwrap();
+    f.set_modified(t).unwrap();
+}
+
+/// Copies a tree, keeping symlinks as symlinks.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let ty = e.file_type().unwrap();
+        let dest = to.join(e.file_name());
+        if ty.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(e.path()).unwrap(), dest).unwrap();
+        } else if ty.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("headcount-collect-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Compares `actual` with the golden file, or rewrites it under UPDATE_GOLDEN=1.
+pub fn check_golden(path: &Path, actual: &str) -> Result<(), String> {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, actual).unwrap();
+        return Ok(());
+    }
+    let expected = fs::read_to_string(path).unwrap_or_default();
+    if expected == actual {
+        return Ok(());
+    }
+    Err(format!(
+        "{} differs (regenerate with UPDATE_GOLDEN=1 cargo test -p headcount-collect):\n{}",
+        path.display(),
+        diff(&expected, actual)
+    ))
+}
+
+/// A small line diff (longest common subsequence): `-` expected, `+` actual.
+pub fn diff(expected: &str, actual: &str) -> String {
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = actual.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out += &format!("+ {}\n", b[j]);
+            j += 1;
+        } else {
+            out += &format!("- {}\n", a[i]);
+            i += 1;
+        }
+    }
+    out
+}

@@ -1,0 +1,55 @@
+//! The command line, parsed by clap. Each subcommand's logic lives in its own module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use headcount_report::{Level, Window};
+
+/// Counts the installed base of an image-based Linux without identifying a single machine.
+///
+/// Once per UTC day and once per UTC month, headcount posts one small report of coarse
+/// platform and OS facts, with no unique ID. Configuration lives in
+/// {/usr/lib,/run,/etc}/headcount/config.d/*.toml.
+#[derive(Debug, Parser)]
+#[command(name = "headcount", version, propagate_version = true)]
+pub struct Cli {
+    /// Root directory that configuration, facts and state are read under.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the effective configuration and the file that set each value.
+    ///
+    /// Exits 0 when the configuration is valid (warnings go to stderr), 78 when it is not,
+    /// after listing every error with its file and key.
+    CheckConfig,
+    /// Show exactly what would be sent, without sending anything.
+    ///
+    /// Collects a report for the current UTC period at the configured level (or --level) and
+    /// prints it with a description of every field. Needs no endpoint, never sends, never
+    /// writes state, and works as an unprivileged user.
+    Preview(PreviewArgs),
+    /// Print the JSON Schema of the report.
+    Schema,
+}
+
+/// Options of `headcount preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Collection level to preview instead of the configured one.
+    #[arg(long, value_name = "off|minimal|full")]
+    pub level: Option<Level>,
+    /// Window whose current period is previewed.
+    #[arg(long, value_name = "daily|monthly", default_value = "daily")]
+    pub window: Window,
+    /// Print the exact JSON body that would be posted (plus a newline), nothing else.
+    #[arg(long)]
+    pub json: bool,
+}

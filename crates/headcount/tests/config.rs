@@ -1,0 +1,628 @@
+//! Config fragments: precedence, masking, ordering and one test per error class.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use headcount::config::{self, ConfigError, Loaded, Origin};
+use headcount_report::Level;
+
+const ENDPOINT: &str = "[reporting]\nendpoint = \"https://counts.example.org/v1/report\"\n";
+
+/// A miniature root filesystem for one test.
+struct Root(tempfile::TempDir);
+
+impl Root {
+    fn new() -> Self {
+        Root(tempfile::tempdir().unwrap())
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+    /// Writes `dir/headcount/config.d/name` where dir is "etc", "run" or "usr/lib".
+    fn write(&self, dir: &str, name: &str, text: &str) -> PathBuf {
+        let d = self.path().join(dir).join("headcount/config.d");
+        fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+    fn mask_with_dev_null(&self, dir: &str, name: &str) {
+        let d = self.path().join(dir).join("headcount/config.d");
+        fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::symlink("/dev/null", d.join(name)).unwrap();
+    }
+    fn load(&self) -> Result<Loaded, ConfigError> {
+        config::load(self.path(), &["os", "platform", "hardware"])
+    }
+    fn ok(&self) -> Loaded {
+        self.load().unwrap()
+    }
+    fn errors(&self) -> Vec<String> {
+        self.load()
+            .unwrap_err()
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_headcount"))
+            .arg("--root")
+            .arg(self.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn only_error(root: &Root) -> String {
+    let errors = root.errors();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    errors.into_iter().next().unwrap()
+}
+
+// ---- precedence and masking ----
+
+#[test]
+fn no_fragment_means_minimal_and_no_endpoint() {
+    let root = Root::new();
+    let loaded = root.ok();
+    assert_eq!(loaded.settings.level, Level::Minimal);
+    assert_eq!(loaded.settings.endpoint, None);
+    assert!(!loaded.settings.sends());
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("nothing will be sent"))
+    );
+}
+
+#[test]
+fn etc_masks_same_name_in_usr_lib() {
+    let root = Root::new();
+    root.write(
+        "usr/lib",
+        "10-defaults.toml",
+        "[collecting]\nlevel = \"full\"\n",
+    );
+    root.write(
+        "etc",
+        "10-defaults.toml",
+        "[collecting]\nexclude = [\"os\"]\n",
+    );
+    let s = root.ok().settings;
+    // The /usr/lib file is masked whole: its level does not apply.
+    assert_eq!(s.level, Level::Minimal);
+    assert_eq!(s.exclude, vec!["os".to_owned()]);
+}
+
+#[test]
+fn run_masks_usr_lib_and_etc_masks_run() {
+    let root = Root::new();
+    root.write("usr/lib", "50-x.toml", "[collecting]\nlevel = \"off\"\n");
+    root.write("run", "50-x.toml", "[collecting]\nlevel = \"full\"\n");
+    assert_eq!(root.ok().settings.level, Level::Full);
+    let etc = root.write("etc", "50-x.toml", "[reporting]\ntimeout_secs = 7\n");
+    let loaded = root.ok();
+    assert_eq!(loaded.settings.level, Level::Minimal);
+    assert_eq!(loaded.settings.timeout, Duration::from_secs(7));
+    assert_eq!(loaded.fragments, vec![etc]);
+}
+
+#[test]
+fn symlink_to_dev_null_masks_without_content() {
+    let root = Root::new();
+    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.mask_with_dev_null("etc", "10-defaults.toml");
+    assert_eq!(root.ok().settings.endpoint, None);
+}
+
+#[test]
+fn empty_file_masks_without_content() {
+    let root = Root::new();
+    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.write("run", "10-defaults.toml", "");
+    assert_eq!(root.ok().settings.endpoint, None);
+}
+
+#[test]
+fn lexical_order_across_directories() {
+    let root = Root::new();
+    // 20 in /usr/lib is applied after 10 in /etc: order is by name, not by directory.
+    root.write("etc", "10-site.toml", "[collecting]\nlevel = \"full\"\n");
+    let later = root.write(
+        "usr/lib",
+        "20-vendor.toml",
+        "[collecting]\nlevel = \"minimal\"\n",
+    );
+    let loaded = root.ok();
+    assert_eq!(loaded.settings.level, Level::Minimal);
+    assert_eq!(
+        loaded.origin("collecting", "level"),
+        &Origin::File {
+            path: later,
+            line: 2
+        }
+    );
+}
+
+#[test]
+fn later_table_without_a_key_keeps_the_earlier_value() {
+    let root = Root::new();
+    let first = root.write(
+        "usr/lib",
+        "10-a.toml",
+        &format!("{ENDPOINT}timeout_secs = 9\n"),
+    );
+    root.write(
+        "etc",
+        "20-b.toml",
+        "[reporting]\nmax_startup_delay_secs = 0\n",
+    );
+    let loaded = root.ok();
+    assert_eq!(loaded.settings.timeout, Duration::from_secs(9));
+    assert_eq!(loaded.settings.max_startup_delay, Duration::ZERO);
+    assert_eq!(
+        loaded.origin("reporting", "endpoint"),
+        &Origin::File {
+            path: first,
+            line: 2
+        }
+    );
+    assert_eq!(loaded.origin("reporting", "proxy"), &Origin::Default);
+}
+
+#[test]
+fn dotfiles_and_other_suffixes_are_ignored() {
+    let root = Root::new();
+    root.write("etc", ".90-hidden.toml", "[collecting]\nlevel = \"off\"\n");
+    root.write(
+        "etc",
+        "90-level.toml.rpmsave",
+        "[collecting]\nlevel = \"off\"\n",
+    );
+    root.write("etc", "README", "not toml at all [");
+    assert_eq!(root.ok().settings.level, Level::Minimal);
+}
+
+// ---- one test per error class: each names the file and the key ----
+
+#[test]
+fn unknown_section_suggests_the_nearest() {
+    let root = Root::new();
+    let p = root.write(
+        "etc",
+        "50-x.toml",
+        "[reportng]\nendpoint = \"https://a.example\"\n",
+    );
+    let e = only_error(&root);
+    assert!(e.starts_with(&format!("{}:1:", p.display())), "{e}");
+    assert!(
+        e.contains("unknown section [reportng]") && e.contains("did you mean [reporting]?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    let root = Root::new();
+    let p = root.write("etc", "50-x.toml", "[collecting]\nlevle = \"full\"\n");
+    let e = only_error(&root);
+    assert!(
+        e.starts_with(&format!("{}:2:1: [collecting] levle:", p.display())),
+        "{e}"
+    );
+    assert!(e.contains("did you mean \"level\"?"), "{e}");
+}
+
+#[test]
+fn key_in_the_wrong_section_points_to_the_right_one() {
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[collecting]\nendpoint = \"https://a.example\"\n",
+    );
+    let e = only_error(&root);
+    assert!(
+        e.contains("[collecting] endpoint:") && e.contains("\"endpoint\" in [reporting]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_expected_type() {
+    let root = Root::new();
+    let p = root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\ntimeout_secs = \"30\"\nallow_plain_http = 1\n",
+    );
+    let errors = root.errors();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].starts_with(&format!("{}:2:1: [reporting] timeout_secs:", p.display())));
+    assert!(
+        errors[0].contains("expected a whole number"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("[reporting] allow_plain_http:") && errors[1].contains("true or false")
+    );
+}
+
+#[test]
+fn bad_level_lists_the_allowed_values() {
+    let root = Root::new();
+    let p = root.write(
+        "etc",
+        "90-level.toml",
+        "[collecting]\nlevel = \"Minimal\"\n",
+    );
+    let e = only_error(&root);
+    assert!(
+        e.starts_with(&format!("{}:2:1: [collecting] level:", p.display())),
+        "{e}"
+    );
+    assert!(e.contains(r#""off", "minimal", "full""#), "{e}");
+}
+
+#[test]
+fn endpoint_must_be_an_absolute_http_url() {
+    for bad in [
+        "counts.example.org/v1/report",
+        "ftp://counts.example.org/",
+        "https://",
+    ] {
+        let root = Root::new();
+        root.write(
+            "etc",
+            "50-x.toml",
+            &format!("[reporting]\nendpoint = \"{bad}\"\n"),
+        );
+        let e = only_error(&root);
+        assert!(e.contains("[reporting] endpoint:"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn plain_http_only_to_loopback_unless_allowed() {
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\nendpoint = \"http://counts.example.org/r\"\n",
+    );
+    let e = only_error(&root);
+    assert!(
+        e.contains("[reporting] endpoint:") && e.contains("allow_plain_http"),
+        "{e}"
+    );
+
+    for loopback in [
+        "http://127.0.0.1:8080/r",
+        "http://[::1]/r",
+        "http://localhost/r",
+    ] {
+        let root = Root::new();
+        root.write(
+            "etc",
+            "50-x.toml",
+            &format!("[reporting]\nendpoint = \"{loopback}\"\n"),
+        );
+        assert!(root.ok().settings.sends(), "{loopback}");
+    }
+
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\nendpoint = \"http://counts.example.org/r\"\nallow_plain_http = true\n",
+    );
+    assert!(root.ok().settings.sends());
+}
+
+#[test]
+fn endpoint_must_not_carry_credentials() {
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\nendpoint = \"https://me:pw@counts.example.org/\"\n",
+    );
+    let e = only_error(&root);
+    assert!(e.contains("credentials") && !e.contains("pw@"), "{e}");
+}
+
+#[test]
+fn bad_proxy_is_rejected_without_echoing_it() {
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\nproxy = \"socks5://user:hunter2@proxy:1080\"\n",
+    );
+    let e = only_error(&root);
+    assert!(
+        e.contains("[reporting] proxy:") && !e.contains("hunter2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
+    for (key, value) in [
+        ("timeout_secs", 0),
+        ("timeout_secs", 601),
+        ("max_startup_delay_secs", 86_400),
+        ("max_rollover_delay_secs", 86_400),
+    ] {
+        let root = Root::new();
+        root.write(
+            "etc",
+            "50-x.toml",
+            &format!("[reporting]\n{key} = {value}\n"),
+        );
+        let e = only_error(&root);
+        assert!(
+            e.contains(&format!("[reporting] {key}:")) && e.contains("out of range"),
+            "{e}"
+        );
+    }
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\nmax_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\ntimeout_secs = 600\n",
+    );
+    let s = root.ok().settings;
+    assert_eq!(
+        (s.max_startup_delay, s.max_rollover_delay),
+        (Duration::ZERO, Duration::ZERO)
+    );
+}
+
+#[test]
+fn ca_file_must_be_an_existing_absolute_path() {
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\nca_file = \"etc/pki/ca.pem\"\n",
+    );
+    assert!(only_error(&root).contains("[reporting] ca_file:"));
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[reporting]\nca_file = \"/etc/pki/ca.pem\"\n",
+    );
+    assert!(only_error(&root).contains("cannot read"));
+    fs::create_dir_all(root.path().join("etc/pki")).unwrap();
+    fs::write(
+        root.path().join("etc/pki/ca.pem"),
+        "-----BEGIN CERTIFICATE-----\n",
+    )
+    .unwrap();
+    assert_eq!(
+        root.ok().settings.ca_file,
+        Some(PathBuf::from("/etc/pki/ca.pem"))
+    );
+}
+
+#[test]
+fn syntax_error_has_file_line_and_column() {
+    let root = Root::new();
+    let p = root.write("etc", "50-x.toml", "[collecting]\nlevel = = \"off\"\n");
+    let e = only_error(&root);
+    assert!(
+        e.starts_with(&format!("{}:2:", p.display())) && e.contains("TOML syntax error"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unreadable_fragment_is_an_error_not_skipped() {
+    let root = Root::new();
+    fs::create_dir_all(root.path().join("etc/headcount/config.d/90-level.toml")).unwrap();
+    let e = only_error(&root);
+    assert!(
+        e.contains("90-level.toml") && e.contains("directory"),
+        "{e}"
+    );
+
+    let root = Root::new();
+    root.write("etc", "90-level.toml", "[collecting]\nlevel = \"\u{0}\"\n");
+    fs::write(
+        root.path().join("etc/headcount/config.d/90-level.toml"),
+        [0xff, 0xfe],
+    )
+    .unwrap();
+    assert!(only_error(&root).contains("not UTF-8"));
+}
+
+#[test]
+fn permission_denied_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::new();
+    let p = root.write("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads anything, so run the real binary as an unprivileged user when we are root.
+    for dir in [root.path().to_owned(), root.path().join("etc")] {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = if nix_is_root() {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_headcount"))
+            .arg("--root")
+            .arg(root.path())
+            .arg("check-config")
+            .output()
+            .unwrap()
+    } else {
+        root.cli(&["check-config"])
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("90-level.toml") && stderr.contains("ermission denied"),
+        "{stderr}"
+    );
+}
+
+fn nix_is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+#[test]
+fn several_errors_are_all_reported_in_file_order() {
+    let root = Root::new();
+    root.write("usr/lib", "10-a.toml", "[collecting]\nlevel = \"ful\"\n");
+    root.write(
+        "etc",
+        "20-b.toml",
+        "[reporting]\ntimeout_secs = 0\nprxy = \"x\"\n[colecting]\n",
+    );
+    let errors = root.errors();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(errors[0].contains("10-a.toml:2:1: [collecting] level"));
+    assert!(errors[1].contains("20-b.toml:2:1: [reporting] timeout_secs"));
+    assert!(
+        errors[2].contains("20-b.toml:3:1: [reporting] prxy") && errors[2].contains("\"proxy\"")
+    );
+    assert!(errors[3].contains("20-b.toml:4:") && errors[3].contains("[collecting]?"));
+}
+
+// ---- the two rules that keep an operator's intent safe ----
+
+#[test]
+fn an_opt_out_wins_over_errors_elsewhere() {
+    let root = Root::new();
+    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.write("etc", "50-typo.toml", "[reporting]\ntimeout = 5\n");
+    root.write("etc", "60-broken.toml", "this is [ not toml");
+    root.write("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
+    let loaded = root.ok();
+    assert_eq!(loaded.settings.level, Level::Off);
+    assert!(!loaded.settings.sends());
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("[reporting] timeout")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("60-broken.toml")),
+        "{warnings:#?}"
+    );
+
+    let out = root.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Nothing will be sent: level is \"off\"")
+    );
+}
+
+#[test]
+fn a_level_under_a_misspelled_section_is_no_level() {
+    let root = Root::new();
+    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.write("etc", "90-level.toml", "[reportng]\nlevel = \"off\"\n");
+    let out = root.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("90-level.toml") && stderr.contains("[reportng]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_collector_in_exclude_is_a_warning() {
+    let root = Root::new();
+    root.write(
+        "etc",
+        "50-x.toml",
+        "[collecting]\nexclude = [\"os\", \"gpu\"]\n",
+    );
+    let loaded = root.ok();
+    assert_eq!(
+        loaded.settings.exclude,
+        vec!["os".to_owned(), "gpu".to_owned()]
+    );
+    let w: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("[collecting] exclude") && w.contains("\"gpu\"")),
+        "{w:#?}"
+    );
+    assert!(!w.iter().any(|w| w.contains("\"os\"")), "{w:#?}");
+}
+
+// ---- check-config as an operator sees it ----
+
+#[test]
+fn check_config_shows_values_and_origins_and_redacts_the_proxy() {
+    let root = Root::new();
+    let vendor = root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.write(
+        "etc",
+        "50-proxy.toml",
+        "[reporting]\nproxy = \"http://fleet:s3cret@proxy.corp:3128\"\n",
+    );
+    let out = root.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "endpoint = \"https://counts.example.org/v1/report\"  # {}:2",
+            vendor.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("level = \"minimal\"  # default"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("proxy = \"http://***@proxy.corp:3128/\""),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("s3cret") && !stdout.contains("fleet"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_with_a_typo_exits_78_naming_file_and_key() {
+    let root = Root::new();
+    let p = root.write(
+        "etc",
+        "50-site.toml",
+        "[reporting]\nendpont = \"https://a.example/\"\n",
+    );
+    let out = root.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2:1: [reporting] endpont:", p.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean \"endpoint\"?"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_config_without_endpoint_warns_and_exits_0() {
+    let root = Root::new();
+    let out = root.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing will be sent"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Nothing will be sent: no endpoint"));
+}

@@ -1,0 +1,82 @@
+//! The configuration page documents exactly the keys the code accepts.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use headcount::config::SECTIONS;
+
+const PAGE: &str = include_str!("../../../docs/usage/configuration.md");
+
+/// `(section, key)` for every row of a key table under a "### `[section]`" heading.
+fn documented_keys() -> BTreeSet<(String, String)> {
+    let mut section = None;
+    let mut keys = BTreeSet::new();
+    for line in PAGE.lines() {
+        if let Some(rest) = line.strip_prefix("### `[") {
+            section = rest.strip_suffix("]`").map(str::to_owned);
+        } else if let (Some(s), Some(rest)) = (&section, line.strip_prefix("| `")) {
+            let key = rest.split('`').next().unwrap();
+            keys.insert((s.clone(), key.to_owned()));
+        }
+    }
+    keys
+}
+
+#[test]
+fn every_key_is_documented_and_every_documented_key_exists() {
+    let code: BTreeSet<(String, String)> = SECTIONS
+        .iter()
+        .flat_map(|(s, ks)| ks.iter().map(move |k| (s.to_string(), k.to_string())))
+        .collect();
+    assert_eq!(documented_keys(), code);
+}
+
+#[test]
+fn documented_defaults_match_the_code() {
+    use headcount::config::*;
+    for (key, default) in [
+        ("timeout_secs", DEFAULT_TIMEOUT_SECS),
+        ("max_startup_delay_secs", DEFAULT_MAX_STARTUP_DELAY_SECS),
+        ("max_rollover_delay_secs", DEFAULT_MAX_ROLLOVER_DELAY_SECS),
+    ] {
+        let row = PAGE
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{key}` |")))
+            .unwrap();
+        assert!(row.contains(&format!("| `{default}` |")), "{row}");
+    }
+    let level = PAGE.lines().find(|l| l.starts_with("| `level` |")).unwrap();
+    assert!(level.contains(&format!("`\"{DEFAULT_LEVEL}\"`")), "{level}");
+}
+
+#[test]
+fn the_ignition_example_sets_level_off() {
+    let line = PAGE
+        .lines()
+        .find(|l| l.starts_with("{\"ignition\""))
+        .unwrap();
+    assert!(line.contains("/etc/headcount/config.d/90-level.toml"));
+    assert!(line.contains("%5Bcollecting%5D%0Alevel%20%3D%20%22off%22"));
+}
+
+const README: &str = include_str!("../../../README.md");
+
+#[test]
+fn readme_links_and_example_paths_exist() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for link in README.split("](").skip(1) {
+        let target = link.split(')').next().unwrap();
+        if !target.starts_with("http") {
+            assert!(
+                repo.join(target).exists(),
+                "README links to missing {target}"
+            );
+        }
+    }
+    for word in README
+        .split_whitespace()
+        .filter(|w| w.starts_with("docs/") || w.starts_with("tests/"))
+    {
+        assert!(repo.join(word).exists(), "README names missing {word}");
+    }
+}

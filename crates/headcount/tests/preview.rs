@@ -1,0 +1,172 @@
+//! `headcount preview` and `headcount schema` as a user runs them, on fixture roots.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn headcount(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headcount"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn fixture(kind: &str) -> String {
+    repo()
+        .join("tests/fixtures")
+        .join(kind)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A copy of a fixture root with a config fragment in /etc.
+fn with_config(name: &str, kind: &str, toml: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("headcount-preview-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let status = Command::new("cp")
+        .args(["-a", &fixture(kind), dir.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::create_dir_all(dir.join("etc/headcount/config.d")).unwrap();
+    fs::write(dir.join("etc/headcount/config.d/50-test.toml"), toml).unwrap();
+    dir
+}
+
+fn without_clock(mut v: serde_json::Value) -> serde_json::Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("period");
+    o.remove("age_bucket");
+    v
+}
+
+#[test]
+fn json_is_the_golden_body_plus_a_newline_and_nothing_else() {
+    for kind in ["aws-fcos-x86_64", "debian-plain-x86_64"] {
+        for level in ["minimal", "full"] {
+            let root = fixture(kind);
+            let out = headcount(&["preview", "--root", &root, "--level", level, "--json"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            assert_eq!(stdout.matches('\n').count(), 1);
+            assert!(stdout.ends_with("}\n"));
+            let body = stdout.trim_end_matches('\n');
+            let report = headcount_report::validate(body.as_bytes()).unwrap();
+            assert_eq!(report.to_body(), body.as_bytes());
+            // The golden was collected at a fixed instant; all but the clock must match.
+            let golden = fs::read_to_string(
+                repo().join(format!("tests/golden/preview/{kind}.{level}.json")),
+            )
+            .unwrap();
+            assert_eq!(
+                without_clock(serde_json::from_str(body).unwrap()),
+                without_clock(serde_json::from_str(&golden).unwrap()),
+                "{kind} {level}"
+            );
+        }
+    }
+}
+
+#[test]
+fn readable_preview_describes_every_field() {
+    let out = headcount(&["preview", "--root", &fixture("metal-fcos-x86_64")]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\nplatform.id: metal\n    Platform: ignition.platform.id"));
+    // The configured level (default minimal) applies: no full-level fields.
+    assert!(text.contains("level: minimal") && !text.contains("hardware."));
+}
+
+#[test]
+fn monthly_window_previews_the_current_month() {
+    let out = headcount(&[
+        "preview",
+        "--root",
+        &fixture("qemu-fcos-x86_64"),
+        "--window",
+        "monthly",
+        "--json",
+    ]);
+    let report =
+        headcount_report::validate(String::from_utf8(out.stdout).unwrap().trim_end().as_bytes())
+            .unwrap();
+    assert_eq!(report.window, headcount_report::Window::Monthly);
+    assert_eq!(
+        report.period,
+        headcount_report::Period::containing(headcount_report::Window::Monthly, chrono::Utc::now())
+    );
+}
+
+#[test]
+fn configured_level_off_prints_no_report() {
+    let root = with_config("off", "aws-fcos-x86_64", "[collecting]\nlevel = \"off\"\n");
+    for extra in [&[][..], &["--json"][..]] {
+        let mut args = vec!["preview", "--root", root.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = headcount(&args);
+        assert!(out.status.success());
+        assert!(out.stdout.is_empty());
+        assert!(
+            String::from_utf8(out.stderr)
+                .unwrap()
+                .contains("nothing would be sent")
+        );
+    }
+    // --level overrides the configured level, for looking.
+    let out = headcount(&[
+        "preview",
+        "--root",
+        root.to_str().unwrap(),
+        "--level",
+        "minimal",
+        "--json",
+    ]);
+    assert!(out.status.success() && !out.stdout.is_empty());
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn configured_exclusions_apply_and_invalid_config_exits_78() {
+    let root = with_config(
+        "exclude",
+        "aws-fcos-x86_64",
+        "[collecting]\nlevel = \"full\"\nexclude = [\"hardware\", \"instance-type\"]\n",
+    );
+    let out = headcount(&["preview", "--root", root.to_str().unwrap(), "--json"]);
+    let body = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        body.contains("\"level\":\"full\"")
+            && !body.contains("hardware")
+            && !body.contains("m5.large")
+    );
+    assert!(body.contains("\"network\""));
+    fs::remove_dir_all(root).unwrap();
+
+    let root = with_config(
+        "invalid",
+        "aws-fcos-x86_64",
+        "[collecting]\nlevel = \"loud\"\n",
+    );
+    let out = headcount(&["preview", "--root", root.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(out.stdout.is_empty());
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn schema_is_the_contract_schema() {
+    let out = headcount(&["schema"]);
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, headcount_report::schema());
+}
