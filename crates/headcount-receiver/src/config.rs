@@ -248,6 +248,52 @@ mod tests {
         Settings::parse(Path::new("/etc/r.toml"), text).map_err(|e| e.to_string())
     }
 
+    const USAGE_DOC: &str = include_str!("../../../docs/usage/receiver.md");
+
+    #[test]
+    fn documented_example_is_valid_and_documents_every_key() {
+        let start = USAGE_DOC.find("```toml\n").unwrap() + "```toml\n".len();
+        let len = USAGE_DOC[start..].find("```").unwrap();
+        let example = &USAGE_DOC[start..start + len];
+        let s = parse(example).unwrap();
+        assert!(s.rate_limit.is_some() && s.tls.is_some() && !s.crosstabs.is_empty());
+        for key in [
+            "[counts]",
+            "k = ",
+            "crosstabs = ",
+            "[rate_limit]",
+            "reports_per_second = ",
+            "burst = ",
+            "[retention]",
+            "daily_days = ",
+            "[tls]",
+            "certificate = ",
+            "key = ",
+        ] {
+            assert!(example.contains(key), "{key} is not in the documented example");
+        }
+        // The defaults the doc states are the code's.
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_K}.")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DAILY_RETENTION_DAYS} ")));
+        // Every key the code knows is in the example: serde lists them when it meets an unknown
+        // one, so a key added to the code fails here until it is documented.
+        let expected = |probe: &str| -> Vec<String> {
+            let e = parse(probe).unwrap_err();
+            let list = e.split("expected").nth(1).unwrap_or_default().to_owned();
+            list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+        };
+        let tables = expected("[unknown_table]\n");
+        assert_eq!(tables.len(), 4, "{tables:?}");
+        for table in tables {
+            assert!(example.contains(&format!("[{table}]")), "[{table}] undocumented");
+            let keys = expected(&format!("[{table}]\nunknown_key = 1\n"));
+            assert!(!keys.is_empty(), "{table}");
+            for key in keys {
+                assert!(example.contains(&format!("{key} = ")), "{table}.{key} undocumented");
+            }
+        }
+    }
+
     #[test]
     fn empty_file_gives_defaults() {
         assert_eq!(parse("").unwrap(), Settings::default());
