@@ -270,7 +270,10 @@ mod tests {
             "certificate = ",
             "key = ",
         ] {
-            assert!(example.contains(key), "{key} is not in the documented example");
+            assert!(
+                example.contains(key),
+                "{key} is not in the documented example"
+            );
         }
         // The defaults the doc states are the code's.
         assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_K}.")));
@@ -280,16 +283,26 @@ mod tests {
         let expected = |probe: &str| -> Vec<String> {
             let e = parse(probe).unwrap_err();
             let list = e.split("expected").nth(1).unwrap_or_default().to_owned();
-            list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+            list.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
         };
         let tables = expected("[unknown_table]\n");
         assert_eq!(tables.len(), 4, "{tables:?}");
         for table in tables {
-            assert!(example.contains(&format!("[{table}]")), "[{table}] undocumented");
+            assert!(
+                example.contains(&format!("[{table}]")),
+                "[{table}] undocumented"
+            );
             let keys = expected(&format!("[{table}]\nunknown_key = 1\n"));
             assert!(!keys.is_empty(), "{table}");
             for key in keys {
-                assert!(example.contains(&format!("{key} = ")), "{table}.{key} undocumented");
+                assert!(
+                    example.contains(&format!("{key} = ")),
+                    "{table}.{key} undocumented"
+                );
             }
         }
     }

@@ -218,3 +218,33 @@ fn native_tls_serves_reports() {
     let rows = common::export(&b.url, "daily", &common::period("daily"));
     assert_eq!(common::total(&rows, "level"), 1);
 }
+
+#[test]
+fn tells_systemd_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+
+    let b = Backend::sqlite();
+    let socket_path = b.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &b.url])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "READY=1");
+    // READY comes after the database is open and migrated.
+    assert!(b.dir.path().join("counts.db").exists());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}

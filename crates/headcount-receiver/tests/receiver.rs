@@ -364,6 +364,57 @@ fn sigterm_stops_gracefully(b: &Backend) {
     );
 }
 
+/// Retention: daily counters older than the configured age are deleted at start; monthly
+/// counters and recent daily ones are kept.
+fn retention_deletes_old_daily_counters_only(b: &Backend) {
+    use headcount_receiver::fields::Key;
+    use headcount_receiver::store;
+    use headcount_report::Period;
+
+    let today = period("daily");
+    let recent: Period = today.parse::<Period>().unwrap().prev();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db: headcount_receiver::Database = b.url.parse().unwrap();
+        let (writer, task, _) = store::open(&db).await.unwrap();
+        let key = |p: Period| Key {
+            window: p.window(),
+            period: p,
+            field: "level".into(),
+            value: "minimal".into(),
+        };
+        let keys = ["2025-01-01", "2025-01", "2025-02-28"]
+            .into_iter()
+            .map(|p| key(p.parse().unwrap()))
+            .chain([key(recent)])
+            .collect();
+        writer.count(keys).await.unwrap();
+        drop(writer);
+        task.join().await;
+    });
+    let config = b.config("[retention]\ndaily_days = 30\n");
+    let r = Receiver::start(&b.url, Some(&config));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while total(&export(&b.url, "daily", "2025-01-01"), "level") != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "old daily counters were not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(total(&export(&b.url, "daily", "2025-02-28"), "level"), 0);
+    assert_eq!(total(&export(&b.url, "monthly", "2025-01"), "level"), 1);
+    assert_eq!(
+        total(&export(&b.url, "daily", &recent.to_string()), "level"),
+        1
+    );
+    assert!(
+        r.log_text().contains("deleted 2 daily counters before"),
+        "{}",
+        r.log_text()
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -383,4 +434,5 @@ suite!(
     kill_9_loses_no_acknowledged_report,
     counts_are_k_anonymous,
     sigterm_stops_gracefully,
+    retention_deletes_old_daily_counters_only,
 );
