@@ -23,6 +23,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 cargo build --release --locked -p headcount-receiver --bins --examples >&2
 
 WORK=$(mktemp -d /tmp/headcount-bench.XXXXXX)
+chmod 755 "$WORK" # PostgreSQL runs as the postgres user below
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

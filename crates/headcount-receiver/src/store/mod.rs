@@ -10,18 +10,18 @@ mod sqlite;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use headcount_report::{Period, Window};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::fields::Key;
 
-/// Most requests folded into one transaction: bounds the time one commit takes.
-const MAX_BATCH_REQUESTS: usize = 8192;
-/// Requests queued for the writer before new ones wait for room (backpressure).
-const WRITER_QUEUE: usize = 65536;
+/// Retention requests queued for the writer.
+const RETAIN_QUEUE: usize = 4;
 
 /// Where the counters live, from `--database`.
 #[derive(Clone, PartialEq, Eq)]
@@ -122,63 +122,160 @@ pub struct Count {
     pub count: i64,
 }
 
-enum Command {
-    Count(Vec<Key>, oneshot::Sender<Result<(), String>>),
-    /// Delete daily counters of periods before this one.
-    Retain(Period, oneshot::Sender<Result<u64, String>>),
+/// The outcome of one group commit, shared by every request that joined it.
+type Outcome = Result<(), String>;
+
+/// Increments waiting for the next commit, and how their requests learn its outcome.
+struct Pending {
+    sums: HashMap<Key, i64>,
+    /// Requests that added to `sums` since the last swap.
+    requests: usize,
+    done: watch::Sender<Option<Outcome>>,
 }
 
-/// Handle to the one writer task. Cloned into every request.
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            sums: HashMap::new(),
+            requests: 0,
+            done: watch::channel(None).0,
+        }
+    }
+}
+
+/// What the request handlers and the writer task share.
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Wakes the writer when a request added increments.
+    work: Notify,
+}
+
+impl Shared {
+    /// Takes everything pending for one commit; requests from now on join the next one.
+    fn take(&self) -> Pending {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *p, Pending::new())
+    }
+}
+
+/// A batch taken for one commit: the summed increments sorted by key (the same lock order for
+/// every writer, so two receivers sharing a PostgreSQL database never deadlock).
+type Sums = Vec<(Key, i64)>;
+
+fn sorted(sums: HashMap<Key, i64>) -> Sums {
+    let mut sums: Sums = sums.into_iter().collect();
+    sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sums
+}
+
+/// Retention: delete daily counters of periods before this one; answered with the rows deleted.
+type Retain = (Period, oneshot::Sender<Result<u64, String>>);
+
+/// Handle to the one writer. Cloned into every request; when the last handle is dropped the
+/// writer commits what is pending and stops.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    retain: mpsc::Sender<Retain>,
 }
 
 /// Waits for the writer to drain and stop once every [`Writer`] handle is dropped.
-pub struct WriterTask(WriterJoin);
-
-enum WriterJoin {
-    Thread(std::thread::JoinHandle<()>),
-    Task(tokio::task::JoinHandle<()>),
-}
+pub struct WriterTask(tokio::task::JoinHandle<()>);
 
 impl WriterTask {
-    /// Returns when every queued batch was committed (or failed) and the writer stopped.
+    /// Returns when every pending increment was committed (or failed) and the writer stopped.
     pub async fn join(self) {
-        match self.0 {
-            WriterJoin::Thread(t) => {
-                let _ = tokio::task::spawn_blocking(move || t.join()).await;
-            }
-            WriterJoin::Task(t) => {
-                let _ = t.await;
-            }
-        }
+        let _ = self.0.await;
     }
 }
 
 impl Writer {
     /// Increments the counters and returns once the increment is durable.
+    ///
+    /// The increments are summed into the pending batch here, on the request's own task, so the
+    /// single writer only swaps the batch out and commits it.
     pub async fn count(&self, keys: Vec<Key>) -> Result<(), StoreError> {
+        let mut done = {
+            let mut p = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for k in keys {
+                *p.sums.entry(k).or_insert(0) += 1;
+            }
+            p.requests += 1;
+            p.done.subscribe()
+        };
+        self.shared.work.notify_one();
+        let outcome = done
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .clone();
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(StoreError::Write(e)),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    /// Deletes daily counters of periods before `oldest_kept`; returns how many rows went.
+    pub async fn retain(&self, oldest_kept: Period) -> Result<u64, StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Command::Count(keys, done))
+        self.retain
+            .send((oldest_kept, done))
             .await
             .map_err(|_| StoreError::Closed)?;
         wait.await
             .map_err(|_| StoreError::Closed)?
             .map_err(StoreError::Write)
     }
+}
 
-    /// Deletes daily counters of periods before `oldest_kept`; returns how many rows went.
-    pub async fn retain(&self, oldest_kept: Period) -> Result<u64, StoreError> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Command::Retain(oldest_kept, done))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        wait.await
-            .map_err(|_| StoreError::Closed)?
-            .map_err(StoreError::Write)
+/// One database's commit and retention, driven by [`run_writer`].
+trait Backend: Send + 'static {
+    /// Commits the sums in one transaction.
+    fn commit(&mut self, sums: Sums) -> impl Future<Output = Outcome> + Send;
+    /// Deletes old daily counters.
+    fn retain(&mut self, oldest_kept: Period) -> impl Future<Output = Result<u64, String>> + Send;
+}
+
+/// The writer loop: whenever requests added increments, take them all and commit them as one
+/// transaction; while it commits, new requests gather for the next one (group commit).
+async fn run_writer(
+    mut backend: impl Backend,
+    shared: Arc<Shared>,
+    mut retain: mpsc::Receiver<Retain>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            () = shared.work.notified() => {}
+            r = retain.recv() => match r {
+                Some((oldest, done)) => {
+                    let _ = done.send(backend.retain(oldest).await);
+                    continue;
+                }
+                // Every Writer is gone, so no request is waiting: commit any leftovers and stop.
+                None => {
+                    let p = shared.take();
+                    if p.requests > 0 {
+                        let _ = backend.commit(sorted(p.sums)).await;
+                    }
+                    return;
+                }
+            },
+        }
+        let p = shared.take();
+        if p.requests == 0 {
+            continue;
+        }
+        let outcome = backend.commit(sorted(p.sums)).await;
+        if let Err(e) = &outcome {
+            tracing::error!("storing counts failed, {} reports refused: {e}", p.requests);
+        }
+        p.done.send_replace(Some(outcome));
     }
 }
 
@@ -215,70 +312,31 @@ pub struct Durability(pub String);
 
 /// Opens the database, runs the migrations, checks durability and starts the writer.
 pub async fn open(database: &Database) -> Result<(Writer, WriterTask, Durability), StoreError> {
-    let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-    let (join, durability) = match database {
+    let shared = Arc::new(Shared {
+        pending: Mutex::new(Pending::new()),
+        work: Notify::new(),
+    });
+    let (retain_tx, retain_rx) = mpsc::channel(RETAIN_QUEUE);
+    let (task, durability) = match database {
         Database::Sqlite(path) => {
-            let conn = sqlite::open_writer(path)?;
-            let durability = sqlite::durability(&conn, path)?;
-            let thread = std::thread::Builder::new()
-                .name("counter-writer".into())
-                .spawn(move || sqlite::run_writer(conn, rx))
-                .map_err(|e| StoreError::Write(format!("cannot start the writer thread: {e}")))?;
-            (WriterJoin::Thread(thread), durability)
+            let backend = sqlite::SqliteBackend::open(path.clone()).await?;
+            let durability = backend.durability.clone();
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            (task, durability)
         }
         Database::Postgres(url) => {
             let client = postgres::open_writer(url).await?;
             let durability = postgres::durability(&client, url).await?;
-            let task = tokio::spawn(postgres::run_writer(url.clone(), client, rx));
-            (WriterJoin::Task(task), durability)
+            let backend = postgres::PostgresBackend::new(url.clone(), client);
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            (task, durability)
         }
     };
-    Ok((Writer { tx }, WriterTask(join), durability))
-}
-
-/// The next batch: the first command plus whatever else is already queued.
-fn drain(first: Command, rx: &mut mpsc::Receiver<Command>) -> Vec<Command> {
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH_REQUESTS {
-        match rx.try_recv() {
-            Ok(c) => batch.push(c),
-            Err(_) => break,
-        }
-    }
-    batch
-}
-
-/// Increments summed per counter, sorted by key (the same lock order for every writer, so two
-/// receivers sharing a PostgreSQL database never deadlock).
-type Sums = Vec<(Key, i64)>;
-
-/// Splits a batch into the summed increments with their waiters, and the retention requests.
-#[allow(clippy::type_complexity)]
-fn split(
-    batch: Vec<Command>,
-) -> (
-    Sums,
-    Vec<oneshot::Sender<Result<(), String>>>,
-    Vec<(Period, oneshot::Sender<Result<u64, String>>)>,
-) {
-    // Hashing while summing, sorting only the distinct counters: far fewer comparisons.
-    let mut sums: HashMap<Key, i64> = HashMap::new();
-    let mut waiters = Vec::with_capacity(batch.len());
-    let mut retains = Vec::new();
-    for c in batch {
-        match c {
-            Command::Count(keys, done) => {
-                for k in keys {
-                    *sums.entry(k).or_insert(0) += 1;
-                }
-                waiters.push(done);
-            }
-            Command::Retain(p, done) => retains.push((p, done)),
-        }
-    }
-    let mut sums: Sums = sums.into_iter().collect();
-    sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    (sums, waiters, retains)
+    let writer = Writer {
+        shared,
+        retain: retain_tx,
+    };
+    Ok((writer, WriterTask(task), durability))
 }
 
 #[cfg(test)]
@@ -313,5 +371,54 @@ mod tests {
         assert!(!format!("{db:?}").contains("s3cret"));
         let e = "postgrex://u:s3cret@h".parse::<Database>().unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    /// Many concurrent requests end up in few commits, and each learns its own commit's outcome.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_commits() {
+        struct Slow(Arc<Mutex<Vec<Sums>>>);
+        impl Backend for Slow {
+            async fn commit(&mut self, sums: Sums) -> Outcome {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                self.0.lock().unwrap().push(sums);
+                Ok(())
+            }
+            async fn retain(&mut self, _: Period) -> Result<u64, String> {
+                Ok(0)
+            }
+        }
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::new()),
+            work: Notify::new(),
+        });
+        let (retain, rx) = mpsc::channel(1);
+        let task = tokio::spawn(run_writer(Slow(commits.clone()), shared.clone(), rx));
+        let writer = Writer { shared, retain };
+        let key = Key {
+            window: Window::Daily,
+            period: "2026-11-23".parse().unwrap(),
+            field: "level".into(),
+            value: "minimal".into(),
+        };
+        let requests: Vec<_> = (0..200)
+            .map(|_| {
+                let (w, k) = (writer.clone(), key.clone());
+                tokio::spawn(async move { w.count(vec![k]).await })
+            })
+            .collect();
+        for r in requests {
+            r.await.unwrap().unwrap();
+        }
+        drop(writer);
+        task.await.unwrap();
+        let commits = commits.lock().unwrap();
+        let total: i64 = commits.iter().flatten().map(|(_, n)| n).sum();
+        assert_eq!(total, 200);
+        assert!(
+            commits.len() < 50,
+            "{} commits for 200 requests",
+            commits.len()
+        );
     }
 }

@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use headcount_report::{Period, Window};
-use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 
-use super::{Command, Count, Durability, StoreError, drain, redact, split};
+use super::{Count, Durability, StoreError, redact};
 
 /// Schema migrations, applied in order; `headcount_schema` records how many ran.
 const MIGRATIONS: &[&str] = &["CREATE TABLE counts (
@@ -125,51 +124,53 @@ pub(super) async fn durability(client: &Client, url: &str) -> Result<Durability,
     )))
 }
 
-pub(super) async fn run_writer(url: String, client: Client, mut rx: mpsc::Receiver<Command>) {
-    let mut client = Some(client);
-    while let Some(first) = rx.recv().await {
-        let (sums, waiters, retains) = split(drain(first, &mut rx));
-        if client.as_ref().is_none_or(Client::is_closed) {
-            client = match connect(&url).await {
-                Ok(c) => Some(c),
+/// The writer's side of PostgreSQL: one session, reconnected when it breaks.
+pub(super) struct PostgresBackend {
+    url: String,
+    client: Option<Client>,
+}
+
+impl PostgresBackend {
+    pub(super) fn new(url: String, client: Client) -> PostgresBackend {
+        PostgresBackend {
+            url,
+            client: Some(client),
+        }
+    }
+
+    async fn client(&mut self) -> Result<&Client, String> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            match connect(&self.url).await {
+                Ok(c) => self.client = Some(c),
                 Err(e) => {
                     tracing::error!("{e}");
+                    // Do not hammer a server that is down: requests wait a little, then get 503.
                     tokio::time::sleep(RECONNECT_DELAY).await;
-                    None
+                    return Err(e.to_string());
                 }
-            };
-        }
-        let Some(c) = client.as_ref() else {
-            for w in waiters {
-                let _ = w.send(Err("no connection to PostgreSQL".into()));
-            }
-            for (_, done) in retains {
-                let _ = done.send(Err("no connection to PostgreSQL".into()));
-            }
-            continue;
-        };
-        if !waiters.is_empty() {
-            let result = commit(c, &sums).await.map(drop).map_err(|e| e.to_string());
-            if let Err(e) = &result {
-                tracing::error!(
-                    "storing counts failed, {} reports refused: {e}",
-                    waiters.len()
-                );
-            }
-            for w in waiters {
-                let _ = w.send(result.clone());
             }
         }
-        for (oldest, done) in retains {
-            let result = c
-                .execute(
-                    "DELETE FROM counts WHERE time_window = $1 AND period < $2",
-                    &[&Window::Daily.as_str(), &oldest.to_string()],
-                )
-                .await
-                .map_err(|e| e.to_string());
-            let _ = done.send(result);
-        }
+        self.client
+            .as_ref()
+            .ok_or_else(|| "no connection to PostgreSQL".to_owned())
+    }
+}
+
+impl super::Backend for PostgresBackend {
+    async fn commit(&mut self, sums: super::Sums) -> super::Outcome {
+        let c = self.client().await?;
+        commit(c, &sums).await.map(drop).map_err(|e| e.to_string())
+    }
+
+    async fn retain(&mut self, oldest_kept: Period) -> Result<u64, String> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM counts WHERE time_window = $1 AND period < $2",
+            &[&Window::Daily.as_str(), &oldest_kept.to_string()],
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 }
 

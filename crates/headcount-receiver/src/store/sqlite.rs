@@ -2,14 +2,13 @@
 //! a report is acknowledged. NORMAL would be faster and would lose the last commits on power
 //! loss, which is exactly the acknowledged-but-lost case this receiver must not have.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use headcount_report::{Period, Window};
 use rusqlite::{Connection, OpenFlags, params};
-use tokio::sync::mpsc;
 
-use super::{Command, Count, Durability, StoreError, drain, split};
+use super::{Count, Durability, StoreError};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 const MIGRATIONS: &[&str] = &["CREATE TABLE counts (
@@ -95,24 +94,63 @@ pub(super) fn durability(conn: &Connection, path: &Path) -> Result<Durability, S
     )))
 }
 
-pub(super) fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
-    while let Some(first) = rx.blocking_recv() {
-        let (sums, waiters, retains) = split(drain(first, &mut rx));
-        if !waiters.is_empty() {
-            let result = commit(&mut conn, &sums).map_err(|e| e.to_string());
-            if let Err(e) = &result {
-                tracing::error!(
-                    "storing counts failed, {} reports refused: {e}",
-                    waiters.len()
-                );
+/// The writer's side of SQLite: one connection, used on a blocking thread for each commit.
+pub(super) struct SqliteBackend {
+    /// Taken while a commit runs on the blocking pool.
+    conn: Option<Connection>,
+    path: PathBuf,
+    /// The settings read back at open.
+    pub(super) durability: Durability,
+}
+
+impl SqliteBackend {
+    pub(super) async fn open(path: PathBuf) -> Result<SqliteBackend, StoreError> {
+        tokio::task::spawn_blocking(move || {
+            let conn = open_writer(&path)?;
+            let durability = durability(&conn, &path)?;
+            Ok(SqliteBackend {
+                conn: Some(conn),
+                path,
+                durability,
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?
+    }
+
+    /// Runs `f` with the connection on the blocking pool (fsync must not stall async workers).
+    async fn with_conn<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, String> {
+        let reopen = |path: &Path| open_writer(path).map_err(|e| e.to_string());
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => reopen(&self.path)?,
+        };
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = f(&mut conn);
+            (conn, r)
+        })
+        .await;
+        match joined {
+            Ok((conn, r)) => {
+                self.conn = Some(conn);
+                r.map_err(|e| format!("{}: {e}", self.path.display()))
             }
-            for w in waiters {
-                let _ = w.send(result.clone());
-            }
+            // The blocking task panicked: the connection is gone, the next call reopens it.
+            Err(e) => Err(e.to_string()),
         }
-        for (oldest, done) in retains {
-            let _ = done.send(retain(&conn, oldest).map_err(|e| e.to_string()));
-        }
+    }
+}
+
+impl super::Backend for SqliteBackend {
+    async fn commit(&mut self, sums: super::Sums) -> super::Outcome {
+        self.with_conn(move |c| commit(c, &sums)).await
+    }
+
+    async fn retain(&mut self, oldest_kept: Period) -> Result<u64, String> {
+        self.with_conn(move |c| retain(c, oldest_kept)).await
     }
 }
 

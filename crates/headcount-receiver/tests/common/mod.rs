@@ -93,11 +93,15 @@ impl Receiver {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(rest) = line.split("listening on http").nth(1) {
+                    let addr = line.split("listening on http").nth(1).map(|rest| {
                         let addr = rest.trim_start_matches('s').trim_start_matches("://");
-                        let _ = tx.send(addr.trim().parse::<SocketAddr>().unwrap());
-                    }
+                        addr.trim().parse::<SocketAddr>().unwrap()
+                    });
+                    // Logged before the start is announced, so the caller sees the whole line.
                     log.lock().unwrap().push(line);
+                    if let Some(addr) = addr {
+                        let _ = tx.send(addr);
+                    }
                 }
             });
         }
