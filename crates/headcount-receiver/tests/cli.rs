@@ -248,3 +248,33 @@ fn tells_systemd_ready_and_stopping() {
     assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "STOPPING=1");
     assert!(child.wait().unwrap().success());
 }
+
+/// The shipped unit keeps its hardening: `systemd-analyze security` exposure at most 1.2.
+#[test]
+fn unit_is_hardened() {
+    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/../../systemd/headcount-receiver.service");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--threshold=12", "--no-pager", unit])
+        .output()
+        .unwrap_or_else(|e| panic!("systemd-analyze (Debian package systemd) is needed: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exposure above 1.2:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Overall exposure level"), "{text}");
+    let unit_text = std::fs::read_to_string(unit).unwrap();
+    for line in [
+        "Type=notify",
+        "DynamicUser=yes",
+        "StateDirectory=headcount-receiver",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=\n",
+        "SystemCallFilter=@system-service",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "RestartPreventExitStatus=78",
+    ] {
+        assert!(unit_text.contains(line), "{line:?} missing from the unit");
+    }
+}
