@@ -9,6 +9,7 @@ pub mod config;
 pub mod counts;
 pub mod fields;
 pub mod http;
+mod leaves;
 pub mod ratelimit;
 pub mod store;
 pub mod tls;

@@ -252,9 +252,18 @@ fn tells_systemd_ready_and_stopping() {
 /// The shipped unit keeps its hardening: `systemd-analyze security` exposure at most 1.2.
 #[test]
 fn unit_is_hardened() {
-    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/../../systemd/headcount-receiver.service");
+    let unit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../systemd/headcount-receiver.service"
+    );
     let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "--threshold=12", "--no-pager", unit])
+        .args([
+            "security",
+            "--offline=true",
+            "--threshold=12",
+            "--no-pager",
+            unit,
+        ])
         .output()
         .unwrap_or_else(|e| panic!("systemd-analyze (Debian package systemd) is needed: {e}"));
     let text = String::from_utf8_lossy(&out.stdout);
