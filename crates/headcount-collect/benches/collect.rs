@@ -1,12 +1,23 @@
 //! Collecting a report from a fixture root: `cargo bench -p headcount-collect --bench collect`.
+//!
+//! Each case is measured twice: wall-clock time (criterion's default, inflated when other
+//! processes compete for the CPU) and the thread's own CPU time (user + kernel, from
+//! /proc/thread-self/schedstat), which does not depend on the machine's load.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use headcount_collect::build_report;
 use headcount_report::{Level, Window};
+
+/// Nanoseconds this thread has run on a CPU.
+fn cpu_ns() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}
 
 fn bench(c: &mut Criterion) {
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
@@ -17,10 +28,18 @@ fn bench(c: &mut Criterion) {
             .join("../../tests/fixtures")
             .join(kind);
         for level in [Level::Minimal, Level::Full] {
-            c.bench_function(&format!("collect {level} {kind}"), |b| {
-                b.iter(|| {
-                    let r = build_report(&root, level, &[], Window::Daily, now).unwrap();
-                    std::hint::black_box(r.to_body())
+            let once = || {
+                let r = build_report(&root, level, &[], Window::Daily, now).unwrap();
+                std::hint::black_box(r.to_body());
+            };
+            c.bench_function(&format!("collect {level} {kind} wall"), |b| b.iter(once));
+            c.bench_function(&format!("collect {level} {kind} cpu"), |b| {
+                b.iter_custom(|iters| {
+                    let start = cpu_ns();
+                    for _ in 0..iters {
+                        once();
+                    }
+                    Duration::from_nanos(cpu_ns() - start)
                 })
             });
         }
