@@ -206,7 +206,12 @@ impl Root {
             }
         };
         let flags = libc::O_NONBLOCK | if self.is_host { 0 } else { libc::O_NOFOLLOW };
-        let open = |p: &Path| fs::OpenOptions::new().read(true).custom_flags(flags).open(p);
+        let open = |p: &Path| {
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open(p)
+        };
         let file = match direct.map(|p| open(&p)) {
             Some(Ok(f)) => f,
             Some(Err(e)) if e.raw_os_error() != Some(libc::ELOOP) => return Err(e),

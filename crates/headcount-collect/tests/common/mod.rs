@@ -106,10 +106,22 @@ pub fn check_golden(path: &Path, actual: &str) -> Result<(), String> {
     if expected == actual {
         return Ok(());
     }
+    // One-line JSON bodies are compared field by field: pretty-print both before diffing.
+    let pretty = |s: &str| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| s.to_owned())
+    };
+    let (e, a) = if path.extension().is_some_and(|x| x == "json") {
+        (pretty(&expected), pretty(actual))
+    } else {
+        (expected, actual.to_owned())
+    };
     Err(format!(
         "{} differs (regenerate with UPDATE_GOLDEN=1 cargo test -p headcount-collect):\n{}",
         path.display(),
-        diff(&expected, actual)
+        diff(&e, &a)
     ))
 }
 
