@@ -1,0 +1,386 @@
+//! The receiver's TOML config file: raw (serde, every key optional, unknown keys refused) ->
+//! validated [`Settings`] of domain types. Every error names the file and the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::fields;
+
+/// Default k of k-anonymity: a value seen fewer times is shown as "other" by `/v1/counts`.
+pub const DEFAULT_K: u64 = 10;
+/// Default age after which daily counters are deleted: about 13 months.
+pub const DEFAULT_DAILY_RETENTION_DAYS: u32 = 400;
+/// Fewest fields in a cross-tabulation (one field is already counted on its own).
+const MIN_CROSSTAB_FIELDS: usize = 2;
+/// Most fields in a cross-tabulation: every extra field makes combinations rarer, which is
+/// exactly what fingerprints a site.
+pub const MAX_CROSSTAB_FIELDS: usize = 4;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    counts: Option<RawCounts>,
+    rate_limit: Option<RawRateLimit>,
+    retention: Option<RawRetention>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCounts {
+    k: Option<u64>,
+    crosstabs: Option<Vec<Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    reports_per_second: Option<u32>,
+    burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    daily_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    certificate: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Values seen fewer than `k` times are folded into "other" by `/v1/counts`.
+    pub k: u64,
+    /// Cross-tabulations: each a list of field paths counted together.
+    pub crosstabs: Vec<Vec<String>>,
+    /// The global rate limit, if any.
+    pub rate_limit: Option<RateLimit>,
+    /// Daily counters older than this are deleted; monthly counters are kept.
+    pub daily_retention: Duration,
+    /// Certificate and key for native TLS; plain HTTP (behind a reverse proxy) when absent.
+    pub tls: Option<TlsFiles>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            k: DEFAULT_K,
+            crosstabs: Vec::new(),
+            rate_limit: None,
+            daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
+            tls: None,
+        }
+    }
+}
+
+/// A global token bucket: `per_second` reports on average, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained reports per second.
+    pub per_second: u32,
+    /// Reports accepted at once after a quiet time.
+    pub burst: u32,
+}
+
+/// PEM files for native TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A config file that cannot be used. Displayed as one line per problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{}: cannot read the config file: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML, a wrong type, or a key that does not exist.
+    #[error("{}: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's words, with line, column and key.
+        message: String,
+    },
+    /// Keys with values outside what is allowed.
+    #[error("{}", problems.iter().map(|p| format!("{}: {p}", path.display())).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// One entry per bad key: "key: what is wrong and what is allowed".
+        problems: Vec<String>,
+    },
+}
+
+fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 24 * 60 * 60)
+}
+
+impl Settings {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Settings::parse(path, &text)
+    }
+
+    /// Validates config text; `path` is only used to name the file in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let mut problems = Vec::new();
+        let mut settings = Settings::default();
+
+        let counts = raw.counts.unwrap_or_default();
+        if let Some(k) = counts.k {
+            if k == 0 {
+                problems.push("counts.k: must be at least 1 (1 shows every value)".to_owned());
+            }
+            settings.k = k;
+        }
+        let known = fields::known_fields();
+        for (i, tab) in counts.crosstabs.unwrap_or_default().into_iter().enumerate() {
+            let key = format!("counts.crosstabs[{i}]");
+            if !(MIN_CROSSTAB_FIELDS..=MAX_CROSSTAB_FIELDS).contains(&tab.len()) {
+                problems.push(format!(
+                    "{key}: has {} fields, allowed are {MIN_CROSSTAB_FIELDS} to {MAX_CROSSTAB_FIELDS}",
+                    tab.len()
+                ));
+            }
+            for field in &tab {
+                if !known.contains(field) {
+                    problems.push(format!(
+                        "{key}: unknown field {field:?}; report fields are: {}",
+                        known.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            let mut sorted = tab.clone();
+            sorted.sort();
+            sorted.dedup();
+            if sorted.len() != tab.len() {
+                problems.push(format!("{key}: names a field twice"));
+            }
+            if settings.crosstabs.contains(&tab) {
+                problems.push(format!("{key}: repeats an earlier cross-tabulation"));
+            }
+            settings.crosstabs.push(tab);
+        }
+
+        if let Some(rate) = raw.rate_limit {
+            match rate.reports_per_second {
+                None => problems.push(
+                    "rate_limit.reports_per_second: missing (the [rate_limit] table needs it)"
+                        .to_owned(),
+                ),
+                Some(0) => problems.push(
+                    "rate_limit.reports_per_second: must be at least 1 (remove [rate_limit] for no limit)"
+                        .to_owned(),
+                ),
+                Some(per_second) => {
+                    let burst = rate.burst.unwrap_or(per_second);
+                    if burst == 0 {
+                        problems.push("rate_limit.burst: must be at least 1".to_owned());
+                    }
+                    settings.rate_limit = Some(RateLimit { per_second, burst });
+                }
+            }
+        }
+
+        if let Some(d) = raw.retention.and_then(|r| r.daily_days) {
+            if d == 0 {
+                problems.push("retention.daily_days: must be at least 1".to_owned());
+            }
+            settings.daily_retention = days(d);
+        }
+
+        if let Some(tls) = raw.tls {
+            match (tls.certificate, tls.key) {
+                (Some(certificate), Some(key)) => {
+                    settings.tls = Some(TlsFiles { certificate, key })
+                }
+                (None, _) => problems.push(
+                    "tls.certificate: missing (the [tls] table needs certificate and key)"
+                        .to_owned(),
+                ),
+                (_, None) => problems.push(
+                    "tls.key: missing (the [tls] table needs certificate and key)".to_owned(),
+                ),
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, String> {
+        Settings::parse(Path::new("/etc/r.toml"), text).map_err(|e| e.to_string())
+    }
+
+    const USAGE_DOC: &str = include_str!("../../../docs/usage/receiver.md");
+
+    #[test]
+    fn documented_example_is_valid_and_documents_every_key() {
+        let start = USAGE_DOC.find("```toml\n").unwrap() + "```toml\n".len();
+        let len = USAGE_DOC[start..].find("```").unwrap();
+        let example = &USAGE_DOC[start..start + len];
+        let s = parse(example).unwrap();
+        assert!(s.rate_limit.is_some() && s.tls.is_some() && !s.crosstabs.is_empty());
+        for key in [
+            "[counts]",
+            "k = ",
+            "crosstabs = ",
+            "[rate_limit]",
+            "reports_per_second = ",
+            "burst = ",
+            "[retention]",
+            "daily_days = ",
+            "[tls]",
+            "certificate = ",
+            "key = ",
+        ] {
+            assert!(
+                example.contains(key),
+                "{key} is not in the documented example"
+            );
+        }
+        // The defaults the doc states are the code's.
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_K}.")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DAILY_RETENTION_DAYS} ")));
+        // Every key the code knows is in the example: serde lists them when it meets an unknown
+        // one, so a key added to the code fails here until it is documented.
+        let expected = |probe: &str| -> Vec<String> {
+            let e = parse(probe).unwrap_err();
+            let list = e.split("expected").nth(1).unwrap_or_default().to_owned();
+            list.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        let tables = expected("[unknown_table]\n");
+        assert_eq!(tables.len(), 4, "{tables:?}");
+        for table in tables {
+            assert!(
+                example.contains(&format!("[{table}]")),
+                "[{table}] undocumented"
+            );
+            let keys = expected(&format!("[{table}]\nunknown_key = 1\n"));
+            assert!(!keys.is_empty(), "{table}");
+            for key in keys {
+                assert!(
+                    example.contains(&format!("{key} = ")),
+                    "{table}.{key} undocumented"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn full_file() {
+        let s = parse(
+            r#"
+[counts]
+k = 5
+crosstabs = [["os.version_id", "platform.id", "arch"]]
+[rate_limit]
+reports_per_second = 100
+burst = 200
+[retention]
+daily_days = 30
+[tls]
+certificate = "/c.pem"
+key = "/k.pem"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.k, 5);
+        assert_eq!(s.crosstabs, [["os.version_id", "platform.id", "arch"]]);
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                per_second: 100,
+                burst: 200
+            })
+        );
+        assert_eq!(s.daily_retention, days(30));
+        assert_eq!(s.tls.unwrap().key, Path::new("/k.pem"));
+    }
+
+    #[test]
+    fn unknown_keys_name_file_and_key() {
+        let e = parse("[counts]\nkk = 3\n").unwrap_err();
+        assert!(e.starts_with("/etc/r.toml: "), "{e}");
+        assert!(e.contains("kk"), "{e}");
+        let e = parse("[count]\n").unwrap_err();
+        assert!(e.contains("count"), "{e}");
+        let e = parse("[counts]\nk = \"ten\"\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported() {
+        let e = parse(
+            r#"
+[counts]
+k = 0
+crosstabs = [["arch"], ["arch", "hostname"], ["arch", "arch"]]
+[rate_limit]
+reports_per_second = 0
+[retention]
+daily_days = 0
+[tls]
+key = "/k.pem"
+"#,
+        )
+        .unwrap_err();
+        for needle in [
+            "counts.k:",
+            "counts.crosstabs[0]: has 1 fields",
+            "counts.crosstabs[1]: unknown field \"hostname\"",
+            "counts.crosstabs[2]: names a field twice",
+            "rate_limit.reports_per_second:",
+            "retention.daily_days:",
+            "tls.certificate: missing",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+        assert!(e.lines().all(|l| l.starts_with("/etc/r.toml: ")), "{e}");
+    }
+}

@@ -1,0 +1,271 @@
+//! What one accepted report adds to the counters: one counter per field, plus the configured
+//! cross-tabulations. Field names are dotted paths into the report (`os.version_id`), derived
+//! from the report itself, so a new fact in the contract is counted without a change here.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use headcount_report::{Period, Report, Window};
+use serde_json::Value;
+
+use crate::leaves::Leaves;
+
+/// Report keys that place the report in time; they key the counters instead of being counted.
+const NOT_COUNTED: [&str; 3] = ["schema", "window", "period"];
+
+/// Separates the field paths of a cross-tabulation in its counter's field name
+/// (`os.version_id|platform.id|arch`); field paths never contain it.
+pub const CROSSTAB_SEPARATOR: char = '|';
+
+/// One counter: incremented once per report that has this value for this field.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    /// The report's window.
+    pub window: Window,
+    /// The report's period.
+    pub period: Period,
+    /// A field path, or the field paths of a cross-tabulation joined by [`CROSSTAB_SEPARATOR`].
+    /// Borrowed from the contract's field list for known fields: no allocation per report.
+    pub field: Cow<'static, str>,
+    /// The value as text; for a cross-tabulation a JSON array of the values (`null` for absent).
+    pub value: String,
+}
+
+/// The leaves of a report as (field path, value text), sorted by path, without
+/// schema/window/period. An array counts each element under the array's path.
+pub fn leaves(report: &Report) -> Vec<(Cow<'static, str>, String)> {
+    let mut out = Vec::with_capacity(EXPECTED_LEAVES);
+    let fast = Leaves::walk(report, &mut |path: &str, value: String| {
+        if !NOT_COUNTED.contains(&path) {
+            out.push((intern_str(path), value));
+        }
+    });
+    if fast.is_err() {
+        out = slow_leaves(report);
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Leaves of a full report, for the first allocation.
+const EXPECTED_LEAVES: usize = 40;
+
+/// The general walk over a `serde_json::Value`, for shapes the fast serializer does not handle.
+fn slow_leaves(report: &Report) -> Vec<(Cow<'static, str>, String)> {
+    let mut out = Vec::new();
+    if let Ok(Value::Object(map)) = serde_json::to_value(report) {
+        for (k, v) in map {
+            if !NOT_COUNTED.contains(&k.as_str()) {
+                flatten(&k, &v, &mut out);
+            }
+        }
+    }
+    out.into_iter().map(|(f, v)| (intern(f), v)).collect()
+}
+
+fn flatten(path: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, c) in map {
+                flatten(&format!("{path}.{k}"), c, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|c| flatten(path, c, out)),
+        Value::String(s) => out.push((path.to_owned(), s.clone())),
+        Value::Number(n) => out.push((path.to_owned(), n.to_string())),
+        Value::Bool(b) => out.push((path.to_owned(), b.to_string())),
+        Value::Null => {}
+    }
+}
+
+/// Every counter one report increments.
+pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
+    let leaves = leaves(report);
+    let key = |field: Cow<'static, str>, value: String| Key {
+        window: report.window,
+        period: report.period,
+        field,
+        value,
+    };
+    let mut out: Vec<Key> = Vec::with_capacity(leaves.len() + crosstabs.len());
+    for tab in crosstabs {
+        let values: Vec<Value> = tab
+            .iter()
+            .map(|f| {
+                leaves
+                    .iter()
+                    .find(|(p, _)| p == f)
+                    .map_or(Value::Null, |(_, v)| Value::String(v.clone()))
+            })
+            .collect();
+        out.push(key(
+            Cow::Owned(crosstab_field(tab)),
+            Value::Array(values).to_string(),
+        ));
+    }
+    out.extend(leaves.into_iter().map(|(f, v)| key(f, v)));
+    out
+}
+
+/// The counter field name of a cross-tabulation.
+pub fn crosstab_field(fields: &[String]) -> String {
+    fields.join(&CROSSTAB_SEPARATOR.to_string())
+}
+
+/// The contract's field paths, computed once and kept for the life of the process.
+fn static_fields() -> &'static BTreeSet<&'static str> {
+    static FIELDS: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        known_fields()
+            .into_iter()
+            .map(|f| &*Box::leak(f.into_boxed_str()))
+            .collect()
+    })
+}
+
+fn intern_str(field: &str) -> Cow<'static, str> {
+    match static_fields().get(field) {
+        Some(f) => Cow::Borrowed(f),
+        None => Cow::Owned(field.to_owned()),
+    }
+}
+
+fn intern(field: String) -> Cow<'static, str> {
+    match static_fields().get(field.as_str()) {
+        Some(f) => Cow::Borrowed(f),
+        None => Cow::Owned(field),
+    }
+}
+
+/// Every field path a report can have, from the contract's JSON Schema.
+pub fn known_fields() -> BTreeSet<String> {
+    let schema = headcount_report::schema();
+    let mut out = BTreeSet::new();
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            if !NOT_COUNTED.contains(&k.as_str()) {
+                schema_leaves(&schema, k, v, &mut out, 0);
+            }
+        }
+    }
+    out
+}
+
+/// Deepest nesting followed; the report is a few levels deep, this only stops a cyclic schema.
+const MAX_SCHEMA_DEPTH: usize = 8;
+
+fn schema_leaves(root: &Value, path: &str, v: &Value, out: &mut BTreeSet<String>, depth: usize) {
+    if depth > MAX_SCHEMA_DEPTH {
+        return;
+    }
+    let v = resolve(root, v);
+    if let Some(props) = v.get("properties").and_then(Value::as_object) {
+        for (k, c) in props {
+            schema_leaves(root, &format!("{path}.{k}"), c, out, depth + 1);
+        }
+    } else if let Some(items) = v.get("items") {
+        schema_leaves(root, path, items, out, depth + 1);
+    } else {
+        out.insert(path.to_owned());
+    }
+}
+
+fn resolve<'a>(root: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix('#')
+            .and_then(|pointer| root.pointer(pointer))
+            .unwrap_or(v),
+        None => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{"schema":1,"window":"daily","period":"2026-11-23","level":"minimal","os":{"id":"fedora","variant_id":"coreos","version_id":"43","build":"43.20261102.3.0"},"original_os":{"build":"39.20231101.3.0"},"platform":{"id":"aws","instance_type":"m5.large"},"arch":"x86_64","age_bucket":4}"#;
+
+    #[test]
+    fn counts_every_leaf_but_the_time() {
+        let r = headcount_report::validate(MINIMAL.as_bytes()).unwrap();
+        let l = leaves(&r);
+        let fields: Vec<&str> = l.iter().map(|(f, _)| &**f).collect();
+        assert_eq!(
+            fields,
+            [
+                "age_bucket",
+                "arch",
+                "level",
+                "original_os.build",
+                "os.build",
+                "os.id",
+                "os.variant_id",
+                "os.version_id",
+                "platform.id",
+                "platform.instance_type",
+            ]
+        );
+        assert!(l.contains(&("age_bucket".into(), "4".into())));
+        assert!(l.contains(&("os.version_id".into(), "43".into())));
+    }
+
+    #[test]
+    fn crosstabs_use_null_for_absent() {
+        let r = headcount_report::validate(MINIMAL.as_bytes()).unwrap();
+        let tabs = vec![
+            vec!["os.version_id".to_owned(), "arch".to_owned()],
+            vec!["arch".to_owned(), "hardware.cpus".to_owned()],
+        ];
+        let k = keys(&r, &tabs);
+        assert_eq!(k.len(), 12);
+        assert_eq!(k[0].field, "os.version_id|arch");
+        assert_eq!(k[0].value, r#"["43","x86_64"]"#);
+        assert_eq!(k[1].value, r#"["x86_64",null]"#);
+        assert!(k.iter().all(|k| k.period.to_string() == "2026-11-23"));
+        assert!(k[2..].iter().all(|k| matches!(k.field, Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn fast_and_general_walks_agree() {
+        for body in [MINIMAL, FULL] {
+            let r = headcount_report::validate(body.as_bytes()).unwrap();
+            let mut slow = slow_leaves(&r);
+            slow.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(leaves(&r), slow);
+        }
+        let r = headcount_report::validate(FULL.as_bytes()).unwrap();
+        let l = leaves(&r);
+        assert!(
+            l.contains(&("hardware.disks.nvme".into(), "1".into())),
+            "{l:?}"
+        );
+        assert!(l.contains(&("network.ipv6".into(), "true".into())), "{l:?}");
+        assert!(l.iter().all(|(f, _)| matches!(f, Cow::Borrowed(_))));
+    }
+
+    const FULL: &str = r#"{"schema":1,"window":"daily","period":"2026-11-23","level":"full","os":{"id":"fedora","variant_id":"coreos","version_id":"43","build":"43.20261102.3.0"},"original_os":{"build":"39.20231101.3.0"},"platform":{"id":"aws","instance_type":"m5.large"},"arch":"x86_64","age_bucket":4,"hardware":{"cpu_vendor":"intel","cpus":"2","memory_gib":"4-8","firmware":"uefi","secure_boot":false,"disks":{"nvme":"1","ssd":"0","hdd":"0","virtual":"0","total_gib":"64-128"}},"network":{"interfaces":{"ethernet":"1","wifi":"0","bond":"0","bridge":"1","vlan":"0","team":"0","vxlan":"0","wireguard":"0","tun":"0","other":"0"},"ipv4":true,"ipv6":true,"default_route":true},"packages":{"layered":"0"}}"#;
+
+    #[test]
+    fn known_fields_come_from_the_schema() {
+        let known = known_fields();
+        for f in [
+            "level",
+            "os.version_id",
+            "platform.id",
+            "platform.instance_type",
+            "arch",
+            "age_bucket",
+            "hardware.disks.nvme",
+        ] {
+            assert!(known.contains(f), "{f} not in {known:?}");
+        }
+        assert!(!known.contains("period") && !known.contains("os"));
+        // Every leaf of a real report is a known field.
+        let r = headcount_report::validate(MINIMAL.as_bytes()).unwrap();
+        for (f, _) in leaves(&r) {
+            assert!(known.contains(&*f), "{f}");
+        }
+    }
+}

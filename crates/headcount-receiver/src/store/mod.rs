@@ -1,0 +1,424 @@
+//! Counters on disk: SQLite (one machine) or PostgreSQL (several receivers, one database).
+//!
+//! Every write goes through one writer task that batches whatever reports arrived while the
+//! previous transaction was committing into the next one (group commit): each request waits for
+//! its batch's commit, so a 202 is only sent once its increments are durable, and a thousand
+//! concurrent reports cost one fsync, not a thousand.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use headcount_report::{Period, Window};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use crate::fields::Key;
+
+/// Retention requests queued for the writer.
+const RETAIN_QUEUE: usize = 4;
+
+/// Where the counters live, from `--database`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// `sqlite:PATH`: an SQLite file, created if missing.
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`: a PostgreSQL connection string.
+    Postgres(String),
+}
+
+/// A `--database` value that is neither `sqlite:PATH` nor a PostgreSQL URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown database {0:?}: expected sqlite:PATH or postgres://USER@HOST:PORT/DB")]
+pub struct ParseDatabaseError(pub String);
+
+impl FromStr for Database {
+    type Err = ParseDatabaseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Database::Postgres(s.to_owned()));
+        }
+        match s.strip_prefix("sqlite:") {
+            Some(path) if !path.is_empty() => Ok(Database::Sqlite(PathBuf::from(path))),
+            _ => Err(ParseDatabaseError(redact(s))),
+        }
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            Database::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why the counters cannot be opened, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("SQLite database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// SQLite's words.
+        source: rusqlite::Error,
+    },
+    /// PostgreSQL refused or the connection failed.
+    #[error("PostgreSQL database {url}: {source}")]
+    Postgres {
+        /// The connection string without password.
+        url: String,
+        /// The client's words.
+        source: tokio_postgres::Error,
+    },
+    /// The database does not promise durable commits; the receiver would acknowledge reports it
+    /// could lose.
+    #[error("database {0}")]
+    NotDurable(String),
+    /// A batch failed to commit; nothing of it was counted.
+    #[error("storing counts failed: {0}")]
+    Write(String),
+    /// The writer has stopped (the receiver is shutting down).
+    #[error("the counter writer has stopped")]
+    Closed,
+}
+
+/// One stored counter, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    /// Field path, or cross-tabulation fields joined by `|`.
+    pub field: String,
+    /// Value text (a JSON array for a cross-tabulation).
+    pub value: String,
+    /// How many reports had it.
+    pub count: i64,
+}
+
+/// The outcome of one group commit, shared by every request that joined it.
+type Outcome = Result<(), String>;
+
+/// Increments waiting for the next commit, and how their requests learn its outcome.
+struct Pending {
+    sums: HashMap<Key, i64>,
+    /// Requests that added to `sums` since the last swap.
+    requests: usize,
+    done: watch::Sender<Option<Outcome>>,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            sums: HashMap::new(),
+            requests: 0,
+            done: watch::channel(None).0,
+        }
+    }
+}
+
+/// What the request handlers and the writer task share.
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Wakes the writer when a request added increments.
+    work: Notify,
+}
+
+impl Shared {
+    /// Takes everything pending for one commit; requests from now on join the next one.
+    fn take(&self) -> Pending {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *p, Pending::new())
+    }
+}
+
+/// A batch taken for one commit: the summed increments sorted by key (the same lock order for
+/// every writer, so two receivers sharing a PostgreSQL database never deadlock).
+type Sums = Vec<(Key, i64)>;
+
+fn sorted(sums: HashMap<Key, i64>) -> Sums {
+    let mut sums: Sums = sums.into_iter().collect();
+    sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sums
+}
+
+/// Retention: delete daily counters of periods before this one; answered with the rows deleted.
+type Retain = (Period, oneshot::Sender<Result<u64, String>>);
+
+/// Handle to the one writer. Cloned into every request; when the last handle is dropped the
+/// writer commits what is pending and stops.
+#[derive(Clone)]
+pub struct Writer {
+    shared: Arc<Shared>,
+    retain: mpsc::Sender<Retain>,
+}
+
+/// Waits for the writer to drain and stop once every [`Writer`] handle is dropped.
+pub struct WriterTask(tokio::task::JoinHandle<()>);
+
+impl WriterTask {
+    /// Returns when every pending increment was committed (or failed) and the writer stopped.
+    pub async fn join(self) {
+        let _ = self.0.await;
+    }
+}
+
+impl Writer {
+    /// Increments the counters and returns once the increment is durable.
+    ///
+    /// The increments are summed into the pending batch here, on the request's own task, so the
+    /// single writer only swaps the batch out and commits it.
+    pub async fn count(&self, keys: Vec<Key>) -> Result<(), StoreError> {
+        let mut done = {
+            let mut p = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for k in keys {
+                *p.sums.entry(k).or_insert(0) += 1;
+            }
+            p.requests += 1;
+            p.done.subscribe()
+        };
+        self.shared.work.notify_one();
+        let outcome = done
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .clone();
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(StoreError::Write(e)),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    /// Deletes daily counters of periods before `oldest_kept`; returns how many rows went.
+    pub async fn retain(&self, oldest_kept: Period) -> Result<u64, StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.retain
+            .send((oldest_kept, done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        wait.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(StoreError::Write)
+    }
+}
+
+/// One database's commit and retention, driven by [`run_writer`].
+trait Backend: Send + 'static {
+    /// Commits the sums in one transaction.
+    fn commit(&mut self, sums: Sums) -> impl Future<Output = Outcome> + Send;
+    /// Deletes old daily counters.
+    fn retain(&mut self, oldest_kept: Period) -> impl Future<Output = Result<u64, String>> + Send;
+}
+
+/// The writer loop: whenever requests added increments, take them all and commit them as one
+/// transaction; while it commits, new requests gather for the next one (group commit).
+async fn run_writer(
+    mut backend: impl Backend,
+    shared: Arc<Shared>,
+    mut retain: mpsc::Receiver<Retain>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            () = shared.work.notified() => {}
+            r = retain.recv() => match r {
+                Some((oldest, done)) => {
+                    let _ = done.send(backend.retain(oldest).await);
+                    continue;
+                }
+                // Every Writer is gone, so no request is waiting: commit any leftovers and stop.
+                None => {
+                    let p = shared.take();
+                    if p.requests > 0 {
+                        let _ = backend.commit(sorted(p.sums)).await;
+                    }
+                    return;
+                }
+            },
+        }
+        let p = shared.take();
+        if p.requests == 0 {
+            continue;
+        }
+        let outcome = backend.commit(sorted(p.sums)).await;
+        if let Err(e) = &outcome {
+            tracing::error!("storing counts failed, {} reports refused: {e}", p.requests);
+        }
+        p.done.send_replace(Some(outcome));
+    }
+}
+
+/// Reads counters for `/v1/counts` and `export`.
+#[derive(Clone)]
+pub struct Reader {
+    database: Database,
+}
+
+impl Reader {
+    /// A reader of `database`; opens a connection per read (reads are rare, writes are not).
+    pub fn new(database: Database) -> Reader {
+        Reader { database }
+    }
+
+    /// Every counter of one period, sorted by field then value.
+    pub async fn counts(&self, window: Window, period: Period) -> Result<Vec<Count>, StoreError> {
+        match &self.database {
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || sqlite::read(&path, window, period))
+                    .await
+                    .map_err(|e| StoreError::Write(e.to_string()))?
+            }
+            Database::Postgres(url) => postgres::read(url, window, period).await,
+        }
+    }
+}
+
+/// What the store reports about its durability settings, as read back from the writer's
+/// own connection (logged at start, asserted by tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability(pub String);
+
+/// Opens the database, runs the migrations, checks durability and starts the writer.
+pub async fn open(database: &Database) -> Result<(Writer, WriterTask, Durability), StoreError> {
+    let shared = Arc::new(Shared {
+        pending: Mutex::new(Pending::new()),
+        work: Notify::new(),
+    });
+    let (retain_tx, retain_rx) = mpsc::channel(RETAIN_QUEUE);
+    let (task, durability) = match database {
+        Database::Sqlite(path) => {
+            let backend = sqlite::SqliteBackend::open(path.clone()).await?;
+            let durability = backend.durability.clone();
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            (task, durability)
+        }
+        Database::Postgres(url) => {
+            let client = postgres::open_writer(url).await?;
+            let durability = postgres::durability(&client, url).await?;
+            let backend = postgres::PostgresBackend::new(url.clone(), client);
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            (task, durability)
+        }
+    };
+    let writer = Writer {
+        shared,
+        retain: retain_tx,
+    };
+    Ok((writer, WriterTask(task), durability))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_database_urls() {
+        assert_eq!(
+            "sqlite:/var/lib/r/counts.db".parse::<Database>(),
+            Ok(Database::Sqlite("/var/lib/r/counts.db".into()))
+        );
+        assert_eq!(
+            "sqlite:counts.db".parse::<Database>(),
+            Ok(Database::Sqlite("counts.db".into()))
+        );
+        assert!(matches!(
+            "postgresql://u@h/db".parse::<Database>(),
+            Ok(Database::Postgres(_))
+        ));
+        for bad in ["sqlite:", "mysql://x", "counts.db", ""] {
+            assert!(bad.parse::<Database>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let db: Database = "postgres://count:s3cret@db.example:5432/hc"
+            .parse()
+            .unwrap();
+        assert_eq!(db.to_string(), "postgres://count:***@db.example:5432/hc");
+        assert!(!format!("{db:?}").contains("s3cret"));
+        let e = "postgrex://u:s3cret@h".parse::<Database>().unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    /// Many concurrent requests end up in few commits, and each learns its own commit's outcome.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_commits() {
+        struct Slow(Arc<Mutex<Vec<Sums>>>);
+        impl Backend for Slow {
+            async fn commit(&mut self, sums: Sums) -> Outcome {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                self.0.lock().unwrap().push(sums);
+                Ok(())
+            }
+            async fn retain(&mut self, _: Period) -> Result<u64, String> {
+                Ok(0)
+            }
+        }
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::new()),
+            work: Notify::new(),
+        });
+        let (retain, rx) = mpsc::channel(1);
+        let task = tokio::spawn(run_writer(Slow(commits.clone()), shared.clone(), rx));
+        let writer = Writer { shared, retain };
+        let key = Key {
+            window: Window::Daily,
+            period: "2026-11-23".parse().unwrap(),
+            field: "level".into(),
+            value: "minimal".into(),
+        };
+        let requests: Vec<_> = (0..200)
+            .map(|_| {
+                let (w, k) = (writer.clone(), key.clone());
+                tokio::spawn(async move { w.count(vec![k]).await })
+            })
+            .collect();
+        for r in requests {
+            r.await.unwrap().unwrap();
+        }
+        drop(writer);
+        task.await.unwrap();
+        let commits = commits.lock().unwrap();
+        let total: i64 = commits.iter().flatten().map(|(_, n)| n).sum();
+        assert_eq!(total, 200);
+        assert!(
+            commits.len() < 50,
+            "{} commits for 200 requests",
+            commits.len()
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The command line: config errors (exit 78, file and key named) and native TLS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
+
+use common::{BIN, Backend, Receiver, report};
+
+fn serve_with_config(b: &Backend, text: &str) -> (i32, String) {
+    let config = b.config(text);
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &b.url,
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn invalid_config_exits_78_naming_file_and_key() {
+    let b = Backend::sqlite();
+    let file = b.dir.path().join("receiver.toml").display().to_string();
+
+    let (code, err) = serve_with_config(&b, "[counts]\nk = 10\nkay = 3\n");
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains(&file) && err.contains("kay") && err.contains("line 3"),
+        "{err}"
+    );
+
+    let (code, err) = serve_with_config(
+        &b,
+        "[counts]\nk = 0\ncrosstabs = [[\"arch\", \"hostname\"]]\n[tls]\ncertificate = \"/nonexistent.pem\"\n",
+    );
+    assert_eq!(code, 78, "{err}");
+    for needle in [
+        "counts.k:",
+        "counts.crosstabs[0]: unknown field \"hostname\"",
+        "tls.key: missing",
+    ] {
+        assert!(
+            err.lines().any(|l| l.contains(&file) && l.contains(needle)),
+            "{needle}: {err}"
+        );
+    }
+
+    let (code, err) = serve_with_config(
+        &b,
+        "[tls]\ncertificate = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+    );
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+    // Nothing was created for a config that never got to start.
+    assert!(!b.dir.path().join("counts.db").exists());
+}
+
+#[test]
+fn bad_database_url_is_a_usage_error() {
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "mysql://u:pw@h/db",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sqlite:PATH") && !err.contains("pw@"), "{err}");
+}
+
+fn openssl(args: &[&str], dir: &std::path::Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl (Debian package openssl, in tests/apt-packages): {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it, made with the openssl command.
+/// Returns (CA certificate, server certificate, server key).
+fn certificate(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-subj",
+        "/CN=headcount test CA",
+        "-days",
+        "2",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&ca, dir);
+    let mut csr = vec!["req", "-new"];
+    csr.extend(ec);
+    csr.extend([
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&csr, dir);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+        dir,
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[test]
+fn native_tls_serves_reports() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let b = Backend::sqlite();
+    let (ca, cert, key) = certificate(b.dir.path());
+    let config = b.config(&format!(
+        "[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let r = Receiver::start(&b.url, Some(&config));
+    assert!(
+        r.log_text().contains("listening on https://"),
+        "{}",
+        r.log_text()
+    );
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&ca).unwrap())
+        .unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(r.addr).unwrap());
+    let body = report("daily", "43", "x86_64");
+    let mut req = format!(
+        "POST /v1/report HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    tls.write_all(&req).unwrap();
+    let mut resp = Vec::new();
+    let _ = tls.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 202"), "{resp}");
+
+    // Plain HTTP on the TLS port gets nothing counted.
+    let mut plain = common::Client::connect(r.addr);
+    assert!(plain.try_post(Some("application/json"), &body).is_err());
+    let rows = common::export(&b.url, "daily", &common::period("daily"));
+    assert_eq!(common::total(&rows, "level"), 1);
+}
+
+#[test]
+fn tells_systemd_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+
+    let b = Backend::sqlite();
+    let socket_path = b.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &b.url])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "READY=1");
+    // READY comes after the database is open and migrated.
+    assert!(b.dir.path().join("counts.db").exists());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
+
+/// The shipped unit keeps its hardening: `systemd-analyze security` exposure at most 1.2.
+#[test]
+fn unit_is_hardened() {
+    let unit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../systemd/headcount-receiver.service"
+    );
+    let out = Command::new("systemd-analyze")
+        .args([
+            "security",
+            "--offline=true",
+            "--threshold=12",
+            "--no-pager",
+            unit,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("systemd-analyze (Debian package systemd) is needed: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exposure above 1.2:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Overall exposure level"), "{text}");
+    let unit_text = std::fs::read_to_string(unit).unwrap();
+    for line in [
+        "Type=notify",
+        "DynamicUser=yes",
+        "StateDirectory=headcount-receiver",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=\n",
+        "SystemCallFilter=@system-service",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "RestartPreventExitStatus=78",
+    ] {
+        assert!(unit_text.contains(line), "{line:?} missing from the unit");
+    }
+}
