@@ -351,6 +351,10 @@ fn without_a_system_trust_store_a_plain_http_loopback_endpoint_still_gets_report
     ]);
     let got = rx.wait_for(2, Duration::from_secs(20));
     assert_eq!(windows(&got), expected(), "{}", d.log());
-    assert!(d.log().contains("system trust roots unusable"), "{}", d.log());
+    assert!(
+        d.log().contains("system trust roots unusable"),
+        "{}",
+        d.log()
+    );
     assert!(d.terminate().0.success());
 }
