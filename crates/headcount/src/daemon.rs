@@ -23,7 +23,7 @@ use crate::timer::{Wake, WallTimer};
 use crate::{notify, report_source::ReportSource};
 
 /// Where an operator reads what each collected field means.
-pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/collected-data.md (or `headcount preview`)";
+pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/usage/collected-data.md (or `headcount preview`)";
 /// Where an operator reads why nothing is sent and how to change it.
 pub const OPERATIONS_DOC: &str =
     "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
@@ -289,6 +289,12 @@ impl Daemon<'_> {
         watchdog: &mut Option<tokio::time::Interval>,
     ) -> Option<Stop> {
         let now = Utc::now();
+        if !period.contains(now) {
+            // The clock crossed a period boundary (or was set) since the decision: the body
+            // would name another period than the one recorded. Decide again.
+            debug!("{period} is no longer the current {window} period; recomputing");
+            return None;
+        }
         let level = self.settings.level;
         let Some(body) = self.source.body(&self.root, &self.settings, window, now) else {
             let outcome = Outcome::Failed {

@@ -275,7 +275,12 @@ impl Schedule {
                 plan.attempts = plan.attempts.saturating_add(1);
                 let delay = backoff_delay(rng, plan.attempts, *retry_after);
                 plan.target = Some(period);
-                plan.due = Some(now + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX));
+                plan.due = Some(
+                    TimeDelta::from_std(delay)
+                        .ok()
+                        .and_then(|d| now.checked_add_signed(d))
+                        .unwrap_or_else(|| period.end()),
+                );
                 plan.last_failure = Some(reason.clone());
                 let warn = plan.warned_for != Some(period);
                 plan.warned_for = Some(period);

@@ -280,3 +280,21 @@ fn future_state_rule() {
 fn plausible_floor_is_a_date() {
     assert!(plausible_from() >= at(PLAUSIBLE_FLOOR));
 }
+
+#[test]
+fn an_absurd_retry_after_gives_up_the_period_instead_of_overflowing() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut s = Schedule::new(floor());
+    let now = at("2026-11-23T10:00:00Z");
+    let outcome = Outcome::Failed {
+        reason: "429".into(),
+        retry_after: Some(Duration::MAX),
+    };
+    s.record(Window::Daily, p("2026-11-23"), &outcome, now, &mut rng);
+    let mut state = State::default();
+    state.set(Window::Monthly, p("2026-11"));
+    match s.decide(&state, now, &ZERO, &mut rng) {
+        Action::Sleep { until } => assert_eq!(until, at("2026-11-24T00:00:00Z")),
+        other => panic!("{other:?}"),
+    }
+}

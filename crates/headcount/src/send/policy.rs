@@ -32,17 +32,38 @@ pub fn verdict(status: u16) -> Verdict {
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let at = DateTime::parse_from_rfc2822(value)
         .ok()?
         .with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+    Some(
+        (at - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
+
+/// A receiver cannot push a retry further out than this: past it the period is over anyway
+/// (a month at most), and an absurd value must not overflow the due-time arithmetic.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(32 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_retry_after_is_capped() {
+        let now = Utc::now();
+        for v in [
+            "18446744073709551615",
+            "99999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(v, now), Some(MAX_RETRY_AFTER), "{v}");
+        }
+    }
 
     #[test]
     fn statuses() {
