@@ -9,7 +9,8 @@ import pathlib
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-RELEASE = REPO / "target" / "release"
+# tests/run builds into cargo's target directory, which CARGO_TARGET_DIR may move.
+RELEASE = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")).resolve() / "release"
 
 
 def binary(name: str) -> pathlib.Path:

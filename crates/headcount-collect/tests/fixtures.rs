@@ -148,6 +148,17 @@ fn age_bucket_follows_machine_id_mtime_at_each_boundary() {
         );
     }
     set_installed(&root, at(monday));
+    // A broken clock at install: far before 1970 or far in the future is "unknown", no panic.
+    for extreme in [
+        SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(1 << 50),
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 50),
+    ] {
+        set_installed(&root, extreme);
+        assert_eq!(
+            collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
+            Some(4)
+        );
+    }
     fs::write(root.join("etc/machine-id"), "uninitialized\n").unwrap();
     set_installed(&root, at(monday));
     assert_eq!(

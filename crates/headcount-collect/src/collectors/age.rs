@@ -42,6 +42,9 @@ impl Collector for AgeCollector {
 }
 
 /// The install time as countme sees it: mtime of etc/machine-id, 0 when unknown.
+/// Beyond this (year ~36800), an install time is a broken clock, not a date.
+const MAX_PLAUSIBLE_EPOCH: i64 = 1 << 40;
+
 fn system_epoch(ctx: &Context) -> i64 {
     let Some(content) = ctx.root.read("etc/machine-id") else {
         return 0;
@@ -53,7 +56,11 @@ fn system_epoch(ctx: &Context) -> i64 {
     ctx.root
         .metadata("etc/machine-id")
         .and_then(|m| m.modified().ok())
-        .map(|t| DateTime::<Utc>::from(t).timestamp())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        // An mtime before 1970 or absurdly far ahead (a bad clock at install) is "unknown",
+        // and keeps the window arithmetic below far from overflow.
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .filter(|secs| *secs < MAX_PLAUSIBLE_EPOCH)
         .unwrap_or(0)
 }
 

@@ -51,8 +51,16 @@ impl FromStr for Database {
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password, for messages. Query parameters can carry one too
+/// (`?password=`), so the query is never shown.
 fn redact(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{}?***", redact_userinfo(base)),
+        None => redact_userinfo(url),
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -342,6 +350,18 @@ pub async fn open(database: &Database) -> Result<(Writer, WriterTask, Durability
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_never_show_in_the_database_url() {
+        for url in [
+            "postgres://u:hunter2@db:5432/h",
+            "postgres://u@db/h?password=hunter2",
+            "postgresql://u@db/h?sslmode=disable&password=hunter2",
+        ] {
+            let db: Database = url.parse().unwrap();
+            assert!(!db.to_string().contains("hunter2"), "{db}");
+        }
+    }
 
     #[test]
     fn parses_database_urls() {

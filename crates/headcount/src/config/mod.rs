@@ -364,7 +364,7 @@ fn validate(
     }
 
     if let Some(endpoint) = &inputs.endpoint {
-        match parse_http_url(&endpoint.value) {
+        match parse_http_url(&endpoint.value, false) {
             Err(message) => errors.push(Diagnostic::for_value(
                 endpoint,
                 "reporting.endpoint",
@@ -393,14 +393,9 @@ fn validate(
     }
 
     if let Some(proxy) = &inputs.proxy {
-        match parse_http_url(&proxy.value) {
+        match parse_http_url(&proxy.value, true) {
             Ok(url) => s.proxy = Some(ProxyUrl(url)),
-            Err(message) => errors.push(Diagnostic::for_value(
-                proxy,
-                "reporting.proxy",
-                // The raw value may hold credentials: never echo it.
-                message.replace(&proxy.value, "<proxy URL>"),
-            )),
+            Err(message) => errors.push(Diagnostic::for_value(proxy, "reporting.proxy", message)),
         }
     }
 
@@ -476,17 +471,23 @@ fn validate(
     s
 }
 
-/// An absolute `http://` or `https://` URL with a host.
-fn parse_http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not an absolute URL: {e}"))?;
+/// An absolute `http://` or `https://` URL with a host. `secret` values (a proxy URL may hold
+/// credentials) are never quoted back in the message.
+fn parse_http_url(text: &str, secret: bool) -> Result<Url, String> {
+    let shown = if secret {
+        "the URL".to_owned()
+    } else {
+        format!("{text:?}")
+    };
+    let url = Url::parse(text).map_err(|e| format!("{shown} is not an absolute URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
-            "{text:?} has scheme {:?}: allowed \"https\" or \"http\"",
+            "{shown} has scheme {:?}: allowed \"https\" or \"http\"",
             url.scheme()
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{text:?} has no host"));
+        return Err(format!("{shown} has no host"));
     }
     Ok(url)
 }
