@@ -148,15 +148,23 @@ fn age_bucket_follows_machine_id_mtime_at_each_boundary() {
         );
     }
     set_installed(&root, at(monday));
-    // A broken clock at install: far before 1970 or far in the future is "unknown", no panic.
-    for extreme in [
-        SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(1 << 50),
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 50),
+    // A broken clock at install: before 1970 is "unknown" (4); a future install time counts as
+    // new (1), as in countme. Neither panics, whatever the filesystem stores.
+    for (extreme, bucket) in [
+        (
+            SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(2_000_000_000),
+            4,
+        ),
+        (
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(13_000_000_000),
+            1,
+        ),
     ] {
         set_installed(&root, extreme);
         assert_eq!(
             collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
-            Some(4)
+            Some(bucket),
+            "installed {extreme:?}"
         );
     }
     fs::write(root.join("etc/machine-id"), "uninitialized\n").unwrap();
