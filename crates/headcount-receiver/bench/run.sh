@@ -20,7 +20,7 @@ BARE=target/release/examples/bare
 LUA=crates/headcount-receiver/bench/post.lua
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --locked -p headcount-receiver --bins --examples >&2
+cargo build --release --locked -p headcount -p headcount-receiver --bins --examples >&2
 
 WORK=$(mktemp -d /tmp/headcount-bench.XXXXXX)
 chmod 755 "$WORK" # PostgreSQL runs as the postgres user below
@@ -33,8 +33,10 @@ cleanup() {
 trap cleanup EXIT
 
 export BODY_FILE=$WORK/body.json
-target/release/examples/report_body daily >"$BODY_FILE"
-echo "body: $(wc -c <"$BODY_FILE") bytes (full level, built by examples/report_body.rs)"
+# What a real machine posts: `headcount preview --json` of a fixture machine, without the final
+# newline preview adds (the daemon posts exactly these bytes).
+printf %s "$(target/release/headcount --root tests/fixtures/aws-fcos-x86_64 preview --json --level full)" >"$BODY_FILE"
+echo "body: $(wc -c <"$BODY_FILE") bytes (full level, headcount preview --json of tests/fixtures/aws-fcos-x86_64)"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 wait_listening() { # LOGFILE
