@@ -80,3 +80,44 @@ fn readme_links_and_example_paths_exist() {
         assert!(repo.join(word).exists(), "README names missing {word}");
     }
 }
+
+/// Every link into this repository (log lines, units, catalog, spec, docs) names a file that exists.
+#[test]
+fn links_into_the_repository_point_at_existing_files() {
+    const PREFIX: &str = "headcount-project/headcount/blob/main/";
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut stack = vec![
+        repo.join("crates"),
+        repo.join("systemd"),
+        repo.join("dist"),
+        repo.join("docs"),
+        repo.join("README.md"),
+    ];
+    let mut checked = 0;
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            if path.ends_with("target") || path.ends_with("fixtures") {
+                continue;
+            }
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for link in text.split(PREFIX).skip(1) {
+            let target: String = link
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "/._-".contains(*c))
+                .collect();
+            let target = target.trim_end_matches('.');
+            assert!(
+                repo.join(target).exists(),
+                "{} links to missing {target}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} links found");
+}
