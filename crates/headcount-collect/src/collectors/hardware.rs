@@ -75,8 +75,8 @@ const FIELDS: &[Field] = &[
     Field {
         name: "hardware.system_vendor",
         kind: "string (A-Z a-z 0-9 space . , & ( ) _ -, at most 40)",
-        bucketing: "bare metal only; placeholder values left out",
-        description: "System vendor from DMI sys_vendor, for example Dell Inc.",
+        bucketing: "bare metal only; mapped to a known vendor's short name (Dell, HPE, Lenovo, Supermicro, ...), any other value reported as other; placeholder values left out",
+        description: "System vendor from DMI sys_vendor, for example Dell for \"Dell Inc.\". A name outside the known list is never sent as written: on white-box machines the field often holds a site or asset label.",
     },
 ];
 
@@ -325,12 +325,91 @@ fn system_vendor(root: &Root) -> Option<VendorName> {
     if DMI_PLACEHOLDERS.contains(&vendor.as_str()) {
         return None;
     }
-    VendorName::new(&vendor)
+    VendorName::new(known_vendor(&vendor))
+}
+
+/// Server and PC makers, by a word their DMI vendor string contains (lower case), and the short
+/// name reported. Anything else could be a site's own label, so it is reported as "other".
+const KNOWN_VENDORS: &[(&str, &str)] = &[
+    ("dell", "Dell"),
+    ("hewlett packard enterprise", "HPE"),
+    ("hpe", "HPE"),
+    ("hewlett-packard", "HP"),
+    ("hp", "HP"),
+    ("lenovo", "Lenovo"),
+    ("supermicro", "Supermicro"),
+    ("super micro", "Supermicro"),
+    ("cisco", "Cisco"),
+    ("fujitsu", "Fujitsu"),
+    ("huawei", "Huawei"),
+    ("xfusion", "xFusion"),
+    ("inspur", "Inspur"),
+    ("quanta", "Quanta"),
+    ("wiwynn", "Wiwynn"),
+    ("gigabyte", "Gigabyte"),
+    ("asustek", "ASUS"),
+    ("asus", "ASUS"),
+    ("asrock", "ASRock"),
+    ("micro-star", "MSI"),
+    ("intel", "Intel"),
+    ("apple", "Apple"),
+    ("microsoft", "Microsoft"),
+    ("acer", "Acer"),
+    ("ampere", "Ampere"),
+    ("oracle", "Oracle"),
+    ("ibm", "IBM"),
+    ("nvidia", "NVIDIA"),
+    ("framework", "Framework"),
+    ("raspberry pi", "Raspberry Pi"),
+];
+
+/// The short name of a known vendor, or "other".
+fn known_vendor(dmi: &str) -> &'static str {
+    let lower = dmi.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let joined = words.join(" ");
+    KNOWN_VENDORS
+        .iter()
+        .find(|(key, _)| {
+            // A multi-word key matches as a phrase; a single word must be a whole word, so "hp"
+            // does not match inside an unrelated label.
+            if key.contains(' ') {
+                joined.contains(key)
+            } else {
+                words.contains(key)
+            }
+        })
+        .map_or("other", |(_, name)| name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vendors_are_mapped_to_a_closed_list() {
+        for (dmi, want) in [
+            ("Dell Inc.", "Dell"),
+            ("HPE", "HPE"),
+            ("Hewlett Packard Enterprise", "HPE"),
+            ("Hewlett-Packard", "HP"),
+            ("HP", "HP"),
+            ("LENOVO", "Lenovo"),
+            ("Supermicro", "Supermicro"),
+            ("Super Micro Computer, Inc.", "Supermicro"),
+            ("GIGABYTE", "Gigabyte"),
+            ("ASUSTeK COMPUTER INC.", "ASUS"),
+            ("Micro-Star International Co., Ltd.", "MSI"),
+            ("ACME-RACK-17", "other"),
+            ("Shop of John Smith", "other"),
+            ("CHPX Systems", "other"),
+        ] {
+            assert_eq!(known_vendor(dmi), want, "{dmi}");
+        }
+    }
 
     #[test]
     fn cpu_lists_count() {
