@@ -121,3 +121,30 @@ fn links_into_the_repository_point_at_existing_files() {
     }
     assert!(checked >= 5, "only {checked} links found");
 }
+
+/// The worked example of configuration.md is a real tree, and resolves as the page says.
+#[test]
+fn the_worked_example_resolves_as_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/root");
+    assert!(PAGE.contains("check-config --root docs/examples/root"));
+    let loaded = headcount::config::load(&root, &[]).unwrap();
+    let s = &loaded.settings;
+    assert_eq!(s.level, headcount_report::Level::Full);
+    assert_eq!(
+        s.endpoint.as_ref().map(|u| u.as_str()),
+        Some("https://counts.example.org/v1/report")
+    );
+    assert_eq!(
+        s.proxy, None,
+        "the /dev/null symlink in /etc masks the vendor's proxy"
+    );
+    let names: Vec<String> = loaded
+        .fragments
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["10-defaults.toml", "50-proxy.toml", "90-level.toml"]
+    );
+}
