@@ -26,7 +26,12 @@ pub fn render(loaded: &Loaded) -> String {
         n => {
             out.push_str(&format!("# Applied {n} fragment(s), later ones winning:\n"));
             for f in &loaded.fragments {
-                out.push_str(&format!("#   {}\n", f.display()));
+                let mask = if loaded.masks.contains(f) {
+                    "  (empty: only masks the same name in lower directories)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("#   {}{mask}\n", f.display()));
             }
         }
     }

@@ -228,6 +228,8 @@ pub struct Loaded {
     pub origins: Vec<((&'static str, &'static str), Origin)>,
     /// Fragments that were read, in the order they were applied.
     pub fragments: Vec<PathBuf>,
+    /// Those of them that are empty or link to /dev/null: they only mask same-named files.
+    pub masks: Vec<PathBuf>,
     /// Problems that do not stop the program (including errors overridden by an opt-out).
     pub warnings: Vec<Diagnostic>,
 }
@@ -256,6 +258,11 @@ pub fn load(root: &Path, known_collectors: &[&str]) -> Result<Loaded, ConfigErro
         inputs.apply(&fragment.path, parsed);
         applied.push(fragment.path.clone());
     }
+    let masks: Vec<PathBuf> = fragments
+        .iter()
+        .filter(|f| f.text.trim().is_empty())
+        .map(|f| f.path.clone())
+        .collect();
     let mut warnings = Vec::new();
     let settings = validate(&inputs, root, known_collectors, &mut errors, &mut warnings);
     let origins = origins(&inputs);
@@ -273,6 +280,7 @@ pub fn load(root: &Path, known_collectors: &[&str]) -> Result<Loaded, ConfigErro
             settings,
             origins,
             fragments: applied,
+            masks,
             warnings,
         });
     }
@@ -293,6 +301,7 @@ pub fn load(root: &Path, known_collectors: &[&str]) -> Result<Loaded, ConfigErro
         settings,
         origins,
         fragments: applied,
+        masks,
         warnings,
     })
 }
