@@ -2,14 +2,12 @@
 //!
 //! Nothing here sees the client's address, and nothing logs a body.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +18,7 @@ use serde::Serialize;
 use crate::config::Settings;
 use crate::counts;
 use crate::fields;
+use crate::query;
 use crate::ratelimit::Limiter;
 use crate::store::{Reader, Writer};
 
@@ -67,6 +66,25 @@ fn problem(status: StatusCode, error: &str, message: impl Into<String>) -> Respo
         message: message.into(),
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// A refusal written straight to the connection, for a request refused before it reached the
+/// routes (see `connections`): the body of [`problem`], then the connection closes.
+pub(crate) fn problem_bytes(status: StatusCode, error: &str, message: &str) -> Vec<u8> {
+    let body = serde_json::to_string(&Problem {
+        error,
+        message: message.to_owned(),
+    })
+    .unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        body.len()
+    );
+    answer.push_str(&body);
+    answer.into_bytes()
 }
 
 fn with_retry_after(mut r: Response, secs: u64) -> Response {
@@ -197,19 +215,12 @@ async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
     }
 }
 
-async fn get_counts(
-    State(s): State<Arc<AppState>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Response {
+async fn get_counts(State(s): State<Arc<AppState>>, RawQuery(raw): RawQuery) -> Response {
     let bad = |m: String| problem(StatusCode::BAD_REQUEST, "invalid_query", m);
-    let Ok(Query(q)) = query else {
-        return bad("the query string is malformed".into());
+    let q = match query::parse(raw.as_deref(), &["window", "period"]) {
+        Ok(q) => q,
+        Err(m) => return bad(m),
     };
-    if let Some(k) = q.keys().find(|k| *k != "window" && *k != "period") {
-        return bad(format!(
-            "unknown parameter {k:?}: allowed are window and period"
-        ));
-    }
     let window: Window = match q.get("window").map(|w| w.parse()) {
         Some(Ok(w)) => w,
         Some(Err(e)) => return bad(format!("window: {e}")),

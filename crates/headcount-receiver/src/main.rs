@@ -73,26 +73,31 @@ fn init_logging() {
     }
 }
 
-async fn shutdown_signal() {
+/// Registers for SIGTERM and SIGINT at once (a stop right after `READY=1` must not find the
+/// default action, which kills without committing), and completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for SIGTERM; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            tracing::error!("cannot listen for SIGTERM; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: no new connections, committing reports in flight");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     }
-    tracing::info!("stopping: no new connections, committing reports in flight");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
 }
 
 fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Config(_) | Error::Tls(_) => EXIT_CONFIG,
+        Error::Config(_) | Error::Tls(_) | Error::Limits(_) => EXIT_CONFIG,
         Error::Store(_) | Error::Listen { .. } => EXIT_UNAVAILABLE,
         Error::Output(_) => 1,
     }
