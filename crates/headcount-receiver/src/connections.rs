@@ -81,11 +81,15 @@ impl Timing {
 }
 
 /// One open connection, shared by its task, its reads, its requests and the accept loop.
+///
+/// Its reads and requests change the timing inside the connection task's own poll of hyper, and
+/// the [`Watchdog`] is polled right after in the same task, so they need no wake-up; only an
+/// eviction comes from another task.
 #[derive(Debug)]
 struct Conn {
     timing: Mutex<Timing>,
-    /// Wakes the connection's watchdog when its timing changed or it was evicted.
-    changed: Notify,
+    /// Wakes the connection's watchdog when the accept loop evicted it.
+    evict: Notify,
 }
 
 impl Conn {
@@ -97,7 +101,7 @@ impl Conn {
                 idle_since: now,
                 evicted: false,
             }),
-            changed: Notify::new(),
+            evict: Notify::new(),
         }
     }
 
@@ -106,62 +110,96 @@ impl Conn {
         self.timing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn update(&self, f: impl FnOnce(&mut Timing) -> bool) {
-        if f(&mut self.timing()) {
-            self.changed.notify_one();
-        }
-    }
-
     /// The framing says whether a request is being read now.
     fn set_reading(&self, reading: bool) {
-        self.update(|t| match (t.reading_since, reading) {
-            (None, true) => {
-                t.reading_since = Some(Instant::now());
-                true
-            }
+        let mut t = self.timing();
+        match (t.reading_since, reading) {
+            (None, true) => t.reading_since = Some(Instant::now()),
             (Some(_), false) => {
                 t.reading_since = None;
                 t.idle_since = Instant::now();
-                true
             }
-            _ => false,
-        });
+            _ => {}
+        }
     }
 
     fn set_serving(&self, serving: bool) {
-        self.update(|t| {
-            t.serving = serving;
-            if !serving {
-                t.idle_since = Instant::now();
-            }
-            true
-        });
+        let mut t = self.timing();
+        t.serving = serving;
+        if !serving {
+            t.idle_since = Instant::now();
+        }
     }
 
-    /// Returns once the connection must be closed: its deadline passed or it was evicted.
-    async fn watchdog(&self, limits: Limits) {
+    /// When the connection must be closed if nothing changes (`None`: not while the receiver
+    /// works on its request), or `Err` once it was evicted.
+    fn deadline(&self, limits: Limits) -> Result<Option<Instant>, ()> {
+        let t = self.timing();
+        if t.evicted {
+            return Err(());
+        }
+        Ok(match (t.reading_since, t.serving) {
+            (Some(since), _) => Some(since + limits.request_timeout),
+            (None, true) => None,
+            (None, false) => Some(t.idle_since + limits.idle_timeout),
+        })
+    }
+}
+
+/// Completes once its connection must be closed: the deadline passed or it was evicted. Poll it
+/// after the connection's hyper future in the same task (`biased` select), so that it sees the
+/// timing that poll left.
+struct Watchdog<'a> {
+    conn: &'a Conn,
+    limits: Limits,
+    /// The timer, armed at `armed`. Armed lazily: a deadline that moved later is only re-armed
+    /// once the earlier one fires, so most requests cost no timer change.
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+    evicted: Pin<Box<tokio::sync::futures::Notified<'a>>>,
+}
+
+impl<'a> Watchdog<'a> {
+    fn new(conn: &'a Conn, limits: Limits) -> Watchdog<'a> {
+        Watchdog {
+            conn,
+            limits,
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: None,
+            evicted: Box::pin(conn.evict.notified()),
+        }
+    }
+}
+
+impl Future for Watchdog<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.evicted.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
         loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            // Registered before the timing is read, so no change is missed in between.
-            changed.as_mut().enable();
-            let deadline = {
-                let t = self.timing();
-                if t.evicted {
-                    return;
-                }
-                match (t.reading_since, t.serving) {
-                    (Some(since), _) => Some(since + limits.request_timeout),
-                    (None, true) => None,
-                    (None, false) => Some(t.idle_since + limits.idle_timeout),
-                }
+            let Ok(deadline) = this.conn.deadline(this.limits) else {
+                return Poll::Ready(());
             };
-            match deadline {
-                Some(deadline) => tokio::select! {
-                    () = tokio::time::sleep_until(deadline) => return,
-                    () = changed => {}
-                },
-                None => changed.await,
+            let Some(deadline) = deadline else {
+                this.armed = None;
+                return Poll::Pending;
+            };
+            match this.armed {
+                Some(armed) if armed <= deadline => {
+                    ready!(this.sleep.as_mut().poll(cx));
+                    if armed == deadline {
+                        return Poll::Ready(());
+                    }
+                    // An earlier deadline that has since moved: arm the real one.
+                    this.armed = None;
+                }
+                _ => {
+                    this.sleep.as_mut().reset(deadline);
+                    this.armed = Some(deadline);
+                }
             }
         }
     }
@@ -203,7 +241,7 @@ impl Registry {
         match oldest {
             Some((_, conn)) => {
                 conn.timing().evicted = true;
-                conn.changed.notify_one();
+                conn.evict.notify_one();
                 true
             }
             None => false,
@@ -344,15 +382,17 @@ async fn connection(
 ) {
     // Small request/response exchanges: never wait for Nagle.
     let _ = stream.set_nodelay(true);
+    let mut watchdog = Watchdog::new(&conn, limits);
     match tls {
-        None => serve_http(stream, app, conn, limits, stopped).await,
+        None => serve_http(stream, app, &conn, &mut watchdog, stopped).await,
         Some(acceptor) => {
+            // The handshake counts as reading the first request.
             let handshaken = tokio::select! {
                 r = acceptor.accept(stream) => r,
-                () = conn.watchdog(limits) => return,
+                () = &mut watchdog => return,
             };
             if let Ok(stream) = handshaken {
-                serve_http(stream, app, conn, limits, stopped).await;
+                serve_http(stream, app, &conn, &mut watchdog, stopped).await;
             }
         }
     }
@@ -361,8 +401,8 @@ async fn connection(
 async fn serve_http<IO>(
     io: IO,
     app: Router,
-    conn: Arc<Conn>,
-    limits: Limits,
+    conn: &Arc<Conn>,
+    watchdog: &mut Watchdog<'_>,
     mut stopped: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -399,9 +439,11 @@ async fn serve_http<IO>(
             http.as_mut().graceful_shutdown();
         }
         tokio::select! {
+            // hyper first: the watchdog must see the timing its poll left.
+            biased;
             _ = http.as_mut() => return,
             // Dropping the connection closes it.
-            () = conn.watchdog(limits) => return,
+            () = &mut *watchdog => return,
             changed = stopped.changed(), if !stopping => {
                 if changed.is_err() {
                     stopping = true;
