@@ -41,8 +41,8 @@ use crate::http::problem_bytes;
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// At most one warning per this interval when connections are closed at the cap.
 const CAP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
-/// After the stop, how long connections may take beyond their own deadlines to finish.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// After the stop, how long requests being answered may take to finish.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// The limits connections are served under.
 #[derive(Debug, Clone, Copy)]
@@ -240,13 +240,27 @@ impl Registry {
             .min_by_key(|(since, _)| *since);
         match oldest {
             Some((_, conn)) => {
-                conn.timing().evicted = true;
-                conn.evict.notify_one();
+                evict(conn);
                 true
             }
             None => false,
         }
     }
+
+    /// At the stop: every connection waiting on its client (idle, or still sending its request)
+    /// goes now; those being answered finish.
+    fn evict_all_waiting(&self) {
+        for conn in self.lock().values() {
+            if conn.timing().waiting_since().is_some() {
+                evict(conn);
+            }
+        }
+    }
+}
+
+fn evict(conn: &Conn) {
+    conn.timing().evicted = true;
+    conn.evict.notify_one();
 }
 
 /// Removes a connection from the registry when its task ends, however it ends.
@@ -278,7 +292,8 @@ impl Drop for Serving {
 }
 
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` completes; then
-/// stops accepting, lets requests in flight finish and returns when every connection closed.
+/// stops accepting, closes the connections waiting on their clients, lets the requests being
+/// answered finish, and returns when every connection closed (at most 10 s).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -333,15 +348,16 @@ pub async fn serve(
         ));
     }
     drop(listener);
+    registry.evict_all_waiting();
+    // The rest close after their response (hyper's graceful shutdown).
     let _ = stop.send(true);
     // Every connection holds a permit until it closes.
     let all = u32::try_from(limits.max).unwrap_or(u32::MAX);
-    let wait = limits.request_timeout.max(limits.idle_timeout) + STOP_GRACE;
-    if tokio::time::timeout(wait, permits.acquire_many(all))
+    if tokio::time::timeout(STOP_WAIT, permits.acquire_many(all))
         .await
         .is_err()
     {
-        tracing::warn!("connections still open {wait:?} after the stop; closing them");
+        tracing::warn!("requests still being answered {STOP_WAIT:?} after the stop; closing them");
     }
 }
 

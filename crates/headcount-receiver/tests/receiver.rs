@@ -423,6 +423,10 @@ fn sigterm_stops_gracefully(b: &Backend) {
         idle.post(JSON, &report("daily", "43", "x86_64")).status,
         202
     );
+    // Nor may a client still sending its request (its deadline is 10 s away).
+    let mut half = std::net::TcpStream::connect(r.addr).unwrap();
+    std::io::Write::write_all(&mut half, b"POST /v1/report HTTP/1.1\r\nContent-Le").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     let t0 = Instant::now();
     r.signal("TERM");
     let status = loop {
