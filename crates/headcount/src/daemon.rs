@@ -73,7 +73,7 @@ pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
         Ok(s) => s,
         Err(e) => {
             warn!(
-                "{e} ({}): starting from an empty state",
+                "the state file {} is {e}; starting from an empty state, which replaces it when the next report is settled",
                 state_file.path().display()
             );
             State::default()

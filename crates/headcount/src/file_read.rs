@@ -30,7 +30,7 @@ pub enum ReadError {
     #[error("is a symbolic link")]
     SymbolicLink,
     /// A directory, FIFO, socket or device.
-    #[error("is not a regular file (a {0})")]
+    #[error("is a {0}, not a regular file")]
     NotRegular(&'static str),
     /// Over the bound.
     #[error("is larger than {0} bytes")]

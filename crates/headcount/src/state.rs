@@ -113,10 +113,10 @@ impl State {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The file exists but could not be read.
-    #[error("cannot read the state file: {0}")]
+    #[error("unreadable: {0}")]
     Unreadable(#[source] io::Error),
-    /// The file is not a state document.
-    #[error("the state file is corrupt ({reason})")]
+    /// The file is not a state document (or not a small regular file).
+    #[error("corrupt: {reason}")]
     Corrupt {
         /// What is wrong with it.
         reason: String,
