@@ -70,6 +70,13 @@ impl Reply {
             headers: vec![("location".to_owned(), location.to_owned())],
         }
     }
+
+    /// The same reply with a `Retry-After` header.
+    pub fn retry_after(mut self, value: &str) -> Reply {
+        self.headers
+            .push(("retry-after".to_owned(), value.to_owned()));
+        self
+    }
 }
 
 /// Runs on every request, before it is answered.
