@@ -64,7 +64,7 @@ struct Timing {
     serving: bool,
     /// Nothing was in progress since then.
     idle_since: Instant,
-    /// Closed at the cap for a newer connection.
+    /// Closed at the cap for a newer connection, or at the stop.
     evicted: bool,
 }
 
