@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
+use crate::clock;
 use crate::config::{self, Settings, redact};
 use crate::logging::{MESSAGE_ID_NOTHING_SENT, MESSAGE_ID_REFUSED, MESSAGE_ID_SENT};
 use crate::schedule::{self, Action, Outcome, Schedule, Timing};
@@ -187,7 +188,7 @@ impl Daemon<'_> {
         let mut last_status = String::new();
         let mut clock_warned = false;
         loop {
-            let now = Utc::now();
+            let now = clock::now();
             self.check_clock(now, &mut clock_warned);
             self.reconcile(now);
             let timing = self.timing();
@@ -324,7 +325,7 @@ impl Daemon<'_> {
         sigint: &mut tokio::signal::unix::Signal,
         watchdog: &mut Option<tokio::time::Interval>,
     ) -> Option<Stop> {
-        let now = Utc::now();
+        let now = clock::now();
         if !period.contains(now) {
             // The clock crossed a period boundary (or was set) since the decision: the body
             // would name another period than the one recorded. Decide again.
@@ -394,7 +395,7 @@ impl Daemon<'_> {
             },
         };
         release_memory();
-        let done = Utc::now();
+        let done = clock::now();
         let recorded = self
             .schedule
             .record(window, period, &outcome, done, &mut self.rng);

@@ -5,6 +5,7 @@
 
 pub mod check_config;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 mod error;
@@ -38,7 +39,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Status { json } => status::run(&cli.root, json),
-        Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
+        Command::Preview(args) => preview::run(&cli.root, &args, clock::now()),
         Command::Schema => preview::schema(),
     }
 }
