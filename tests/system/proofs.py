@@ -145,6 +145,10 @@ class Receiver:
             if not chunk:
                 return None
             data += chunk
+            if not data[:1].isalpha():
+                # Not HTTP (a TLS ClientHello, say): what a plain HTTP server answers.
+                conn.sendall(http_answer(400))
+                return None
         head, body = data.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
         method, path, _ = lines[0].split(" ", 2)
@@ -204,6 +208,10 @@ class FakeClock:
         self.path = pathlib.Path(directory) / "faketime.rc"
         self.set(start)
 
+    @staticmethod
+    def lib():
+        return libfaketime()
+
     def set(self, date):
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(f"@{date}\n")
@@ -221,7 +229,8 @@ class FakeClock:
 class Root:
     """A machine: the AWS Fedora CoreOS fixture with a config fragment, and a state directory."""
 
-    def __init__(self, tmp_path, endpoint, extra="", copy_fixture=True):
+    def __init__(self, tmp_path, endpoint, extra="", copy_fixture=True, timeout=3):
+        self.timeout = timeout
         self.path = pathlib.Path(tmp_path) / "root"
         if copy_fixture:
             shutil.copytree(FIXTURE, self.path, symlinks=True)
@@ -239,7 +248,8 @@ class Root:
         f.write_text(
             "[collecting]\nlevel = \"minimal\"\n\n[reporting]\n"
             f'endpoint = "{endpoint}"\n'
-            "max_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\ntimeout_secs = 3\n" + extra
+            "max_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\n"
+            f"timeout_secs = {self.timeout}\n" + extra
         )
 
     @property
