@@ -10,7 +10,7 @@ pub mod config;
 mod connections;
 pub mod counts;
 pub mod fields;
-mod framing;
+pub mod framing;
 pub mod http;
 mod leaves;
 pub mod limits;
