@@ -40,6 +40,7 @@ def assert_idle(daemon, seconds=1.0):
     before = cpu_seconds(daemon.pid)
     time.sleep(seconds)
     used = cpu_seconds(daemon.pid) - before
+    print(f"\nfigure: {used:.2f} s of CPU in {seconds} s of waiting", end=" ")
     assert used <= 0.05, f"the daemon used {used:.2f} s of CPU in {seconds} s while waiting"
 
 

@@ -61,14 +61,17 @@ def test_the_daemon_obeys_retry_after_whatever_its_backoff_draws(tmp_path):
     time.sleep(1.5)  # a minute and a half of fake time: nothing more may come
     requests = rx.received()
     assert len(requests) == 12, [r.period() for r in requests]
+    waits = []
     for window in ("daily", "monthly"):
         mine = [r for r in requests if r.period()[0] == window]
         assert [r.asked for r in mine] == [120] * 4 + [300, None]
         for previous, retry in zip(mine, mine[1:]):
             waited = (retry.at - previous.at) * SPEED
+            waits.append(f"{waited:.0f}/{previous.asked}")
             # Tolerance: the fake clock's start is known to a few milliseconds only.
             assert waited >= previous.asked - 3, (
                 f"{window}: retried after {waited:.0f} fake s, asked {previous.asked}")
+    print(f"\nfigure: fake seconds waited / asked: {', '.join(waits)}")
     assert sorted(rx.accepted_periods()) == [("daily", "2027-06-01"), ("monthly", "2027-06")]
     warned = d.warnings()
     assert len(warned) == 2 and all("429" in w for w in warned), d.log()
