@@ -92,6 +92,7 @@ class Receiver:
         self.requests = []
         self.accepted = []
         self.connections = 0
+        self.active = 0  # connections being served now
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.listener = socket.socket()
@@ -113,6 +114,7 @@ class Receiver:
                 return
             with self.lock:
                 self.connections += 1
+                self.active += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
@@ -136,6 +138,12 @@ class Receiver:
                 conn.close()
             except OSError:
                 pass
+            with self.lock:
+                self.active -= 1
+
+    def settled(self, timeout=10):
+        """Waits until no connection is being served: every answer given is accounted for."""
+        wait_until(lambda: self.active == 0, timeout, "the receiver to finish its connections")
 
     @staticmethod
     def _read(conn):

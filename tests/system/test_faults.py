@@ -100,6 +100,21 @@ def test_kill_9_at_random_moments_never_tears_the_state_nor_reports_a_settled_pe
     seen = collections.Counter(rx.accepted_periods())
     in_gap = set()
     figures = collections.Counter()
+
+    def account(n, new, before, after):
+        """Checks the periods accepted in round `n`, given the state before and after it."""
+        for window, period in new:
+            assert (before.get(window) or "") < period, (
+                f"round {n}: {window} {period} sent although the state recorded {before}")
+            if seen[(window, period)]:
+                assert (window, period) in in_gap, (
+                    f"round {n}: {window} {period} accepted twice, not after a kill in the gap")
+                in_gap.discard((window, period))
+                figures["accepted again after a kill in the gap"] += 1
+            seen[(window, period)] += 1
+            if after.get(window) != period:
+                in_gap.add((window, period))
+                figures["killed between the 2xx and the rename"] += 1
     for n in range(KILL_ROUNDS):
         date, today = fake_date()
         before = root.state() or {}
@@ -121,21 +136,11 @@ def test_kill_9_at_random_moments_never_tears_the_state_nor_reports_a_settled_pe
             time.sleep(rng.uniform(0, life * 1.3))
             d.kill()
         assert d.proc.returncode == -signal.SIGKILL, f"round {n} exited by itself:\n{d.log()}"
+        rx.settled()  # the answers the dead daemon got are all recorded
 
         after = root.state() or {}  # parse_state fails the test on a torn file
         new = rx.accepted_periods()[accepted_before:]
-        for window, period in new:
-            assert (before.get(window) or "") < period, (
-                f"round {n}: {window} {period} sent although the state recorded {before}")
-            if seen[(window, period)]:
-                assert (window, period) in in_gap, (
-                    f"round {n}: {window} {period} accepted twice, not after a kill in the gap")
-                in_gap.discard((window, period))
-                figures["accepted again after a kill in the gap"] += 1
-            seen[(window, period)] += 1
-            if after.get(window) != period:
-                in_gap.add((window, period))
-                figures["killed between the 2xx and the rename"] += 1
+        account(n, new, before, after)
         if len(rx.received()) > received_before:
             # It started, so it removed what earlier kills left behind.
             stale = set(left_before) & set(temporaries(root.state_dir))
@@ -147,11 +152,16 @@ def test_kill_9_at_random_moments_never_tears_the_state_nor_reports_a_settled_pe
         if after.get("daily") == today:
             day += 1
     # A last, uninterrupted start cleans up and settles what is pending.
-    date, _ = fake_date()
+    date, today = fake_date()
+    before = root.state() or {}
+    accepted_before = len(rx.accepted)
     d = root.daemon({"LD_PRELOAD": str(FakeClock.lib()), "FAKETIME": f"@{date}"})
-    wait_until(lambda: (root.state() or {}).get("daily") == fake_date()[1], 20, "the last round")
-    time.sleep(0.2)
+    wait_until(lambda: (root.state() or {}).get("daily") == today, 20, "the last round")
+    d.wait_log("sleeping until", timeout=10)
     assert d.terminate() == 0
+    rx.settled()
+    account(KILL_ROUNDS, rx.accepted_periods()[accepted_before:], before, root.state() or {})
+    assert not in_gap, f"settled by nobody: {in_gap}"
     assert temporaries(root.state_dir) == []
     duplicates = sum(c - 1 for c in collections.Counter(rx.accepted_periods()).values())
     assert duplicates == figures["accepted again after a kill in the gap"]
