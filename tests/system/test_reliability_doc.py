@@ -14,7 +14,7 @@ PROOFS = ["tests/system/test_faults.py", "tests/system/test_clock.py",
           "tests/system/test_soak.py", "crates/headcount/tests/clock_set.rs"]
 
 
-def tests_in(path):
+def proofs_in(path):
     text = (REPO / path).read_text()
     if path.endswith(".py"):
         return {n.name for n in ast.parse(text).body
@@ -25,15 +25,15 @@ def tests_in(path):
 def test_every_proof_is_on_the_page_and_every_proof_the_page_names_exists():
     for path in PROOFS:
         assert path in RELIABILITY, f"{path} is not named in reliability.md"
-        for name in tests_in(path):
+        for name in proofs_in(path):
             assert f"`{name}`" in RELIABILITY, f"{path}::{name} is not named in reliability.md"
     named = set(re.findall(r"`(test_\w+|a_\w+|the_\w+)`", RELIABILITY))
-    existing = set().union(*(tests_in(p) for p in PROOFS))
+    existing = set().union(*(proofs_in(p) for p in PROOFS))
     for other in ["crates/headcount/tests/hostile_files.rs", "crates/headcount/tests/daemon_e2e.rs",
                   "crates/headcount-receiver/tests/hostile.rs",
                   "crates/headcount-collect/tests/malformed.rs"]:
         if other in RELIABILITY:
-            existing |= tests_in(other)
+            existing |= proofs_in(other)
     assert named <= existing, f"reliability.md names tests that do not exist: {named - existing}"
 
 
