@@ -8,8 +8,22 @@ use serde::Deserialize;
 
 use crate::fields;
 
-/// Default k of k-anonymity: a value seen fewer times is shown as "other" by `/v1/counts`.
+/// Default k: the release threshold is never below it, whatever the privacy budget allows.
 pub const DEFAULT_K: u64 = 10;
+/// Default grace after a period ends during which reports for it are still accepted (clocks
+/// drift across midnight); the period closes and is released after it.
+pub const DEFAULT_GRACE_SECS: u64 = 7200;
+/// Longest grace: one day, the shortest period, so only the previous period is ever open late.
+pub const MAX_GRACE_SECS: u64 = 24 * 60 * 60;
+/// Default privacy budget of one period's release: epsilon.
+pub const DEFAULT_EPSILON: f64 = 1.0;
+/// Default privacy budget of one period's release: delta, far below one over the number of
+/// machines of a large fleet.
+pub const DEFAULT_DELTA: f64 = 1e-7;
+/// Largest epsilon accepted: beyond it the noise is too small to protect anyone.
+pub const MAX_EPSILON: f64 = 100.0;
+/// Largest delta accepted: delta is the chance that the guarantee fails outright.
+pub const MAX_DELTA: f64 = 1e-3;
 /// Default age after which daily counters are deleted: about 13 months.
 pub const DEFAULT_DAILY_RETENTION_DAYS: u32 = 400;
 /// Fewest fields in a cross-tabulation (one field is already counted on its own).
@@ -22,6 +36,7 @@ pub const MAX_CROSSTAB_FIELDS: usize = 4;
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     counts: Option<RawCounts>,
+    privacy: Option<RawPrivacy>,
     rate_limit: Option<RawRateLimit>,
     retention: Option<RawRetention>,
     tls: Option<RawTls>,
@@ -32,6 +47,14 @@ struct RawConfig {
 struct RawCounts {
     k: Option<u64>,
     crosstabs: Option<Vec<Vec<String>>>,
+    grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    epsilon: Option<f64>,
+    delta: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,12 +78,16 @@ struct RawTls {
 }
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// Values seen fewer than `k` times are folded into "other" by `/v1/counts`.
+    /// The release threshold is never below `k`.
     pub k: u64,
     /// Cross-tabulations: each a list of field paths counted together.
     pub crosstabs: Vec<Vec<String>>,
+    /// How long after its end a period still accepts reports; then it closes.
+    pub grace: Duration,
+    /// The privacy budget of each period's release.
+    pub privacy: Privacy,
     /// The global rate limit, if any.
     pub rate_limit: Option<RateLimit>,
     /// Daily counters older than this are deleted; monthly counters are kept.
@@ -74,11 +101,25 @@ impl Default for Settings {
         Settings {
             k: DEFAULT_K,
             crosstabs: Vec::new(),
+            grace: Duration::from_secs(DEFAULT_GRACE_SECS),
+            privacy: Privacy {
+                epsilon: DEFAULT_EPSILON,
+                delta: DEFAULT_DELTA,
+            },
             rate_limit: None,
             daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
             tls: None,
         }
     }
+}
+
+/// The (epsilon, delta) budget each period's release spends: differential privacy per period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Privacy {
+    /// Epsilon: how much one report may change the odds of any published outcome (e^epsilon).
+    pub epsilon: f64,
+    /// Delta: the probability that the epsilon bound does not hold.
+    pub delta: f64,
 }
 
 /// A global token bucket: `per_second` reports on average, up to `burst` at once.
@@ -229,6 +270,33 @@ impl Settings {
             }
         }
 
+        if let Some(g) = counts.grace_secs {
+            if g > MAX_GRACE_SECS {
+                problems.push(format!(
+                    "counts.grace_secs: {g} is more than a day; allowed are 0 to {MAX_GRACE_SECS}"
+                ));
+            }
+            settings.grace = Duration::from_secs(g);
+        }
+
+        let privacy = raw.privacy.unwrap_or_default();
+        if let Some(e) = privacy.epsilon {
+            if !(e > 0.0 && e <= MAX_EPSILON) {
+                problems.push(format!(
+                    "privacy.epsilon: {e} is out of range; allowed are numbers above 0 up to {MAX_EPSILON}"
+                ));
+            }
+            settings.privacy.epsilon = e;
+        }
+        if let Some(d) = privacy.delta {
+            if !(d > 0.0 && d <= MAX_DELTA) {
+                problems.push(format!(
+                    "privacy.delta: {d} is out of range; allowed are numbers above 0 up to {MAX_DELTA}"
+                ));
+            }
+            settings.privacy.delta = d;
+        }
+
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -261,6 +329,10 @@ mod tests {
             "[counts]",
             "k = ",
             "crosstabs = ",
+            "grace_secs = ",
+            "[privacy]",
+            "epsilon = ",
+            "delta = ",
             "[rate_limit]",
             "reports_per_second = ",
             "burst = ",
@@ -278,6 +350,9 @@ mod tests {
         // The defaults the doc states are the code's.
         assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_K}.")));
         assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DAILY_RETENTION_DAYS} ")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_GRACE_SECS} ")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_EPSILON:?}.")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DELTA:e}.")));
         // Every key the code knows is in the example: serde lists them when it meets an unknown
         // one, so a key added to the code fails here until it is documented.
         let expected = |probe: &str| -> Vec<String> {
@@ -290,7 +365,7 @@ mod tests {
                 .collect()
         };
         let tables = expected("[unknown_table]\n");
-        assert_eq!(tables.len(), 4, "{tables:?}");
+        assert_eq!(tables.len(), 5, "{tables:?}");
         for table in tables {
             assert!(
                 example.contains(&format!("[{table}]")),
@@ -319,6 +394,10 @@ mod tests {
 [counts]
 k = 5
 crosstabs = [["os.version_id", "platform.id", "arch"]]
+grace_secs = 600
+[privacy]
+epsilon = 0.5
+delta = 1e-9
 [rate_limit]
 reports_per_second = 100
 burst = 200
@@ -340,6 +419,14 @@ key = "/k.pem"
             })
         );
         assert_eq!(s.daily_retention, days(30));
+        assert_eq!(s.grace, Duration::from_secs(600));
+        assert_eq!(
+            s.privacy,
+            Privacy {
+                epsilon: 0.5,
+                delta: 1e-9
+            }
+        );
         assert_eq!(s.tls.unwrap().key, Path::new("/k.pem"));
     }
 
@@ -361,6 +448,10 @@ key = "/k.pem"
 [counts]
 k = 0
 crosstabs = [["arch"], ["arch", "hostname"], ["arch", "arch"]]
+grace_secs = 90000
+[privacy]
+epsilon = 0
+delta = 0.5
 [rate_limit]
 reports_per_second = 0
 [retention]
@@ -375,6 +466,9 @@ key = "/k.pem"
             "counts.crosstabs[0]: has 1 fields",
             "counts.crosstabs[1]: unknown field \"hostname\"",
             "counts.crosstabs[2]: names a field twice",
+            "counts.grace_secs: 90000",
+            "privacy.epsilon: 0 is out of range",
+            "privacy.delta: 0.5 is out of range",
             "rate_limit.reports_per_second:",
             "retention.daily_days:",
             "tls.certificate: missing",

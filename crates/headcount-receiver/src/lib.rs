@@ -1,18 +1,26 @@
 //! headcount-receiver: validates headcount reports and keeps counts, never records.
 //!
-//! [`serve`] runs the HTTP receiver (`POST /v1/report`, `GET /v1/counts`) over a [`Database`];
-//! [`export`] prints one period's raw counters as CSV. The protocol is written down in
+//! Data flows one way: `POST /v1/report` ([`http`]) -> validate -> counter keys ([`fields`]) ->
+//! group commit ([`store`]) -> a period closes ([`periods`]) -> its public table is released
+//! once, differentially private ([`release`], [`dp`]) -> the views read released tables only
+//! (`/v1/counts`, `/v1/series`: [`views`]; [`publish`]). The operator's [`export`] and
+//! [`import`] read and write the exact counters. The protocol is written down in
 //! docs/development/protocol.md, operation in docs/usage/receiver.md.
 #![deny(missing_docs)]
 
 pub mod config;
-pub mod counts;
+pub mod dp;
 pub mod fields;
 pub mod http;
+pub mod import;
 mod leaves;
+pub mod periods;
+pub mod publish;
 pub mod ratelimit;
+pub mod release;
 pub mod store;
 pub mod tls;
+pub mod views;
 
 use std::future::Future;
 use std::io::Write;
@@ -31,7 +39,6 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `serve` needs.
-#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -39,6 +46,23 @@ pub struct ServeOptions {
     pub database: Database,
     /// The validated config.
     pub settings: Settings,
+    /// The clock that decides which periods are open and which are released.
+    pub clock: periods::Clock,
+    /// The noise of the releases.
+    pub noise: Box<dyn dp::Noise>,
+}
+
+impl ServeOptions {
+    /// Options with the system clock and OpenDP's noise.
+    pub fn new(listen: SocketAddr, database: Database, settings: Settings) -> ServeOptions {
+        ServeOptions {
+            listen,
+            database,
+            settings,
+            clock: periods::system_clock(),
+            noise: Box::new(dp::OpenDpNoise),
+        }
+    }
 }
 
 /// Why the receiver could not start or run.
@@ -50,6 +74,15 @@ pub enum Error {
     /// The TLS certificate or key cannot be used (a config problem too).
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The privacy budget cannot be met (a config problem too).
+    #[error("privacy: {0}")]
+    Privacy(#[from] dp::DpError),
+    /// A release failed.
+    #[error(transparent)]
+    Release(#[from] release::ReleaseError),
+    /// The import file is not what `export` writes.
+    #[error(transparent)]
+    Import(#[from] import::ImportError),
     /// The database cannot be opened, migrated or used durably.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -78,8 +111,23 @@ pub async fn serve(
         .as_ref()
         .map(tls::server_config)
         .transpose()?;
+    let releaser = release::Releaser::new(
+        options.database.clone(),
+        options.settings.clone(),
+        options.clock.clone(),
+        options.noise,
+    )?;
     let (writer, writer_task, durability) = store::open(&options.database).await?;
     tracing::info!("counting into {} ({})", options.database, durability.0);
+    let c = releaser.calibration();
+    tracing::info!(
+        "releasing each closed period with epsilon {} delta {}: noise scale {:.2}, threshold {}",
+        c.epsilon,
+        c.delta,
+        c.noise_scale,
+        c.threshold
+    );
+    let releasing = tokio::spawn(release::run(releaser));
 
     let retention = tokio::spawn(retention_loop(
         writer.clone(),
@@ -92,14 +140,18 @@ pub async fn serve(
             source,
         })?;
     let local = listener.local_addr().unwrap_or(options.listen);
+    let views = Arc::new(views::ViewState {
+        reader: store::PublicReader::new(options.database.clone()),
+        grace: options.settings.grace,
+        now: options.clock.clone(),
+    });
     let state = Arc::new(http::AppState {
         writer,
-        reader: store::Reader::new(options.database.clone()),
         limiter: ratelimit::Limiter::new(options.settings.rate_limit, Instant::now()),
         settings: options.settings,
-        now: chrono::Utc::now,
+        now: options.clock,
     });
-    let app = http::router(state);
+    let app = http::router(state, views);
     tracing::info!("listening on {}", tls::describe(local, tls.is_some()));
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
@@ -117,6 +169,8 @@ pub async fn serve(
     };
     retention.abort();
     let _ = retention.await;
+    releasing.abort();
+    let _ = releasing.await;
     // Every Writer handle is gone now, so the writer commits what is queued and stops.
     if tokio::time::timeout(DRAIN_TIMEOUT, writer_task.join())
         .await
@@ -142,6 +196,31 @@ async fn retention_loop(writer: store::Writer, age: Duration) {
         }
         tokio::time::sleep(RETENTION_INTERVAL).await;
     }
+}
+
+/// Releases the closed periods still owed (with `settings`' budget), then writes the released
+/// tables of `window` from `from` to `to` to `out` (see [`publish`]).
+pub async fn publish_range(
+    database: &Database,
+    settings: Settings,
+    window: Window,
+    from: Period,
+    to: Period,
+    format: publish::Format,
+    out: &mut impl Write,
+) -> Result<publish::Summary, Error> {
+    let mut releaser = release::Releaser::new(
+        database.clone(),
+        settings,
+        periods::system_clock(),
+        Box::new(dp::OpenDpNoise),
+    )?;
+    // The release reads the database it is given; make sure it exists and is migrated.
+    let (writer, task, _) = store::open(database).await?;
+    drop(writer);
+    task.join().await;
+    releaser.release_due().await?;
+    publish::write(database, window, from, to, format, out).await
 }
 
 /// The CSV header of [`export`].
