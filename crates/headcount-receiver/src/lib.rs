@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub clock: periods::Clock,
     /// The noise of the releases.
     pub noise: Box<dyn dp::Noise>,
+    /// How often to look for closed periods without a release, besides when a period closes.
+    pub look_interval: Duration,
 }
 
 impl ServeOptions {
@@ -61,6 +63,7 @@ impl ServeOptions {
             settings,
             clock: periods::system_clock(),
             noise: Box::new(dp::OpenDpNoise),
+            look_interval: release::LOOK_INTERVAL,
         }
     }
 }
@@ -127,7 +130,7 @@ pub async fn serve(
         c.noise_scale,
         c.threshold
     );
-    let releasing = tokio::spawn(release::run(releaser));
+    let releasing = tokio::spawn(release::run(releaser, options.look_interval));
 
     let retention = tokio::spawn(retention_loop(
         writer.clone(),

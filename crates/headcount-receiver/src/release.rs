@@ -232,8 +232,8 @@ pub fn crosstab_value(stored: &str) -> Option<String> {
     )
 }
 
-/// Releases due periods now, then whenever a period becomes due or every [`LOOK_INTERVAL`].
-pub async fn run(mut releaser: Releaser) {
+/// Releases due periods now, then whenever a period becomes due or every `look_interval`.
+pub async fn run(mut releaser: Releaser, look_interval: Duration) {
     loop {
         if let Err(e) = releaser.release_due().await {
             tracing::warn!("releasing closed periods failed, retrying: {e}");
@@ -242,7 +242,7 @@ pub async fn run(mut releaser: Releaser) {
         let until_due = (releaser.next_due(now) - now)
             .to_std()
             .unwrap_or(Duration::ZERO);
-        tokio::time::sleep(until_due.min(LOOK_INTERVAL)).await;
+        tokio::time::sleep(until_due.min(look_interval)).await;
     }
 }
 
