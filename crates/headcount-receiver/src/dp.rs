@@ -128,6 +128,23 @@ impl Calibration {
         Ok((epsilon, rho, delta_threshold))
     }
 
+    /// The epsilon at total `delta` of `releases` releases of this calibration that one machine
+    /// is in (composition: a machine reporting every day is in 365 daily and 12 monthly releases
+    /// a year). zero-concentrated rho and the thresholds' deltas add up.
+    pub fn epsilon_over(&self, releases: u32, delta: f64) -> Result<f64, DpError> {
+        let one = composed(self.noise_scale, self.threshold, self.value_cells)?;
+        let all =
+            Approximate::<ZeroConcentratedDivergence>::default()
+                .compose(vec![one; releases as usize])?;
+        if all.1 >= delta {
+            return Ok(f64::INFINITY);
+        }
+        let profile = Approximate::<ZeroConcentratedDivergence>::convert(all)?;
+        let (epsilon, _) =
+            Approximate::<SmoothedMaxDivergence>::default().fix_delta(&profile, delta)?;
+        Ok(epsilon)
+    }
+
     /// Cells one report can change: its value cells, their `other`s and `reports`.
     pub fn cells_per_report(&self) -> u32 {
         2 * self.value_cells + 1
@@ -314,6 +331,11 @@ mod tests {
         // The threshold is where a single report's cell is unlikely to show, far above k here.
         assert!(c.threshold > 5 * c.noise_scale as u64, "{c:?}");
         assert_eq!(c.cells_per_report(), 103);
+        // Composition: more releases, more epsilon; one release is the budget itself.
+        let one = c.epsilon_over(1, 1e-7).unwrap();
+        assert!((one - epsilon).abs() < 1e-9, "{one} {epsilon}");
+        let year = c.epsilon_over(377, 1e-4).unwrap();
+        assert!(year > 10.0 && year < 377.0, "{year}");
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub async fn serve(
     tracing::info!("counting into {} ({})", options.database, durability.0);
     let c = releaser.calibration();
     tracing::info!(
-        "releasing each closed period with epsilon {} delta {}: noise scale {:.2}, threshold {}",
+        "releasing each closed period with epsilon {} delta {:e}: noise scale {:.2}, threshold {}",
         c.epsilon,
         c.delta,
         c.noise_scale,

@@ -150,7 +150,7 @@ fn write_csv(
         let p = &r.privacy;
         writeln!(
             out,
-            "# periods {} to {}: epsilon {} per period, delta {}, threshold {}, grace {} s \
+            "# periods {} to {}: epsilon {} per period, delta {:e}, threshold {}, grace {} s \
              (noise scale {}, k {}, {} cells per report)",
             r.from,
             r.to,

@@ -437,7 +437,7 @@ fn import_release_publish(b: &Backend) {
     assert!(csv.starts_with("# headcount released counts"), "{csv}");
     assert!(
         csv.contains(&format!(
-            "epsilon 1 per period, delta 0.0000001, threshold {threshold}, grace 7200 s"
+            "epsilon 1 per period, delta 1e-7, threshold {threshold}, grace 7200 s"
         )),
         "{csv}"
     );
