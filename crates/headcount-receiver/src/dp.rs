@@ -255,6 +255,7 @@ pub struct Exact {
 
 /// The published counts of one field: values at or above the threshold, and the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldTable {
     /// Value -> noisy count, for values whose noisy count reached the threshold.
     pub values: BTreeMap<String, u64>,

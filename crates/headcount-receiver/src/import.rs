@@ -4,13 +4,17 @@
 //! adds it twice; `--replace` first deletes the counters of every period the file has, which
 //! makes a re-import idempotent. The whole file is one transaction: all of it or nothing.
 //!
+//! `import` also takes what `publish --format json` writes: those released tables are stored as
+//! they are, for the periods that have no release yet, so a moved database does not release its
+//! past periods a second time with new noise.
+//!
 //! The file is input like any other: every row is checked against the report contract (a value
 //! is accepted only if a report could have produced exactly that counter), lines are bounded,
 //! and counts must be positive.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
 use headcount_report::{Period, Window};
 use serde_json::Value;
@@ -24,6 +28,8 @@ pub const MAX_LINE_BYTES: usize = 4096;
 pub const MAX_COUNT: i64 = 1_000_000_000_000;
 /// Counters summed in memory before they are written (within the one transaction).
 const CHUNK: usize = 100_000;
+/// Largest `publish --format json` file read: years of daily tables of a large fleet.
+pub const MAX_RELEASED_BYTES: u64 = 1 << 30;
 
 /// Why an import was refused; nothing of it was written.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +61,8 @@ pub struct Summary {
     pub replaced: u64,
     /// Periods of the file that were already released: their public tables do not change.
     pub already_released: Vec<Period>,
+    /// Released tables stored (from `publish --format json`).
+    pub releases_stored: Vec<Period>,
 }
 
 /// Fails a read once a line grows beyond [`MAX_LINE_BYTES`].
@@ -89,6 +97,28 @@ pub async fn import(
     input: impl Read,
     replace: bool,
 ) -> Result<Summary, ImportError> {
+    let mut input = BufReader::new(input);
+    let first = loop {
+        let buf = input
+            .fill_buf()
+            .map_err(|e| ImportError::Read(e.to_string()))?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break Some(buf[i]),
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+        }
+    };
+    if first == Some(b'{') {
+        if replace {
+            return Err(ImportError::Read(
+                "--replace does not apply to released tables: a release is never replaced".into(),
+            ));
+        }
+        return import_released(database, input).await;
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -144,6 +174,116 @@ pub async fn import(
         .released(summary.periods.iter().copied().collect())
         .await?;
     store.commit().await?;
+    Ok(summary)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Published {
+    window: Window,
+    #[allow(dead_code)]
+    from: Period,
+    #[allow(dead_code)]
+    to: Period,
+    privacy: Vec<PublishedPrivacy>,
+    periods: Vec<PublishedPeriod>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishedPrivacy {
+    from: Period,
+    to: Period,
+    epsilon: f64,
+    delta: f64,
+    threshold: u64,
+    noise_scale: f64,
+    k: u64,
+    grace_secs: u64,
+    cells_per_report: u32,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishedPeriod {
+    period: Period,
+    reports: u64,
+    fields: std::collections::BTreeMap<String, crate::dp::FieldTable>,
+}
+
+/// Stores the released tables of a `publish --format json` file, each only if its period has no
+/// release yet (the first stored release stays).
+async fn import_released(database: &Database, input: impl Read) -> Result<Summary, ImportError> {
+    let mut bounded = input.take(MAX_RELEASED_BYTES + 1);
+    let mut text = String::new();
+    bounded
+        .read_to_string(&mut text)
+        .map_err(|e| ImportError::Read(e.to_string()))?;
+    if text.len() as u64 > MAX_RELEASED_BYTES {
+        return Err(ImportError::Read(format!(
+            "released tables over {MAX_RELEASED_BYTES} bytes"
+        )));
+    }
+    let published: Published = serde_json::from_str(&text).map_err(|e| ImportError::Line {
+        line: e.line() as u64,
+        message: format!("not what publish --format json writes: {e}"),
+    })?;
+    let mut releases = Vec::with_capacity(published.periods.len());
+    for p in published.periods {
+        let bad = |message: String| ImportError::Read(format!("period {}: {message}", p.period));
+        if p.period.window() != published.window {
+            return Err(bad(format!("not a {} period", published.window)));
+        }
+        let params = published
+            .privacy
+            .iter()
+            .find(|r| r.from <= p.period && p.period <= r.to && r.from.window() == published.window)
+            .ok_or_else(|| bad("no privacy parameters cover it".into()))?;
+        if !(params.epsilon > 0.0 && params.delta > 0.0 && params.noise_scale > 0.0) {
+            return Err(bad("its privacy parameters are not a budget".into()));
+        }
+        let mut fields = Vec::with_capacity(p.fields.len());
+        for (field, table) in p.fields {
+            if !crate::views::is_publishable_field(&field) {
+                return Err(bad(format!(
+                    "{field:?} is not a report field or cross-tabulation"
+                )));
+            }
+            fields.push(crate::store::ReleasedField {
+                field,
+                other: table.other,
+                values: serde_json::to_string(&table.values).map_err(|e| bad(e.to_string()))?,
+            });
+        }
+        releases.push(crate::store::Release {
+            window: published.window,
+            period: p.period,
+            reports: p.reports,
+            params: crate::store::ReleaseParams {
+                epsilon: params.epsilon,
+                delta: params.delta,
+                threshold: params.threshold,
+                noise_scale: params.noise_scale,
+                k: params.k,
+                grace_secs: params.grace_secs,
+                cells_per_report: params.cells_per_report,
+            },
+            fields,
+        });
+    }
+    // Migrated as serve does, before the first release is stored.
+    let (writer, task, _) = crate::store::open(database).await?;
+    drop(writer);
+    task.join().await;
+    let mut summary = Summary::default();
+    for r in releases {
+        summary.periods.insert(r.period);
+        if crate::store::store_release(database, &r).await? {
+            summary.releases_stored.push(r.period);
+        } else {
+            summary.already_released.push(r.period);
+        }
+    }
     Ok(summary)
 }
 

@@ -237,16 +237,24 @@ fn main() -> ExitCode {
                             .await?
                     }
                 };
-                eprintln!(
-                    "imported {} counters of {} periods into {database}{}",
-                    summary.rows,
-                    summary.periods.len(),
-                    if replace {
-                        format!(" ({} counters replaced)", summary.replaced)
-                    } else {
-                        String::new()
-                    }
-                );
+                if summary.rows > 0 || summary.releases_stored.is_empty() {
+                    eprintln!(
+                        "imported {} counters of {} periods into {database}{}",
+                        summary.rows,
+                        summary.periods.len(),
+                        if replace {
+                            format!(" ({} counters replaced)", summary.replaced)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                if !summary.releases_stored.is_empty() {
+                    eprintln!(
+                        "stored {} released tables into {database}",
+                        summary.releases_stored.len()
+                    );
+                }
                 if !summary.already_released.is_empty() {
                     eprintln!(
                         "warning: {} periods were already released and keep their public tables (a release is never recomputed): {}",

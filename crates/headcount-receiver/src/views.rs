@@ -353,13 +353,23 @@ async fn counts(State(s): State<Arc<ViewState>>, RawQuery(raw): RawQuery) -> Res
 
 fn not_released(s: &ViewState, period: Period) -> Response {
     let closes = periods::closes_at(period, s.grace);
-    let when = if (s.now)() < closes {
+    let now = (s.now)();
+    let released_by = periods::closes_at(
+        period,
+        s.grace + crate::release::SETTLE + crate::release::LOOK_INTERVAL,
+    );
+    let when = if now < closes {
         format!(
             "it is open until {}, then released",
             closes.format("%Y-%m-%dT%H:%M:%SZ")
         )
+    } else if now < released_by {
+        format!(
+            "it closed at {} and is released within minutes",
+            closes.format("%Y-%m-%dT%H:%M:%SZ")
+        )
     } else {
-        "it had no release (nothing was counted then)".to_owned()
+        "it has no release (nothing was counted then)".to_owned()
     };
     problem(
         StatusCode::NOT_FOUND,

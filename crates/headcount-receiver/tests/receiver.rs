@@ -499,6 +499,43 @@ fn import_release_publish(b: &Backend) {
     assert_eq!(j["periods"][0]["period"], p1.as_str());
     assert_eq!(j["periods"][0]["fields"], v["fields"]);
     assert_eq!(j["privacy"][0]["threshold"], threshold);
+    // A moved database takes the released tables along: publish's JSON imported elsewhere is
+    // stored as it is, and published from there byte for byte the same.
+    let moved = format!("sqlite:{}", b.dir.path().join("moved.db").display());
+    let (code, _, err) = run(&["import", "--database", &moved], json.as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("stored") && err.contains("released tables"),
+        "{err}"
+    );
+    let (code, again, err) = run(
+        &[
+            "publish",
+            "--database",
+            &moved,
+            "--window",
+            "daily",
+            "--from",
+            &p1,
+            "--to",
+            &p2,
+            "--format",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["periods"][0], j["periods"][0]);
+    assert_eq!(again["periods"][1], j["periods"][1]);
+    let (code, _, err) = run(&["import", "--database", &moved], json.as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already released"), "{err}");
+    let (code, _, err) = run(
+        &["import", "--database", &moved, "--replace"],
+        json.as_bytes(),
+    );
+    assert_eq!(code, 65, "{err}");
     // The series of the field agrees too.
     let s = r
         .get(&format!(
