@@ -423,13 +423,35 @@ async fn blocking<T: Send + 'static>(
 /// Reads released tables, and nothing else: the only store access the public views have.
 #[derive(Clone)]
 pub struct PublicReader {
-    database: Database,
+    inner: PublicInner,
+}
+
+#[derive(Clone)]
+enum PublicInner {
+    Sqlite(PathBuf),
+    Postgres(Arc<postgres::Pool>),
+}
+
+/// Runs `f` with a pooled PostgreSQL session, returned to the pool when `f` succeeded.
+macro_rules! pooled {
+    ($pool:expr, |$c:ident| $body:expr) => {{
+        let $c = $pool.get().await?;
+        let out = $body;
+        if out.is_ok() {
+            $pool.put($c);
+        }
+        out
+    }};
 }
 
 impl PublicReader {
     /// A reader of the released tables of `database`.
     pub fn new(database: Database) -> PublicReader {
-        PublicReader { database }
+        let inner = match database {
+            Database::Sqlite(path) => PublicInner::Sqlite(path),
+            Database::Postgres(url) => PublicInner::Postgres(Arc::new(postgres::Pool::new(url))),
+        };
+        PublicReader { inner }
     }
 
     /// The release of one period, if it was released.
@@ -438,23 +460,27 @@ impl PublicReader {
         window: Window,
         period: Period,
     ) -> Result<Option<Release>, StoreError> {
-        match &self.database {
-            Database::Sqlite(path) => {
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
                 let path = path.clone();
                 blocking(move || sqlite::release(&path, window, period)).await
             }
-            Database::Postgres(url) => postgres::release(url, window, period).await,
+            PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                postgres::release(&c, &pool.url, window, period).await
+            }),
         }
     }
 
     /// The latest released period of `window`.
     pub async fn latest(&self, window: Window) -> Result<Option<Period>, StoreError> {
-        match &self.database {
-            Database::Sqlite(path) => {
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
                 let path = path.clone();
                 blocking(move || sqlite::latest(&path, window)).await
             }
-            Database::Postgres(url) => postgres::latest(url, window).await,
+            PublicInner::Postgres(pool) => {
+                pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
+            }
         }
     }
 
@@ -466,12 +492,14 @@ impl PublicReader {
         from: Period,
         to: Period,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
-        match &self.database {
-            Database::Sqlite(path) => {
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
                 let (path, field) = (path.clone(), field.to_owned());
                 blocking(move || sqlite::series(&path, window, &field, from, to)).await
             }
-            Database::Postgres(url) => postgres::series(url, window, field, from, to).await,
+            PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                postgres::series(&c, &pool.url, window, field, from, to).await
+            }),
         }
     }
 

@@ -373,12 +373,12 @@ pub(super) async fn release_state(
 }
 
 pub(super) async fn release(
+    client: &Client,
     url: &str,
     window: Window,
     period: Period,
 ) -> Result<Option<Release>, StoreError> {
     let e = err(url);
-    let client = connect(url).await?;
     let p = period.to_string();
     let Some(head) = client
         .query_opt(
@@ -416,8 +416,11 @@ pub(super) async fn release(
     }))
 }
 
-pub(super) async fn latest(url: &str, window: Window) -> Result<Option<Period>, StoreError> {
-    let client = connect(url).await?;
+pub(super) async fn latest(
+    client: &Client,
+    url: &str,
+    window: Window,
+) -> Result<Option<Period>, StoreError> {
     let p: Option<String> = client
         .query_one(
             "SELECT max(period COLLATE \"C\") FROM releases WHERE time_window = $1",
@@ -431,13 +434,13 @@ pub(super) async fn latest(url: &str, window: Window) -> Result<Option<Period>, 
 }
 
 pub(super) async fn series(
+    client: &Client,
     url: &str,
     window: Window,
     field: &str,
     from: Period,
     to: Period,
 ) -> Result<Vec<SeriesPoint>, StoreError> {
-    let client = connect(url).await?;
     let columns = PARAMS
         .split(", ")
         .map(|c| format!("r.{c}"))
@@ -469,6 +472,44 @@ pub(super) async fn series(
             })
         })
         .collect()
+}
+
+/// Idle sessions kept for the public views: a view needs no new connection per request.
+const IDLE_READERS: usize = 4;
+
+/// The public views' sessions, reused.
+pub(super) struct Pool {
+    pub(super) url: String,
+    idle: std::sync::Mutex<Vec<Client>>,
+}
+
+impl Pool {
+    pub(super) fn new(url: String) -> Pool {
+        Pool {
+            url,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An idle open session, or a new one.
+    pub(super) async fn get(&self) -> Result<Client, StoreError> {
+        loop {
+            let c = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match c {
+                Some(c) if !c.is_closed() => return Ok(c),
+                Some(_) => continue,
+                None => return connect(&self.url).await,
+            }
+        }
+    }
+
+    /// Returns a session after a successful use.
+    pub(super) fn put(&self, c: Client) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS && !c.is_closed() {
+            idle.push(c);
+        }
+    }
 }
 
 /// An import's session, inside its open transaction.
