@@ -201,28 +201,32 @@ async fn retention_loop(writer: store::Writer, age: Duration) {
     }
 }
 
-/// Releases the closed periods still owed (with `settings`' budget), then writes the released
-/// tables of `window` from `from` to `to` to `out` (see [`publish`]).
+/// With `settings` (the receiver's config), first releases the closed periods still owed as
+/// the receiver would; then writes the released tables of `window` from `from` to `to` to `out`
+/// (see [`publish`]). Without settings it only reads: a release made with another config than
+/// the receiver's would stay forever.
 pub async fn publish_range(
     database: &Database,
-    settings: Settings,
+    settings: Option<Settings>,
     window: Window,
     from: Period,
     to: Period,
     format: publish::Format,
     out: &mut impl Write,
 ) -> Result<publish::Summary, Error> {
-    let mut releaser = release::Releaser::new(
-        database.clone(),
-        settings,
-        periods::system_clock(),
-        Box::new(dp::OpenDpNoise),
-    )?;
-    // The release reads the database it is given; make sure it exists and is migrated.
-    let (writer, task, _) = store::open(database).await?;
-    drop(writer);
-    task.join().await;
-    releaser.release_due().await?;
+    if let Some(settings) = settings {
+        let mut releaser = release::Releaser::new(
+            database.clone(),
+            settings,
+            periods::system_clock(),
+            Box::new(dp::OpenDpNoise),
+        )?;
+        // The release reads the database it is given; make sure it exists and is migrated.
+        let (writer, task, _) = store::open(database).await?;
+        drop(writer);
+        task.join().await;
+        releaser.release_due().await?;
+    }
     publish::write(database, window, from, to, format, out).await
 }
 

@@ -45,7 +45,8 @@ enum Command {
         /// sqlite:PATH or postgres://USER@HOST:PORT/DB.
         #[arg(long)]
         database: String,
-        /// TOML config file: the privacy budget for periods still to be released.
+        /// The receiver's TOML config file: with it, closed periods still owed are released first
+        /// (with its budget and cross-tabulations); without it, publish only reads.
         #[arg(long)]
         config: Option<PathBuf>,
         /// daily or monthly.
@@ -109,21 +110,26 @@ fn init_logging() {
     }
 }
 
-async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers now (before READY=1 is sent: a stop right after it
+/// must not meet the default action, which kills), and returns what completes on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for SIGTERM; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            tracing::error!("cannot listen for SIGTERM; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: no new connections, committing reports in flight");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     }
-    tracing::info!("stopping: no new connections, committing reports in flight");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
 }
 
 fn exit_code(e: &Error) -> u8 {
@@ -191,10 +197,7 @@ fn main() -> ExitCode {
                         return Ok(ExitCode::from(EXIT_USAGE));
                     }
                 };
-                let settings = match config {
-                    Some(path) => Settings::load(&path)?,
-                    None => Settings::default(),
-                };
+                let settings = config.map(|path| Settings::load(&path)).transpose()?;
                 let mut out = std::io::stdout().lock();
                 let summary = headcount_receiver::publish_range(
                     &database, settings, window, from, to, format, &mut out,

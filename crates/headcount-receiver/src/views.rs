@@ -223,14 +223,13 @@ pub fn series_view<'a>(
 /// Whether `field` names something a release can hold: a field path of the contract, or 2 to
 /// 4 of them joined by `|` (a cross-tabulation).
 pub fn is_publishable_field(field: &str) -> bool {
-    let known = fields::known_fields();
     let parts: Vec<&str> = field.split(CROSSTAB_SEPARATOR).collect();
     let mut unique = parts.clone();
     unique.sort_unstable();
     unique.dedup();
     (parts.len() == 1 || (2..=crate::config::MAX_CROSSTAB_FIELDS).contains(&parts.len()))
         && unique.len() == parts.len()
-        && parts.iter().all(|p| known.contains(*p))
+        && parts.iter().all(|p| fields::is_known_field(p))
 }
 
 /// The query string as (name, value) pairs; refuses unknown and repeated names.

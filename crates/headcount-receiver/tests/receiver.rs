@@ -363,6 +363,29 @@ fn import_release_publish(b: &Backend) {
     assert!(err.contains("header"), "{err}");
 
     let config = b.config("[counts]\nk = 3\ncrosstabs = [[\"os.version_id\", \"arch\"]]\n");
+    // publish without the receiver's config only reads: nothing is released yet.
+    let (code, out, err) = run(
+        &[
+            "publish",
+            "--database",
+            &b.url,
+            "--window",
+            "daily",
+            "--from",
+            &p1,
+            "--to",
+            &p1,
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "have no release (not closed yet, or nothing counted): {p1}"
+        )),
+        "{err}"
+    );
+    assert!(!out.contains(&format!("daily,{p1},")), "{out}");
     let counts = format!("/v1/counts?window=daily&period={p1}");
     let wait_released = |r: &Receiver| {
         let deadline = Instant::now() + Duration::from_secs(30);
