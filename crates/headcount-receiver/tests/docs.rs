@@ -48,6 +48,11 @@ fn privacy_page_states_the_calibrations_figures() {
     ] {
         assert!(PRIVACY.contains(&claim), "privacy.md lacks {claim:?}");
     }
+    let fields = format!(
+        "({} fields)",
+        headcount_receiver::fields::known_fields().len()
+    );
+    assert!(PRIVACY.contains(&fields), "privacy.md lacks {fields:?}");
     let (epsilon, _, _) = c.spent().unwrap();
     assert!(epsilon <= 1.0);
     // The start-up line receiver.md quotes, for its one cross-tabulation.
