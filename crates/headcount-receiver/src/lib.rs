@@ -233,7 +233,7 @@ pub async fn publish_range(
 /// The CSV header of [`export`].
 pub const CSV_HEADER: &str = "window,period,field,value,count";
 
-/// Writes every raw counter of one period as CSV (no k-anonymity: this is the operator's view).
+/// Writes every raw counter of one period as CSV: exact, no noise (the operator's view).
 pub async fn export(
     database: &Database,
     window: Window,

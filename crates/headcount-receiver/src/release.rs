@@ -250,6 +250,39 @@ pub async fn run(mut releaser: Releaser, look_interval: Duration) {
 mod tests {
     use super::*;
 
+    /// The noise is calibrated to one report adding at most 1 to each cell and touching one value
+    /// per field: an array field (several values under one path) would break both.
+    #[test]
+    fn the_contract_has_no_array_so_one_value_per_field() {
+        fn arrays(v: &serde_json::Value, found: &mut Vec<String>, at: &str) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if m.get("type").and_then(|t| t.as_str()) == Some("array")
+                        || m.contains_key("items")
+                    {
+                        found.push(at.to_owned());
+                    }
+                    for (k, c) in m {
+                        arrays(c, found, &format!("{at}/{k}"));
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|c| arrays(c, found, at)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        arrays(&headcount_report::schema(), &mut found, "");
+        assert!(
+            found.is_empty(),
+            "arrays in the report ({found:?}): dp's sensitivity must count their elements"
+        );
+        let s = Settings::default();
+        assert_eq!(
+            calibrate(&s).unwrap().value_cells as usize,
+            fields::known_fields().len()
+        );
+    }
+
     #[test]
     fn crosstab_values_are_joined() {
         assert_eq!(
