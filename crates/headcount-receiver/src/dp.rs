@@ -251,6 +251,9 @@ pub struct Exact {
     pub reports: i64,
     /// Field -> value -> count.
     pub fields: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Field -> reports never shown on their own, whatever the noise: always in `other` (a
+    /// cross-tabulation's combinations beyond the receiver's bound on distinct values).
+    pub folded: BTreeMap<String, i64>,
 }
 
 /// The published counts of one field: values at or above the threshold, and the rest.
@@ -287,7 +290,7 @@ pub fn privatize(
     let mut fields = BTreeMap::new();
     for field in published {
         let mut table = FieldTable::default();
-        let mut hidden: i64 = 0;
+        let mut hidden: i64 = exact.folded.get(field).copied().unwrap_or(0);
         for (value, &count) in exact.fields.get(field).unwrap_or(&empty) {
             let noisy = count.saturating_add(noise.sample(&scale)?);
             if noisy >= threshold {

@@ -64,6 +64,25 @@ fn problem(status: StatusCode, error: &str, message: impl Into<String>) -> Respo
     (status, axum::Json(body)).into_response()
 }
 
+/// A refusal written straight to the connection, for a request refused before it reached the
+/// routes (see `connections`): the body of [`problem`], then the connection closes.
+pub(crate) fn problem_bytes(status: StatusCode, error: &str, message: &str) -> Vec<u8> {
+    let body = serde_json::to_string(&Problem {
+        error,
+        message: message.to_owned(),
+    })
+    .unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        body.len()
+    );
+    answer.push_str(&body);
+    answer.into_bytes()
+}
+
 fn with_retry_after(mut r: Response, secs: u64) -> Response {
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

@@ -8,14 +8,19 @@
 //! docs/development/protocol.md, operation in docs/usage/receiver.md.
 #![deny(missing_docs)]
 
+pub mod cardinality;
 pub mod config;
+mod connections;
 pub mod dp;
 pub mod fields;
+mod framing;
 pub mod http;
 pub mod import;
 mod leaves;
+pub mod limits;
 pub mod periods;
 pub mod publish;
+pub mod query;
 pub mod ratelimit;
 pub mod release;
 pub mod store;
@@ -89,6 +94,9 @@ pub enum Error {
     /// The database cannot be opened, migrated or used durably.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The connection cap does not fit under the open-file limit (a config problem too).
+    #[error("{0}")]
+    Limits(String),
     /// The listening socket cannot be opened.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -120,7 +128,11 @@ pub async fn serve(
         options.clock.clone(),
         options.noise,
     )?;
-    let (writer, writer_task, durability) = store::open(&options.database).await?;
+    let soft_limit = limits::open_file_limit().map_err(Error::Output)?;
+    let max_connections = limits::connection_cap(options.settings.connections.max, soft_limit)
+        .map_err(Error::Limits)?;
+    let (writer, writer_task, durability) =
+        store::open(&options.database, options.settings.max_values).await?;
     tracing::info!("counting into {} ({})", options.database, durability.0);
     let c = releaser.calibration();
     tracing::info!(
@@ -154,22 +166,22 @@ pub async fn serve(
         settings: options.settings,
         now: options.clock,
     });
+    let connection_limits = connections::Limits {
+        request_timeout: state.settings.connections.request_timeout,
+        idle_timeout: state.settings.connections.idle_timeout,
+        max: max_connections,
+    };
     let app = http::router(state, views);
+    tracing::info!(
+        "at most {max_connections} connections (open-file limit {soft_limit}), requests within \
+         {:?}, idle connections closed after {:?}",
+        connection_limits.request_timeout,
+        connection_limits.idle_timeout
+    );
     tracing::info!("listening on {}", tls::describe(local, tls.is_some()));
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let served = match tls {
-        Some(config) => {
-            axum::serve(tls::TlsListener::new(listener, config), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            axum::serve(tls::PlainListener(listener), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
+    connections::serve(listener, tls, app, connection_limits, shutdown).await;
     retention.abort();
     let _ = retention.await;
     releasing.abort();
@@ -181,7 +193,7 @@ pub async fn serve(
     {
         tracing::warn!("the counter writer did not finish within {DRAIN_TIMEOUT:?}");
     }
-    served.map_err(Error::Output)
+    Ok(())
 }
 
 async fn retention_loop(writer: store::Writer, age: Duration) {
@@ -215,6 +227,7 @@ pub async fn publish_range(
     out: &mut impl Write,
 ) -> Result<publish::Summary, Error> {
     if let Some(settings) = settings {
+        let max_values = settings.max_values;
         let mut releaser = release::Releaser::new(
             database.clone(),
             settings,
@@ -222,7 +235,7 @@ pub async fn publish_range(
             Box::new(dp::OpenDpNoise),
         )?;
         // The release reads the database it is given; make sure it exists and is migrated.
-        let (writer, task, _) = store::open(database).await?;
+        let (writer, task, _) = store::open(database, max_values).await?;
         drop(writer);
         task.join().await;
         releaser.release_due().await?;

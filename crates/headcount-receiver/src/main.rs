@@ -110,8 +110,8 @@ fn init_logging() {
     }
 }
 
-/// Registers the SIGTERM and SIGINT handlers now (before READY=1 is sent: a stop right after it
-/// must not meet the default action, which kills), and returns what completes on either.
+/// Registers for SIGTERM and SIGINT at once (a stop right after `READY=1` must not find the
+/// default action, which kills without committing), and completes on the first of them.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
     let signals = (
@@ -134,7 +134,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 
 fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Config(_) | Error::Tls(_) | Error::Privacy(_) => EXIT_CONFIG,
+        Error::Config(_) | Error::Tls(_) | Error::Limits(_) | Error::Privacy(_) => EXIT_CONFIG,
         Error::Store(_) | Error::Listen { .. } | Error::Release(_) => EXIT_UNAVAILABLE,
         Error::Import(headcount_receiver::import::ImportError::Store(_)) => EXIT_UNAVAILABLE,
         Error::Import(_) => EXIT_DATAERR,

@@ -198,12 +198,17 @@ pub fn params(calibration: &Calibration, settings: &Settings) -> ReleaseParams {
 /// joined by `|` (an absent value empty), as every view shows them.
 fn exact(rows: Vec<store::Count>) -> Exact {
     let mut fields: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut folded: BTreeMap<String, i64> = BTreeMap::new();
     for row in rows {
         let value = if row.field.contains(CROSSTAB_SEPARATOR) {
             match crosstab_value(&row.value) {
                 Some(v) => v,
-                // Not written by this receiver: never shown, still counted in other.
-                None => continue,
+                // Combinations beyond the bound on distinct values (stored as `other`): never
+                // shown on their own, counted in the cross-tabulation's other.
+                None => {
+                    *folded.entry(row.field).or_insert(0) += row.count;
+                    continue;
+                }
             }
         } else {
             row.value
@@ -217,7 +222,11 @@ fn exact(rows: Vec<store::Count>) -> Exact {
     let reports = fields
         .get(TOTAL_FIELD)
         .map_or(0, |f| f.values().sum::<i64>());
-    Exact { reports, fields }
+    Exact {
+        reports,
+        fields,
+        folded,
+    }
 }
 
 /// `["43",null]` -> `43|`.
@@ -304,8 +313,14 @@ mod tests {
             c("level", "minimal", 7),
             c("level", "full", 2),
             c("os.version_id|arch", r#"["43","x86_64"]"#, 9),
+            c("os.version_id|arch", "other", 2),
+            c("os.build", "other", 4),
         ]);
         assert_eq!(e.reports, 9);
         assert_eq!(e.fields["os.version_id|arch"]["43|x86_64"], 9);
+        // A cross-tabulation's combinations beyond the bound go to its other; a field's value
+        // `other` is a value like any.
+        assert_eq!(e.folded["os.version_id|arch"], 2);
+        assert_eq!(e.fields["os.build"]["other"], 4);
     }
 }

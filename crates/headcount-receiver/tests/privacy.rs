@@ -40,7 +40,11 @@ fn exact(reports: i64, cells: &[(&str, &str, i64)]) -> Exact {
             .or_default()
             .insert((*v).to_owned(), *n);
     }
-    Exact { reports, fields }
+    Exact {
+        reports,
+        fields,
+        ..Exact::default()
+    }
 }
 
 fn shown(t: &Table, field: &str, value: &str) -> i64 {

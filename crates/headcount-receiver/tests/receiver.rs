@@ -69,6 +69,62 @@ fn status_codes(b: &Backend) {
     assert!(m.contains("hostname"), "{m}");
     assert!(!m.contains("web1"), "{m}");
 
+    // 400: a key given twice, anywhere: the last one winning would read `schema` as 1.
+    let body = String::from_utf8(report("daily", "43", "x86_64")).unwrap();
+    let version_twice = body
+        .replacen(r#"{"schema":1"#, r#"{"schema":2"#, 1)
+        .replacen(r#""age_bucket":4}"#, r#""age_bucket":4,"schema":1}"#, 1);
+    let m = assert_problem(
+        &r.post(JSON, version_twice.as_bytes()),
+        400,
+        "invalid_report",
+    );
+    assert!(m.starts_with("duplicate key `schema`"), "{m}");
+    let nested = body.replacen(r#""arch":"x86_64""#, r#""arch":"x86_64","arch":"s390x""#, 1);
+    let m = assert_problem(&r.post(JSON, nested.as_bytes()), 400, "invalid_report");
+    assert!(m.starts_with("duplicate key `arch`"), "{m}");
+
+    // 400 before routing, then the connection closes: framing a proxy could read otherwise.
+    let valid = report("daily", "43", "x86_64");
+    let mut chunked = format!("{:x}\r\n", valid.len()).into_bytes();
+    chunked.extend_from_slice(&valid);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    for framing in [
+        format!(
+            "Transfer-Encoding: chunked\r\nContent-Length: {}",
+            chunked.len()
+        ),
+        format!(
+            "Content-Length: {}\r\nTransfer-Encoding: chunked",
+            chunked.len()
+        ),
+    ] {
+        let mut c = Client::connect(r.addr);
+        let mut raw = format!(
+            "POST /v1/report HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+        )
+        .into_bytes();
+        raw.extend_from_slice(&chunked);
+        let resp = c.raw(&raw).unwrap();
+        let m = assert_problem(&resp, 400, "invalid_request");
+        assert!(
+            m.contains("both Transfer-Encoding and Content-Length"),
+            "{m}"
+        );
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(
+            c.try_post(JSON, &valid).is_err(),
+            "the connection stayed open"
+        );
+    }
+    let mut c = Client::connect(r.addr);
+    let twice = format!(
+        "POST /v1/report HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {0}\r\nContent-Length: {0}\r\n\r\n",
+        valid.len()
+    );
+    let resp = c.raw(&[twice.as_bytes(), &valid].concat()).unwrap();
+    assert_problem(&resp, 400, "invalid_request");
+
     // 422: a schema version this receiver does not know, decided before anything else.
     let m = assert_problem(
         &r.post(JSON, br#"{"schema":2,"facts":{"brand":"new"}}"#),
@@ -100,6 +156,11 @@ fn status_codes(b: &Backend) {
     }
     raw.extend_from_slice(b"0\r\n\r\n");
     assert_problem(&c.raw(&raw).unwrap(), 413, "too_large");
+    // ... and a length no body could have: 413 with its body too, not a bare 400.
+    let mut c = Client::connect(r.addr);
+    let absurd = b"POST /v1/report HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000000000000000000000000000000\r\n\r\n";
+    let m = assert_problem(&c.raw(absurd).unwrap(), 413, "too_large");
+    assert!(m.contains("31 digits"), "{m}");
     // Exactly the limit is fine.
     let mut padded = report("daily", "43", "x86_64");
     padded.resize(MAX_REPORT_BYTES, b' ');
@@ -587,6 +648,10 @@ fn sigterm_stops_gracefully(b: &Backend) {
         idle.post(JSON, &report("daily", "43", "x86_64")).status,
         202
     );
+    // Nor may a client still sending its request (its deadline is 10 s away).
+    let mut half = std::net::TcpStream::connect(r.addr).unwrap();
+    std::io::Write::write_all(&mut half, b"POST /v1/report HTTP/1.1\r\nContent-Le").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     let t0 = Instant::now();
     r.signal("TERM");
     let status = loop {
@@ -619,7 +684,9 @@ fn retention_deletes_old_daily_counters_only(b: &Backend) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let db: headcount_receiver::Database = b.url.parse().unwrap();
-        let (writer, task, _) = store::open(&db).await.unwrap();
+        let (writer, task, _) = store::open(&db, headcount_receiver::config::DEFAULT_MAX_VALUES)
+            .await
+            .unwrap();
         let key = |p: Period| Key {
             window: p.window(),
             period: p,
@@ -658,6 +725,90 @@ fn retention_deletes_old_daily_counters_only(b: &Backend) {
     );
 }
 
+/// Valid reports with ever-new open values: each field keeps at most `max_values` distinct values
+/// per period and counts the rest as `other`, so the counters stop growing; nothing is lost, a
+/// kept value keeps its own counter, and the bound holds across a restart.
+fn distinct_values_are_bounded(b: &Backend) {
+    const MAX: usize = 20;
+    const CLIENTS: usize = 4;
+    const REPORTS: usize = 60;
+    let config = b.config(&format!(
+        "[counts]\nk = 1\nmax_values = {MAX}\ncrosstabs = [[\"os.build\", \"platform.instance_type\"]]\n"
+    ));
+    // Distinct builds and instance types, all valid, from several clients at once (so that
+    // batches carry several new values).
+    let post_distinct = |r: &Receiver, round: usize| {
+        let addr = r.addr;
+        let threads: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let mut client = Client::connect(addr);
+                    for i in 0..REPORTS {
+                        let body = String::from_utf8(report("daily", "43", "x86_64"))
+                            .unwrap()
+                            .replace("43.20261102.3.0", &format!("43.{round}.{c}.{i}"))
+                            .replace("m5.large", &format!("x{round}-{c}-{i}.large"));
+                        assert_eq!(client.post(JSON, body.as_bytes()).status, 202);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+    };
+    let values = |field: &str| -> Vec<(String, i64)> {
+        export(&b.url, "daily", &period("daily"))
+            .into_iter()
+            .filter(|(f, _, _)| f == field)
+            .map(|(_, v, n)| (v, n))
+            .collect()
+    };
+    let r = Receiver::start(&b.url, Some(&config));
+    post_distinct(&r, 0);
+    let sent = (CLIENTS * REPORTS) as i64;
+    for field in [
+        "os.build",
+        "platform.instance_type",
+        "os.build|platform.instance_type",
+    ] {
+        let v = values(field);
+        assert_eq!(v.len(), MAX + 1, "{field}: {v:?}");
+        assert_eq!(v.iter().map(|(_, n)| n).sum::<i64>(), sent, "{field}");
+        let other = v.iter().find(|(v, _)| v == "other").unwrap().1;
+        assert_eq!(other, sent - MAX as i64, "{field}");
+    }
+    let kept = values("os.build")
+        .into_iter()
+        .find(|(v, _)| v != "other")
+        .unwrap()
+        .0;
+    drop(r);
+    // A new process knows nothing but what the database says: the bound holds, and a kept
+    // value is still counted as itself.
+    let r = Receiver::start(&b.url, Some(&config));
+    post_distinct(&r, 1);
+    let body = String::from_utf8(report("daily", "43", "x86_64"))
+        .unwrap()
+        .replace("43.20261102.3.0", &kept);
+    assert_eq!(r.post(JSON, body.as_bytes()).status, 202);
+    let v = values("os.build");
+    assert_eq!(v.len(), MAX + 1, "{v:?}");
+    assert_eq!(v.iter().find(|(v, _)| *v == kept).unwrap().1, 2);
+    assert_eq!(
+        v.iter().find(|(v, _)| v == "other").unwrap().1,
+        2 * sent - MAX as i64
+    );
+    // The period is open, so nothing of it is public yet; once released, the cross-tabulation's
+    // overflow is in its `other` and the field's is the value "other" (release.rs's tests).
+    assert_problem(
+        &r.get(&format!(
+            "/v1/counts?window=daily&period={}",
+            period("daily")
+        )),
+        404,
+        "not_released",
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -678,4 +829,5 @@ suite!(
     import_release_publish,
     sigterm_stops_gracefully,
     retention_deletes_old_daily_counters_only,
+    distinct_values_are_bounded,
 );

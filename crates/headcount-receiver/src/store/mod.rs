@@ -16,12 +16,17 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use headcount_report::{Period, Window};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
+use crate::cardinality::{Ask, Bound, Existing};
 use crate::fields::Key;
 
 /// Retention requests queued for the writer.
 const RETAIN_QUEUE: usize = 4;
+/// Reads running at once, per reader (the views' and the release step's); each opens its own
+/// connection (up to three descriptors for SQLite), which `limits::RESERVED_DESCRIPTORS` must
+/// cover.
+pub const MAX_CONCURRENT_READS: usize = 4;
 
 /// Where the counters live, from `--database`.
 #[derive(Clone, PartialEq, Eq)]
@@ -247,6 +252,26 @@ trait Backend: Send + 'static {
     fn commit(&mut self, sums: Sums) -> impl Future<Output = Outcome> + Send;
     /// Deletes old daily counters.
     fn retain(&mut self, oldest_kept: Period) -> impl Future<Output = Result<u64, String>> + Send;
+    /// Answers the cardinality bound's questions, one answer per ask, in order.
+    fn existing(
+        &mut self,
+        asks: Vec<Ask>,
+    ) -> impl Future<Output = Result<Vec<Existing>, String>> + Send;
+}
+
+/// Commits `sums` with the values beyond the bound counted as `other`.
+async fn commit_bounded(backend: &mut impl Backend, bound: &mut Bound, sums: Sums) -> Outcome {
+    let asks = bound.asks(&sums);
+    let answers = if asks.is_empty() {
+        Vec::new()
+    } else {
+        backend.existing(asks.clone()).await?
+    };
+    let outcome = backend.commit(bound.apply(sums, asks, answers)).await;
+    if outcome.is_err() {
+        bound.forget();
+    }
+    outcome
 }
 
 /// The writer loop: whenever requests added increments, take them all and commit them as one
@@ -255,6 +280,7 @@ async fn run_writer(
     mut backend: impl Backend,
     shared: Arc<Shared>,
     mut retain: mpsc::Receiver<Retain>,
+    mut bound: Bound,
 ) {
     loop {
         tokio::select! {
@@ -269,7 +295,7 @@ async fn run_writer(
                 None => {
                     let p = shared.take();
                     if p.requests > 0 {
-                        let _ = backend.commit(sorted(p.sums)).await;
+                        let _ = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
                     }
                     return;
                 }
@@ -279,7 +305,7 @@ async fn run_writer(
         if p.requests == 0 {
             continue;
         }
-        let outcome = backend.commit(sorted(p.sums)).await;
+        let outcome = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
         if let Err(e) = &outcome {
             tracing::error!("storing counts failed, {} reports refused: {e}", p.requests);
         }
@@ -291,16 +317,22 @@ async fn run_writer(
 #[derive(Clone)]
 pub struct Reader {
     database: Database,
+    /// Bounds the reads running at once (and so the descriptors they hold).
+    reads: Arc<Semaphore>,
 }
 
 impl Reader {
     /// A reader of `database`; opens a connection per read (reads are rare, writes are not).
     pub fn new(database: Database) -> Reader {
-        Reader { database }
+        Reader {
+            database,
+            reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+        }
     }
 
     /// Every counter of one period, sorted by field then value.
     pub async fn counts(&self, window: Window, period: Period) -> Result<Vec<Count>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
         match &self.database {
             Database::Sqlite(path) => {
                 let path = path.clone();
@@ -424,6 +456,8 @@ async fn blocking<T: Send + 'static>(
 #[derive(Clone)]
 pub struct PublicReader {
     inner: PublicInner,
+    /// Bounds the reads running at once (and so the descriptors they hold).
+    reads: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -451,7 +485,10 @@ impl PublicReader {
             Database::Sqlite(path) => PublicInner::Sqlite(path),
             Database::Postgres(url) => PublicInner::Postgres(Arc::new(postgres::Pool::new(url))),
         };
-        PublicReader { inner }
+        PublicReader {
+            inner,
+            reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+        }
     }
 
     /// The release of one period, if it was released.
@@ -460,6 +497,7 @@ impl PublicReader {
         window: Window,
         period: Period,
     ) -> Result<Option<Release>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
         match &self.inner {
             PublicInner::Sqlite(path) => {
                 let path = path.clone();
@@ -473,6 +511,7 @@ impl PublicReader {
 
     /// The latest released period of `window`.
     pub async fn latest(&self, window: Window) -> Result<Option<Period>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
         match &self.inner {
             PublicInner::Sqlite(path) => {
                 let path = path.clone();
@@ -492,6 +531,7 @@ impl PublicReader {
         from: Period,
         to: Period,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
         match &self.inner {
             PublicInner::Sqlite(path) => {
                 let (path, field) = (path.clone(), field.to_owned());
@@ -587,8 +627,13 @@ impl Import {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Durability(pub String);
 
-/// Opens the database, runs the migrations, checks durability and starts the writer.
-pub async fn open(database: &Database) -> Result<(Writer, WriterTask, Durability), StoreError> {
+/// Opens the database, runs the migrations, checks durability and starts the writer, which
+/// keeps at most `max_values` distinct values per field and period (`cardinality`).
+pub async fn open(
+    database: &Database,
+    max_values: u32,
+) -> Result<(Writer, WriterTask, Durability), StoreError> {
+    let bound = Bound::new(max_values);
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::new()),
         work: Notify::new(),
@@ -598,14 +643,14 @@ pub async fn open(database: &Database) -> Result<(Writer, WriterTask, Durability
         Database::Sqlite(path) => {
             let backend = sqlite::SqliteBackend::open(path.clone()).await?;
             let durability = backend.durability.clone();
-            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx, bound));
             (task, durability)
         }
         Database::Postgres(url) => {
             let client = postgres::open_writer(url).await?;
             let durability = postgres::durability(&client, url).await?;
             let backend = postgres::PostgresBackend::new(url.clone(), client);
-            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx, bound));
             (task, durability)
         }
     };
@@ -675,6 +720,9 @@ mod tests {
             async fn retain(&mut self, _: Period) -> Result<u64, String> {
                 Ok(0)
             }
+            async fn existing(&mut self, asks: Vec<Ask>) -> Result<Vec<Existing>, String> {
+                Ok(vec![Existing::default(); asks.len()])
+            }
         }
         let commits = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
@@ -682,7 +730,12 @@ mod tests {
             work: Notify::new(),
         });
         let (retain, rx) = mpsc::channel(1);
-        let task = tokio::spawn(run_writer(Slow(commits.clone()), shared.clone(), rx));
+        let task = tokio::spawn(run_writer(
+            Slow(commits.clone()),
+            shared.clone(),
+            rx,
+            Bound::new(crate::config::DEFAULT_MAX_VALUES),
+        ));
         let writer = Writer { shared, retain };
         let key = Key {
             window: Window::Daily,

@@ -17,6 +17,8 @@ use super::{
     StoreError, Sums, redact,
 };
 
+use crate::cardinality::{Ask, Existing, OTHER};
+
 /// The `meta` key of the first look of the release step.
 const FIRST_LOOK: &str = "first_release_look";
 
@@ -216,7 +218,39 @@ impl super::Backend for PostgresBackend {
         .await
         .map_err(|e| e.to_string())
     }
+
+    async fn existing(&mut self, asks: Vec<Ask>) -> Result<Vec<Existing>, String> {
+        let c = self.client().await?;
+        let mut answers = Vec::with_capacity(asks.len());
+        for a in &asks {
+            let row = c
+                .query_one(
+                    EXISTING,
+                    &[
+                        &a.window.as_str(),
+                        &a.period.to_string(),
+                        &a.field,
+                        &OTHER,
+                        &a.values,
+                    ],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let distinct: i64 = row.get(0);
+            answers.push(Existing {
+                distinct: u64::try_from(distinct).unwrap_or(0),
+                present: row.get(1),
+            });
+        }
+        Ok(answers)
+    }
 }
+
+/// For the cardinality bound: how many distinct values a field has in a period (`other` not
+/// included), and which of the given values are among them.
+const EXISTING: &str = "SELECT count(*) FILTER (WHERE value <> $4),
+        coalesce(array_agg(value) FILTER (WHERE value = ANY($5)), '{}')
+    FROM counts WHERE time_window = $1 AND period = $2 AND field = $3";
 
 async fn commit(client: &Client, sums: &super::Sums) -> Result<u64, tokio_postgres::Error> {
     let mut windows = Vec::with_capacity(sums.len());

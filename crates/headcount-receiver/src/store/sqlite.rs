@@ -17,6 +17,8 @@ use super::{
     StoreError, Sums,
 };
 
+use crate::cardinality::{Ask, Existing, OTHER};
+
 /// The `meta` key of the first look of the release step.
 const FIRST_LOOK: &str = "first_release_look";
 
@@ -194,6 +196,36 @@ impl super::Backend for SqliteBackend {
     async fn retain(&mut self, oldest_kept: Period) -> Result<u64, String> {
         self.with_conn(move |c| retain(c, oldest_kept)).await
     }
+
+    async fn existing(&mut self, asks: Vec<Ask>) -> Result<Vec<Existing>, String> {
+        self.with_conn(move |c| existing(c, &asks)).await
+    }
+}
+
+fn existing(conn: &Connection, asks: &[Ask]) -> Result<Vec<Existing>, rusqlite::Error> {
+    let mut distinct = conn.prepare_cached(
+        "SELECT count(*) FROM counts
+         WHERE time_window = ?1 AND period = ?2 AND field = ?3 AND value <> ?4",
+    )?;
+    let mut has = conn.prepare_cached(
+        "SELECT 1 FROM counts WHERE time_window = ?1 AND period = ?2 AND field = ?3 AND value = ?4",
+    )?;
+    let mut answers = Vec::with_capacity(asks.len());
+    for a in asks {
+        let (window, period) = (a.window.as_str(), a.period.to_string());
+        let n: i64 = distinct.query_row(params![window, period, a.field, OTHER], |r| r.get(0))?;
+        let mut present = Vec::new();
+        for v in &a.values {
+            if has.exists(params![window, period, a.field, v])? {
+                present.push(v.clone());
+            }
+        }
+        answers.push(Existing {
+            distinct: u64::try_from(n).unwrap_or(0),
+            present,
+        });
+    }
+    Ok(answers)
 }
 
 fn commit(conn: &mut Connection, sums: &super::Sums) -> Result<(), rusqlite::Error> {
