@@ -142,18 +142,17 @@ pub async fn serve(
         c.noise_scale,
         c.threshold
     );
-    let releasing = tokio::spawn(release::run(releaser, options.look_interval));
-
-    let retention = tokio::spawn(retention_loop(
-        writer.clone(),
-        options.settings.daily_retention,
-    ));
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| Error::Listen {
             addr: options.listen,
             source,
         })?;
+    let releasing = tokio::spawn(release::run(releaser, options.look_interval));
+    let retention = tokio::spawn(retention_loop(
+        writer.clone(),
+        options.settings.daily_retention,
+    ));
     let local = listener.local_addr().unwrap_or(options.listen);
     let views = Arc::new(views::ViewState {
         reader: store::PublicReader::new(options.database.clone()),
