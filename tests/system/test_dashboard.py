@@ -256,6 +256,19 @@ def test_the_window_and_range_controls_show_their_series(year, browser):
     charts = check_view(page, year, "monthly", first, latest)
     assert [c for c in charts if c["kind"] == "field"][0]["periods"] == year.months
 
+    # "from … to …" starts from the range shown; a changed start applies on Enter (submit).
+    page.evaluate("""(() => { const last = document.getElementById('last');
+        last.value = 'custom'; last.dispatchEvent(new Event('change', { bubbles: true })); })()""")
+    page.wait_for(f"location.search === '?window=monthly&from={first}&to={latest}'"
+                  " && document.documentElement.dataset.state === 'ready'")
+    start = year.months[2]
+    page.evaluate(f"""(() => {{ document.getElementById('from').value = '{start}';
+        document.getElementById('controls').requestSubmit(); }})()""")
+    page.wait_for(f"location.search === '?window=monthly&from={start}&to={latest}'"
+                  " && document.documentElement.dataset.state === 'ready'")
+    charts = check_view(page, year, "monthly", start, latest)
+    assert [c for c in charts if c["kind"] == "field"][0]["periods"] == year.months[2:]
+
     # A range of days from the query string (a bookmarked view).
     start = day(year.days()[30])
     end = start + datetime.timedelta(days=89)

@@ -103,7 +103,6 @@
     const problem = body && body.message ? `: ${body.message}` : "";
     const e = new Error(`${url} answered ${r.status}${problem}`);
     e.status = r.status;
-    e.problem = body;
     throw e;
   }
   const seriesURL = (win, field, from, to) =>
@@ -126,6 +125,8 @@
   let generation = 0;
   let loadedSearch = null;
   let observer = null;
+  // The window and range on the page, to start a custom range from.
+  let current = null;
 
   function setupControls(s) {
     const form = $("controls");
@@ -154,6 +155,10 @@
     if (event && event.target && event.target.name === "window") {
       s = { window: win, last: DEFAULT_LAST[win] };
     } else if ($("last").value === "custom") {
+      if (current && current.window === win && !$("from").value && !$("to").value) {
+        $("from").value = formatPeriod(win, current.from);
+        $("to").value = formatPeriod(win, current.to);
+      }
       const from = parsePeriod(win, $("from").value.trim());
       const to = parsePeriod(win, $("to").value.trim());
       form.classList.add("is-custom");
@@ -439,6 +444,7 @@
       return;
     }
     const range = rangeOf(s, latest);
+    current = { window: w, from: range.from, to: range.to };
     const o = OTHER_WINDOW[w];
     const other = otherRange(w, range, counts[o] ? parsePeriod(o, counts[o].period) : null);
     const fields = orderFields(Object.keys(counts[w].fields));
@@ -530,7 +536,10 @@
     const reports = charts.find((c) => c.kind === "reports" && c.window === w);
     const released = reports ? reports.periods.length : 0;
     const clipped = range.clipped ? ` (at most ${MAX_PERIODS} ${NOUN[w][1]} at once)` : "";
-    status(`${fields.length} fields ${PER[w]}, ${formatPeriod(w, range.from)} to ${formatPeriod(w, range.to)}${clipped}: ` +
+    const crosstabs = fields.filter((f) => f.includes("|")).length;
+    const what = `${fields.length - crosstabs} fields` +
+      (crosstabs ? ` and ${crosstabs} cross-tabulation${crosstabs === 1 ? "" : "s"}` : "");
+    status(`${what} ${PER[w]}, ${formatPeriod(w, range.from)} to ${formatPeriod(w, range.to)}${clipped}: ` +
       `${released} released ${NOUN[w][released === 1 ? 0 : 1]}. The latest released ${NOUN[w][0]} is ` +
       `${counts[w].period}; later ones appear once they close.` +
       (failures ? ` ${failures} charts could not be read; reload to try again.` : ""));
