@@ -30,6 +30,8 @@ pub struct Status {
     pub state_error: Option<String>,
     /// Per window: last settled period and the next due time.
     pub windows: Vec<WindowStatus>,
+    /// The login notice the running service shows (`null` when nothing is sent).
+    pub notice: Option<String>,
 }
 
 /// One window's line.
@@ -93,6 +95,7 @@ pub fn status(settings: &Settings, state_file: &StateFile, now: DateTime<Utc>) -
         state_file: state_file.path().display().to_string(),
         state_error,
         windows,
+        notice: crate::motd::text(settings),
     }
 }
 
@@ -134,6 +137,13 @@ pub fn render(s: &Status) -> String {
             &format!("{}:", w.window),
             &format!("last settled {last}; next {next}"),
         );
+    }
+    match &s.notice {
+        Some(notice) => {
+            out.push('\n');
+            out.push_str(notice);
+        }
+        None => out.push_str("\nNothing is sent: no login notice is shown.\n"),
     }
     out
 }
@@ -213,6 +223,15 @@ mod tests {
             assert!(out.contains("proxy.example:3128"), "{out}");
         }
         assert!(text.contains("last settled 2026-11-23"), "{text}");
+        // The login notice's two lines, as the running service shows them.
+        assert!(
+            text.ends_with(&crate::motd::text(&settings).unwrap()),
+            "{text}"
+        );
+        assert!(
+            text.contains("reports anonymous counts at level minimal to counter.example."),
+            "{text}"
+        );
     }
 
     #[test]
