@@ -228,3 +228,19 @@ fn headcount_conf_5_states_the_code_defaults() {
     }
     assert!(PAGE_5.contains(&format!("Default:\n.BR \\(dq{}\\(dq .", DEFAULT_LEVEL)));
 }
+
+#[test]
+fn headcount_conf_5_names_the_level_sources_beyond_the_fragments() {
+    assert!(PAGE_5.contains(&format!(
+        ".BI {}= LEVEL",
+        headcount::config::cmdline::LEVEL_PARAM
+    )));
+    for name in headcount::config::pinger::PINGER_NAMES {
+        let escaped = name.replace('-', "\\-");
+        assert!(
+            PAGE_5.contains(&format!("{{/usr/lib,/run,/etc}}/{escaped}/config.d/")),
+            "{name}"
+        );
+    }
+    assert!(PAGE_5.contains(".B socks5h://") && PAGE_5.contains(".B socks5://"));
+}
