@@ -610,6 +610,7 @@ mod tests {
             Action::Sleep {
                 until: chrono::Utc::now(),
             },
+            chrono::Utc::now(),
         );
         assert!(acknowledges(&line, Level::Full), "{line}");
         assert!(!acknowledges(&line, Level::Minimal), "{line}");

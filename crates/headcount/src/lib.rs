@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 mod error;
+mod file_read;
 pub mod level;
 pub mod logging;
 pub mod motd;

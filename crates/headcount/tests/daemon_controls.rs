@@ -62,7 +62,10 @@ fn a_reload_during_a_send_that_keeps_reporting_leaves_the_request_alone() {
         &Root::config(&rx.url("http", "127.0.0.1"), "")
             .replace("timeout_secs = 5", "timeout_secs = 30"),
     );
-    let mut d = root.daemon();
+    let path = root.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut d = root.daemon_with(&[("NOTIFY_SOCKET", path.as_os_str())]);
     wait_connection(&rx, &d);
     root.write(
         "etc/headcount/config.d/60-level.toml",
@@ -70,6 +73,24 @@ fn a_reload_during_a_send_that_keeps_reporting_leaves_the_request_alone() {
     );
     d.signal(1);
     d.wait_log("configuration reloaded", 1, Duration::from_secs(5));
+    // The reload ends (READY=1, with the new level) while the request is still in flight, so
+    // systemd does not sit in "reloading" until the answer comes.
+    let t = Instant::now();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !(seen.contains("RELOADING=1") && seen.contains("READY=1\nSTATUS=level full")) {
+        assert!(t.elapsed() < Duration::from_secs(5), "{seen}");
+        while let Ok(n) = sock.recv(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.push('|');
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let reloaded = &seen[seen.rfind("READY=1\nSTATUS=level full").unwrap()..];
+    assert!(
+        reloaded.contains("sending daily") || reloaded.contains("sending monthly"),
+        "{seen}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(d.running());
     // The request is still open (a closed connection would be in `wire`), and not repeated.
