@@ -15,7 +15,7 @@
 //! to name the new level; an enabled service that is not running is started.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use headcount_report::Level;
 
 use crate::Error;
 use crate::config::{self, Loaded, Origin, Overlay};
+use crate::file_read::{Links, ReadError, read_bounded};
 use crate::systemctl::{self, ServiceManager, UNIT, UnitState};
 
 /// The administrator's level fragment, relative to the root.
@@ -209,23 +210,12 @@ fn read_existing(root: &Path, path: &Path) -> Result<Existing, LevelError> {
             },
         );
     }
-    if !meta.is_file() {
-        return Ok(Existing::Unusable("not a regular file".to_owned()));
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| write_error(path, &e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FRAGMENT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| write_error(path, &e))?;
-    if bytes.len() as u64 > MAX_FRAGMENT_BYTES {
-        return Ok(Existing::Unusable(format!(
-            "larger than {MAX_FRAGMENT_BYTES} bytes"
-        )));
-    }
+    let bytes = match read_bounded(path, MAX_FRAGMENT_BYTES, Links::Refuse) {
+        Ok(b) => b,
+        Err(ReadError::NotFound) => return Ok(Existing::Missing),
+        Err(ReadError::Io(e)) => return Err(write_error(path, &e)),
+        Err(e) => return Ok(Existing::Unusable(e.to_string())),
+    };
     Ok(match String::from_utf8(bytes) {
         Ok(text) => Existing::Text(text),
         Err(_) => Existing::Unusable("not UTF-8 text".to_owned()),

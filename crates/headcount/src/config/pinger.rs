@@ -19,13 +19,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
 use super::Diagnostic;
+use crate::file_read::{Links, read_bounded};
 
 /// The client's names, each with its own three directories.
 pub const PINGER_NAMES: [&str; 2] = ["fedora-coreos-pinger", "fedora-coreos-metrics-client"];
@@ -153,26 +153,9 @@ fn opt_out(root: &Path, name: &str, found: &mut Found) -> Option<OptOut> {
 
 /// Reads a fragment without following a symlink and without blocking on a FIFO.
 fn read(path: &Path) -> Result<String, Diagnostic> {
-    let err = |m: String| Diagnostic::file(path, m);
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    if !meta.is_file() {
-        return Err(err("is not a regular file".to_owned()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(err(format!("larger than {MAX_BYTES} bytes")));
-    }
-    String::from_utf8(bytes).map_err(|_| err("is not UTF-8 text".to_owned()))
+    let bytes = read_bounded(path, MAX_BYTES, Links::Refuse)
+        .map_err(|e| Diagnostic::file(path, e.to_string()))?;
+    String::from_utf8(bytes).map_err(|_| Diagnostic::file(path, "is not UTF-8 text"))
 }
 
 /// `[reporting] enabled` of one fragment with its line, or `None` when it does not set it.
