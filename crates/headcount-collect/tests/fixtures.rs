@@ -21,7 +21,7 @@ fn collect(root: &Path, level: Level) -> Report {
 fn golden_previews() {
     let mut failures = Vec::new();
     let fixtures = fixtures();
-    assert!(fixtures.len() >= 8, "fixtures: {}", fixtures.len());
+    assert!(fixtures.len() >= 15, "fixtures: {}", fixtures.len());
     for (kind, root) in fixtures {
         set_installed(&root, meta(&kind).installed);
         for level in [Level::Minimal, Level::Full] {

@@ -82,7 +82,9 @@ fn readable_preview_describes_every_field() {
     let out = headcount(&["preview", "--root", &fixture("metal-fcos-x86_64")]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("\nplatform.id: metal\n    Platform: ignition.platform.id"));
+    assert!(text.contains(
+        "\nplatform.id: metal\n    Platform, tried in this order: the last ignition.platform.id="
+    ));
     // The configured level (default minimal) applies: no full-level fields.
     assert!(text.contains("level: minimal") && !text.contains("hardware."));
 }
