@@ -89,6 +89,32 @@ fn arm64_kernels_without_kernel_arch_report_aarch64_from_cpuinfo() {
     fs::remove_dir_all(root).unwrap();
 }
 
+// ---- the aleph file each installer writes ----
+
+#[test]
+fn aleph_files_are_read_whoever_wrote_them() {
+    // coreos-assembler's links to osbuild's and bootc's files, and each file alone.
+    let root = copy_of("qemu-fcos-x86_64", "aleph-bootc");
+    let original = |root: &Path| {
+        collect(root)
+            .original_os
+            .map(|o| o.build.as_str().to_owned())
+    };
+    assert_eq!(original(&root).as_deref(), Some("44.20261115.1.0"));
+    fs::remove_file(root.join("sysroot/.coreos-aleph-version.json")).unwrap();
+    fs::remove_file(root.join("sysroot/.aleph-version.json")).unwrap();
+    assert_eq!(original(&root).as_deref(), Some("44.20261115.1.0"));
+    fs::remove_dir_all(root).unwrap();
+    let root = copy_of("kubevirt-fcos-x86_64", "aleph-osbuild");
+    fs::remove_file(root.join("sysroot/.coreos-aleph-version.json")).unwrap();
+    assert_eq!(original(&root).as_deref(), Some("42.20250901.3.0"));
+    fs::remove_dir_all(root).unwrap();
+    assert_eq!(
+        original(&fixture("rhcos-openstack-x86_64")).as_deref(),
+        Some("414.92.202310210434-0")
+    );
+}
+
 // ---- the machine type of every afterburn provider, and only the detected one's ----
 
 #[test]
