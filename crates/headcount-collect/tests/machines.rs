@@ -279,6 +279,28 @@ fn an_arm_guest_with_an_unknown_dmi_vendor_is_not_metal() {
     fs::remove_dir_all(root).unwrap();
 }
 
+#[test]
+fn ibm_z_sysinfo_tells_z_vm_kvm_and_lpar_apart() {
+    // proc/sysinfo as systemd's detect_vm_zvm reads it: a guest lists its control program.
+    let root = scratch("s390x");
+    fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("proc/sys/kernel/arch"), "s390x\n").unwrap();
+    fs::write(root.join("proc/cpuinfo"), "vendor_id       : IBM/S390\n").unwrap();
+    set_cmdline(&root, "ignition.platform.id=metal rd.znet=qeth,0.0.bdf0");
+    let base =
+        "Manufacturer:         IBM\nType:                 3931\nLPAR Name:            LP01\n";
+    for (vm, want) in [
+        ("", PlatformId::Metal),
+        ("VM00 Control Program: z/VM    7.3.0\n", PlatformId::Zvm),
+        ("VM00 Control Program: KVM/Linux\n", PlatformId::Qemu),
+    ] {
+        fs::write(root.join("proc/sysinfo"), format!("{base}{vm}")).unwrap();
+        assert_eq!(platform(&collect(&root)), want, "{vm}");
+    }
+    fs::remove_dir_all(root).unwrap();
+}
+
 // ---- containers started by Quadlet ----
 
 #[test]
@@ -301,4 +323,28 @@ fn oracle_block_volumes_are_virtual_disks() {
     assert_eq!(disks.r#virtual.as_str(), "2-4");
     assert_eq!(disks.hdd.as_str(), "0");
     assert_eq!(disks.ssd.as_str(), "0");
+}
+
+// ---- what later collectors build on ----
+
+#[test]
+fn the_detection_says_what_decided_the_platform() {
+    use headcount_collect::{HardwareVerdict, PlatformSource, Root, detect_platform};
+    let d = detect_platform(&Root::new(&fixture("hyperv-metal-id-fcos-x86_64")));
+    assert_eq!(d.id, PlatformId::Hyperv);
+    assert_eq!(d.source, PlatformSource::Hardware);
+    assert_eq!(d.hardware, Some(HardwareVerdict::Named(PlatformId::Hyperv)));
+    // A kernel argument naming a cloud is taken as it is: the hardware is not read.
+    let d = detect_platform(&Root::new(&fixture("aws-fcos-x86_64")));
+    assert_eq!(d.id, PlatformId::Aws);
+    assert_eq!(
+        d.source,
+        PlatformSource::KernelArgument("ignition.platform.id")
+    );
+    assert_eq!(d.hardware, None);
+    let d = detect_platform(&Root::new(&fixture("rpi4-fcos-aarch64")));
+    assert_eq!(
+        (d.id, d.hardware),
+        (PlatformId::Metal, Some(HardwareVerdict::Metal))
+    );
 }

@@ -15,7 +15,7 @@ const FIELDS: &[Field] = &[Field {
     name: "platform.id",
     kind: "string (Ignition platform ids, xen, unknown)",
     bucketing: "",
-    description: "Platform, tried in this order: the last ignition.platform.id= on the kernel command line (proc/cmdline), else the last flatcar.oem.id=, else the last coreos.oem.id= (ec2, gce and pxe read as aws, gcp and metal); when that says metal, or nothing names one, the hardware decides: DMI in sys/class/dmi/id (vendor, product, BIOS and chassis asset tag, for example CloudStack's product name or Oracle Cloud's asset tag), IBM Z proc/sysinfo, the device tree in sys/firmware/devicetree/base (a hypervisor node or QEMU's fw-cfg), sys/hypervisor/type and the CPU's hypervisor flag in proc/cpuinfo. A named cloud or hypervisor wins over metal; an unnamed hypervisor gives unknown, never metal. metal needs evidence: on x86 readable DMI and no hypervisor; elsewhere a device tree naming a board, or DMI naming a known hardware maker; unknown when nothing decides.",
+    description: "Platform, tried in this order: the last ignition.platform.id= on the kernel command line (proc/cmdline), else the last flatcar.oem.id=, else the last coreos.oem.id= (ec2, gce and pxe read as aws, gcp and metal); when that says metal, or nothing names one, the hardware decides: DMI in sys/class/dmi/id (vendor, product, BIOS and chassis asset tag, for example CloudStack's product name or Oracle Cloud's asset tag), proc/sysinfo on IBM Z (z/VM or KVM as control program, else an LPAR), the device tree in sys/firmware/devicetree/base outside x86 (a hypervisor node or QEMU's fw-cfg), sys/hypervisor/type and the CPU's hypervisor flag in proc/cpuinfo. A named cloud or hypervisor wins over metal; an unnamed hypervisor gives unknown, never metal. metal needs evidence: on x86 readable DMI and no hypervisor; elsewhere a device tree naming a board, or DMI naming a known hardware maker; unknown when nothing decides.",
 }];
 
 /// Kernel arguments that name the platform, in order of precedence; the last occurrence of
@@ -89,41 +89,37 @@ pub struct Detection {
     pub id: PlatformId,
     /// What decided it.
     pub source: PlatformSource,
-    /// What the hardware alone says, whatever the kernel command line named.
-    pub hardware: HardwareVerdict,
+    /// What the hardware alone says; `None` when a kernel argument named a platform other than
+    /// metal, which the hardware is not read to second-guess.
+    pub hardware: Option<HardwareVerdict>,
 }
 
 /// The platform of the machine under `root`.
 pub fn detect_platform(root: &Root) -> Detection {
-    let hardware = hardware_verdict(root);
-    let from_hardware = |source| Detection {
-        id: match hardware {
-            HardwareVerdict::Named(id) => id,
-            HardwareVerdict::Metal => PlatformId::Metal,
-            HardwareVerdict::VirtualMachine | HardwareVerdict::Unknown => PlatformId::Unknown,
-        },
-        source,
-        hardware,
-    };
-    match from_cmdline(root) {
-        // A live-ISO or PXE install writes metal even inside a VM: the hardware has the say,
-        // and only its own evidence of a hypervisor overrules the argument.
-        Some((PlatformId::Metal, arg)) => match hardware {
-            HardwareVerdict::Named(_) | HardwareVerdict::VirtualMachine => {
-                from_hardware(PlatformSource::Hardware)
-            }
-            HardwareVerdict::Metal | HardwareVerdict::Unknown => Detection {
-                id: PlatformId::Metal,
-                source: PlatformSource::KernelArgument(arg),
-                hardware,
-            },
-        },
-        Some((id, arg)) => Detection {
+    let named = from_cmdline(root);
+    if let Some((id, arg)) = named.filter(|(id, _)| *id != PlatformId::Metal) {
+        return Detection {
             id,
             source: PlatformSource::KernelArgument(arg),
-            hardware,
-        },
-        None => from_hardware(PlatformSource::Hardware),
+            hardware: None,
+        };
+    }
+    let hardware = hardware_verdict(root);
+    let (id, source) = match (hardware, named) {
+        (HardwareVerdict::Named(id), _) => (id, PlatformSource::Hardware),
+        // A live-ISO or PXE install writes metal even inside a VM: a hypervisor the hardware
+        // shows overrules the argument.
+        (HardwareVerdict::VirtualMachine, _) => (PlatformId::Unknown, PlatformSource::Hardware),
+        (HardwareVerdict::Metal | HardwareVerdict::Unknown, Some((id, arg))) => {
+            (id, PlatformSource::KernelArgument(arg))
+        }
+        (HardwareVerdict::Metal, None) => (PlatformId::Metal, PlatformSource::Hardware),
+        (HardwareVerdict::Unknown, None) => (PlatformId::Unknown, PlatformSource::Hardware),
+    };
+    Detection {
+        id,
+        source,
+        hardware: Some(hardware),
     }
 }
 
@@ -310,7 +306,10 @@ fn from_device_tree(root: &Root) -> Option<HardwareVerdict> {
     if !root.is_dir(DEVICE_TREE) {
         return None;
     }
-    if let Some(hv) = dt_strings(root, "hypervisor/compatible").first() {
+    // Any hypervisor node says VM, named or not (an empty one too, as in systemd).
+    if root.exists(&format!("{DEVICE_TREE}/hypervisor/compatible")) {
+        let compatible = dt_strings(root, "hypervisor/compatible");
+        let hv = compatible.first().map_or("", String::as_str);
         return Some(if hv == "linux,kvm" {
             HardwareVerdict::Named(PlatformId::Qemu)
         } else if hv.contains("xen") {
@@ -348,11 +347,16 @@ fn hardware_verdict(root: &Root) -> HardwareVerdict {
     if let Some(id) = named_by_dmi(&dmi) {
         return HardwareVerdict::Named(id);
     }
-    let sysinfo = from_sysinfo(root);
+    let arch = arch::detect_arch(root);
+    let x86 = matches!(arch, Some(Arch::X86_64 | Arch::I686));
+    // Only IBM Z has sysinfo and x86 has no device tree (an unknown arch tries both).
+    let sysinfo = matches!(arch, Some(Arch::S390x) | None)
+        .then(|| from_sysinfo(root))
+        .flatten();
     if let Some(v @ (HardwareVerdict::Named(_) | HardwareVerdict::VirtualMachine)) = sysinfo {
         return v;
     }
-    let device_tree = from_device_tree(root);
+    let device_tree = (!x86).then(|| from_device_tree(root)).flatten();
     if let Some(v @ (HardwareVerdict::Named(_) | HardwareVerdict::VirtualMachine)) = device_tree {
         return v;
     }
@@ -371,7 +375,6 @@ fn hardware_verdict(root: &Root) -> HardwareVerdict {
         .sys_vendor
         .as_deref()
         .filter(|v| !v.is_empty() && !hardware::is_placeholder(v));
-    let x86 = matches!(arch::detect_arch(root), Some(Arch::X86_64 | Arch::I686));
     if x86 {
         // x86 guests carry the hypervisor flag: readable DMI without it is real hardware.
         return if dmi.sys_vendor.is_some() {
