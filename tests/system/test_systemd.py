@@ -311,10 +311,38 @@ def test_reload_applies_a_changed_level(machine):
     m.run(["systemctl", "reload", "headcount.service"])
     # systemd 252 has no notify-reload: `reload` returns once SIGHUP is sent, so poll STATUS.
     m.wait_for("StatusText with level full", lambda: "full" in status_text(m) and "minimal" not in status_text(m))
+    # A reload that changes nothing leaves the whole status line, not a bare "reloaded".
+    m.run(["systemctl", "reload", "headcount.service"])
+    daily, monthly = current_periods()
+    whole = f"level full; last settled: daily {daily}, monthly {monthly}; next due "
+    m.wait_for("the whole StatusText after an unchanged reload", lambda: whole in status_text(m))
     show = m.show()
     assert show["MainPID"] == pid, "reload restarted the daemon"
     assert show["ActiveState"] == "active", show
     assert show["NRestarts"] == "0", show
+
+
+def test_a_fifo_as_the_state_file_neither_blocks_the_start_nor_loops(machine):
+    m = machine()
+    m.install_headcount()
+    m.install_receiver()
+    m.write("/etc/headcount/config.d/50-test.toml", headcount_config())
+    # Planted before boot: a FIFO once held the start before READY=1 until the start timeout.
+    state_dir = m.path(STATE_DIR)
+    state_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, exist_ok=True)
+    state = state_dir / "state.json"
+    os.mkfifo(state)
+    m.boot()
+    assert m.boot_state == "running", m.boot_state
+    wait_for_reports(m)
+    m.wait_for("state.json replaced by a regular file", lambda: state.is_file())
+    daily, monthly = current_periods()
+    assert json.loads(state.read_text()) == {"daily": daily, "monthly": monthly}
+    show = m.show()
+    assert show["ActiveState"] == "active" and show["NRestarts"] == "0", show
+    warnings = [e.get("MESSAGE", "") for e in daemon_entries(m) if int(e.get("PRIORITY", "6")) <= 4]
+    assert len(warnings) == 1 and "not a regular file" in warnings[0], warnings
 
 
 def test_stop_finishes_within_two_seconds(machine):

@@ -66,11 +66,14 @@ pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
         return Ok(());
     }
     let state_file = StateFile::locate(root, std::env::var(STATE_DIRECTORY_ENV).ok().as_deref());
+    for stale in state_file.remove_stale_temporaries() {
+        debug!("removed the stale temporary state file {}", stale.display());
+    }
     let state = match state_file.load() {
         Ok(s) => s,
         Err(e) => {
             warn!(
-                "{e} ({}): starting from an empty state",
+                "the state file {} is {e}; starting from an empty state, which replaces it when the next report is settled",
                 state_file.path().display()
             );
             State::default()
@@ -178,19 +181,23 @@ impl Daemon<'_> {
         let mut sighup = signal(SignalKind::hangup())?;
         let mut timer = WallTimer::new()?;
         let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
-        let mut ready_sent = false;
+        // READY=1 goes out with the first status line, and again with the first one after a
+        // reload (which ends it), so systemd always holds the whole line.
+        let mut ready_due = true;
         let mut last_status = String::new();
+        let mut clock_warned = false;
         loop {
             let now = Utc::now();
+            self.check_clock(now, &mut clock_warned);
             self.reconcile(now);
             let timing = self.timing();
             let action = self
                 .schedule
                 .decide(&self.state, now, &timing, &mut self.rng);
-            let line = status_line(&self.settings, &self.state, &self.schedule, action);
-            if !ready_sent {
+            let line = status_line(&self.settings, &self.state, &self.schedule, action, now);
+            if ready_due {
                 notify::ready(&line);
-                ready_sent = true;
+                ready_due = false;
             } else if line != last_status {
                 notify::status(&line);
             }
@@ -219,6 +226,7 @@ impl Daemon<'_> {
                                 notify::stopping();
                                 return Ok(());
                             }
+                            ready_due = true;
                         }
                         _ = watchdog_tick(&mut watchdog) => notify::watchdog(),
                     }
@@ -233,8 +241,37 @@ impl Daemon<'_> {
         Ok(())
     }
 
-    /// Applies the future-state rule (see [`schedule::reconcile_future`]).
+    /// Logs once that the clock is implausible (nothing is sent until it is set), and once that
+    /// it is plausible again.
+    fn check_clock(&self, now: DateTime<Utc>, warned: &mut bool) {
+        let from = self.schedule.plausible_from();
+        match (self.schedule.plausible(now), *warned) {
+            (false, false) => {
+                warn!(
+                    "the clock reads {}, before this build's date {}: nothing is sent until the clock is set (NTP, or a battery-backed clock)",
+                    now.format("%Y-%m-%d %H:%M:%S UTC"),
+                    from.format("%Y-%m-%d"),
+                );
+                *warned = true;
+            }
+            (true, true) => {
+                info!(
+                    "the clock is set ({}): reporting resumes",
+                    now.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+                *warned = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies the future-state rule (see [`schedule::reconcile_future`]), only against a
+    /// plausible clock: a clock before the build date would make every real state look
+    /// "future" and have it reset to periods years ago.
     fn reconcile(&mut self, now: DateTime<Utc>) {
+        if !self.schedule.plausible(now) {
+            return;
+        }
         if let Some(fixed) = schedule::reconcile_future(&self.state, now) {
             warn!(
                 "the state file records periods far in the future ({}); the clock must have jumped: treating the current periods as settled and reporting again from the next ones",
@@ -245,8 +282,8 @@ impl Daemon<'_> {
         }
     }
 
-    fn persist(&self) {
-        if let Err(e) = self.state_file.store(&self.state) {
+    fn persist(&mut self) {
+        if let Err(e) = self.state_file.store(&self.state, &mut self.rng) {
             error!(
                 "cannot write the state file {}: {e}; a restart may send this period again",
                 self.state_file.path().display()
@@ -254,7 +291,8 @@ impl Daemon<'_> {
         }
     }
 
-    /// SIGHUP: re-read the config. An invalid one is logged and the old one kept.
+    /// SIGHUP: re-read the config. An invalid one is logged and the old one kept. The loop then
+    /// sends READY=1 with the new status line.
     fn reload(&mut self) -> Stop {
         notify::reloading();
         match config::load(&self.root, &crate::known_collectors()) {
@@ -273,8 +311,6 @@ impl Daemon<'_> {
                 self.settings = loaded.settings;
             }
         }
-        // READY=1 ends the reload; the loop sends the new STATUS right after.
-        notify::ready(&format!("level {}; reloaded", self.settings.level));
         Stop::Signal
     }
 
@@ -310,20 +346,23 @@ impl Daemon<'_> {
             return None;
         };
         let text = String::from_utf8_lossy(&body).into_owned();
-        let fut = send::send(&self.root, &self.settings, body);
-        tokio::pin!(fut);
-        let answer = loop {
-            tokio::select! {
-                a = &mut fut => break a,
-                _ = sigterm.recv() => return Some(Stop::Signal),
-                _ = sigint.recv() => return Some(Stop::Signal),
-                _ = watchdog_tick(watchdog) => notify::watchdog(),
+        let answer = {
+            let fut = send::send(&self.root, &self.settings, body);
+            tokio::pin!(fut);
+            loop {
+                tokio::select! {
+                    a = &mut fut => break a,
+                    _ = sigterm.recv() => return Some(Stop::Signal),
+                    _ = sigint.recv() => return Some(Stop::Signal),
+                    _ = watchdog_tick(watchdog) => notify::watchdog(),
+                }
             }
         };
-        let endpoint = self
-            .settings
-            .endpoint
+        // Where the report really went: the endpoint, or where a same-origin redirect led.
+        let url = answer
+            .url
             .as_ref()
+            .or(self.settings.endpoint.as_ref())
             .map(redact)
             .unwrap_or_default();
         let outcome = match answer.verdict {
@@ -334,7 +373,7 @@ impl Daemon<'_> {
                     headcount_period = %period,
                     headcount_level = level.as_str(),
                     headcount_report = text.as_str(),
-                    "sent {window} report for {period} ({level}) to {endpoint}"
+                    "sent {window} report for {period} ({level}) to {url}"
                 );
                 Outcome::Accepted
             }
@@ -344,7 +383,7 @@ impl Daemon<'_> {
                     headcount_window = window.as_str(),
                     headcount_period = %period,
                     headcount_level = level.as_str(),
-                    "the receiver refused the {window} report for {period} ({}); not retrying it this period",
+                    "the receiver at {url} refused the {window} report for {period} ({}); not retrying it this period",
                     answer.detail
                 );
                 Outcome::Refused
@@ -391,12 +430,14 @@ fn release_memory() {
     }
 }
 
-/// The `STATUS=` line: level, last settled periods, next due time, last failure.
+/// The `STATUS=` line: level, last settled periods, next due time (or that the clock is not
+/// plausible yet), last failure.
 pub fn status_line(
     settings: &Settings,
     state: &State,
     schedule: &Schedule,
     next: Action,
+    now: DateTime<Utc>,
 ) -> String {
     let mut parts = vec![format!("level {}", settings.level)];
     let settled: Vec<String> = Window::ALL
@@ -408,6 +449,11 @@ pub fn status_line(
         .collect();
     parts.push(format!("last settled: {}", settled.join(", ")));
     match next {
+        _ if !schedule.plausible(now) => parts.push(format!(
+            "waiting for the clock: it reads {}, before this build's date {}",
+            now.format("%Y-%m-%d %H:%M UTC"),
+            schedule.plausible_from().format("%Y-%m-%d")
+        )),
         Action::Send { window, period } => parts.push(format!("sending {window} {period}")),
         Action::Sleep { until } => parts.push(format!(
             "next due {}",
@@ -451,11 +497,35 @@ mod tests {
         let until = DateTime::parse_from_rfc3339("2026-11-24T03:12:09Z")
             .unwrap()
             .with_timezone(&Utc);
-        let line = status_line(&settings, &state, &schedule, Action::Sleep { until });
+        let line = status_line(&settings, &state, &schedule, Action::Sleep { until }, now);
         assert_eq!(
             line,
             "level minimal; last settled: daily 2026-11-23, monthly none yet; \
              next due 2026-11-24 03:12:09 UTC; last monthly failure: could not connect"
+        );
+    }
+
+    #[test]
+    fn status_line_says_when_it_waits_for_the_clock_instead_of_a_due_time() {
+        let settings = Settings::default();
+        let from = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut schedule = Schedule::new(from);
+        let now = DateTime::parse_from_rfc3339("2020-01-01T00:00:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let timing = Timing {
+            max_startup_delay: std::time::Duration::ZERO,
+            max_rollover_delay: std::time::Duration::ZERO,
+        };
+        let state = State::default();
+        let action = schedule.decide(&state, now, &timing, &mut StdRng::seed_from_u64(1));
+        let line = status_line(&settings, &state, &schedule, action, now);
+        assert_eq!(
+            line,
+            "level minimal; last settled: daily none yet, monthly none yet; \
+             waiting for the clock: it reads 2020-01-01 00:00 UTC, before this build's date 2026-11-01"
         );
     }
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 mod error;
+mod file_read;
 pub mod logging;
 pub mod notify;
 pub mod preview;

@@ -28,8 +28,22 @@ pub struct Status {
     /// Why the state file could not be used, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_error: Option<String>,
+    /// The wall clock, and whether it is believed.
+    pub clock: Clock,
     /// Per window: last settled period and the next due time.
     pub windows: Vec<WindowStatus>,
+}
+
+/// The wall clock as the daemon judges it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Clock {
+    /// What it reads.
+    pub now: DateTime<Utc>,
+    /// Whether it is at or after `plausible_from`; while it is not, nothing is sent and no due
+    /// time is shown.
+    pub plausible: bool,
+    /// This build's date: the earliest time the daemon believes.
+    pub plausible_from: DateTime<Utc>,
 }
 
 /// One window's line.
@@ -48,19 +62,27 @@ pub struct WindowStatus {
     pub max_delay_secs: Option<u64>,
 }
 
-/// Computes the status from `settings` and the state file under `root`.
-pub fn status(settings: &Settings, state_file: &StateFile, now: DateTime<Utc>) -> Status {
+/// Computes the status from `settings` and the state file, with the clock reading `now` and
+/// believed from `plausible_from` on.
+pub fn status(
+    settings: &Settings,
+    state_file: &StateFile,
+    now: DateTime<Utc>,
+    plausible_from: DateTime<Utc>,
+) -> Status {
     let (state, state_error) = match state_file.load() {
         Ok(s) => (s, None),
         Err(e) => (State::default(), Some(e.to_string())),
     };
     let sending = settings.sends();
+    let plausible = now >= plausible_from;
     let windows = Window::ALL
         .into_iter()
         .map(|window| {
             let last = state.get(window);
             let current = Period::containing(window, now);
-            let (next, due, delay) = if !sending {
+            // Before the clock is set, the period to report is unknown and nothing is due.
+            let (next, due, delay) = if !sending || !plausible {
                 (None, None, None)
             } else if last.is_some_and(|l| l >= current) {
                 let mut next = current.next();
@@ -92,6 +114,11 @@ pub fn status(settings: &Settings, state_file: &StateFile, now: DateTime<Utc>) -
         proxy: settings.proxy.as_ref().map(|p| p.to_string()),
         state_file: state_file.path().display().to_string(),
         state_error,
+        clock: Clock {
+            now,
+            plausible,
+            plausible_from,
+        },
         windows,
     }
 }
@@ -117,6 +144,17 @@ pub fn render(s: &Status) -> String {
     if let Some(e) = &s.state_error {
         line(&mut out, "state error:", e);
     }
+    if !s.clock.plausible {
+        line(
+            &mut out,
+            "clock:",
+            &format!(
+                "reads {}, before this build's date {}: nothing is sent until the clock is set",
+                s.clock.now.format("%Y-%m-%d %H:%M UTC"),
+                s.clock.plausible_from.format("%Y-%m-%d")
+            ),
+        );
+    }
     for w in &s.windows {
         let last = w
             .last_settled
@@ -127,6 +165,7 @@ pub fn render(s: &Status) -> String {
                 due.format("%Y-%m-%d %H:%M UTC"),
                 w.max_delay_secs.unwrap_or(0)
             ),
+            _ if s.sending => "once the clock is set".to_owned(),
             _ => "never (nothing is sent)".to_owned(),
         };
         line(
@@ -157,7 +196,12 @@ pub fn text(root: &Path, settings: &Settings, json: bool) -> String {
             .ok()
             .as_deref(),
     );
-    let s = status(settings, &state_file, Utc::now());
+    let s = status(
+        settings,
+        &state_file,
+        Utc::now(),
+        crate::schedule::plausible_from(),
+    );
     if json {
         let mut text = serde_json::to_string_pretty(&s).unwrap_or_default();
         text.push('\n');
@@ -169,11 +213,18 @@ pub fn text(root: &Path, settings: &Settings, json: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
     use super::*;
     use crate::config::Settings;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn from() -> DateTime<Utc> {
+        at("2026-11-01T00:00:00Z")
     }
 
     fn settings_with_proxy(root: &Path) -> Settings {
@@ -194,8 +245,8 @@ mod tests {
         let file = StateFile::locate(dir.path(), None);
         let mut state = State::default();
         state.set(Window::Daily, "2026-11-23".parse().unwrap());
-        file.store(&state).unwrap();
-        let s = status(&settings, &file, at("2026-11-23T10:00:00Z"));
+        file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
         assert!(s.sending);
         let daily = &s.windows[0];
         assert_eq!(
@@ -222,8 +273,34 @@ mod tests {
         let file = StateFile::locate(dir.path(), None);
         std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
         std::fs::write(file.path(), "{").unwrap();
-        let s = status(&settings, &file, at("2026-11-23T10:00:00Z"));
+        let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
         assert!(s.state_error.is_some());
         assert!(s.windows.iter().all(|w| w.last_settled.is_none()));
+    }
+
+    #[test]
+    fn an_implausible_clock_shows_no_due_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_with_proxy(dir.path());
+        let file = StateFile::locate(dir.path(), None);
+        let s = status(&settings, &file, at("2020-01-01T00:00:00Z"), from());
+        assert!(s.sending && !s.clock.plausible);
+        assert!(
+            s.windows
+                .iter()
+                .all(|w| w.next_due.is_none() && w.next_period.is_none())
+        );
+        let text = render(&s);
+        assert!(
+            text.contains(
+                "clock:       reads 2020-01-01 00:00 UTC, before this build's date 2026-11-01: \
+                 nothing is sent until the clock is set"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("next once the clock is set"), "{text}");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["clock"]["plausible"], false);
+        assert_eq!(json["clock"]["plausible_from"], "2026-11-01T00:00:00Z");
     }
 }

@@ -285,7 +285,7 @@ fn speaks_sd_notify_ready_status_watchdog_reload_and_stopping() {
     for _ in 0..3 {
         wait_datagram(&sock, &mut seen, "WATCHDOG=1", |m| m.trim() == "WATCHDOG=1");
     }
-    // SIGHUP applies a changed level: RELOADING=1, then READY=1, then a STATUS with it.
+    // SIGHUP applies a changed level: RELOADING=1, then READY=1 with a STATUS naming it.
     root.write(
         "etc/headcount/config.d/60-level.toml",
         "[collecting]\nlevel = \"full\"\n",
@@ -294,12 +294,11 @@ fn speaks_sd_notify_ready_status_watchdog_reload_and_stopping() {
     wait_datagram(&sock, &mut seen, "RELOADING=1", |m| {
         m.contains("RELOADING=1")
     });
-    wait_datagram(&sock, &mut seen, "READY=1 after reload", |m| {
+    // READY=1 ends the reload, with the new status line.
+    let after = wait_datagram(&sock, &mut seen, "READY=1 after reload", |m| {
         m.contains("READY=1")
     });
-    let after = wait_datagram(&sock, &mut seen, "STATUS with level full", |m| {
-        m.contains("STATUS=level full")
-    });
+    assert!(after.contains("STATUS=level full"), "{after}");
     assert!(!after.contains("minimal"), "{after}");
     // An invalid config on reload is logged and the old one kept.
     root.write(
@@ -357,4 +356,94 @@ fn without_a_system_trust_store_a_plain_http_loopback_endpoint_still_gets_report
         d.log()
     );
     assert!(d.terminate().0.success());
+}
+
+#[test]
+fn status_after_a_reload_names_the_settled_periods_and_the_next_due_time_again() {
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let mut notify = common::Notify::new(&root);
+    let mut d = root.daemon_with(&[("NOTIFY_SOCKET", notify.path.as_os_str())]);
+    rx.wait_for(2, Duration::from_secs(20));
+    let (day, month) = today();
+    let settled = format!("last settled: daily {day}, monthly {month}; next due ");
+    notify.wait("STATUS with both periods", |m| m.contains(&settled));
+    // A reload that changes nothing: the status line must come back whole, not stay "reloaded".
+    for _ in 0..2 {
+        d.signal(1);
+        notify.wait("RELOADING=1", |m| m.contains("RELOADING=1"));
+        let ready = notify.wait("READY=1 after the reload", |m| m.contains("READY=1"));
+        std::thread::sleep(Duration::from_millis(300));
+        let mut after = vec![ready];
+        after.extend(notify.pending());
+        // The last status line systemd got is complete again.
+        let last = after.iter().rev().find(|m| m.contains("STATUS=")).unwrap();
+        assert!(
+            last.contains(&settled),
+            "{last:?} after a reload; all: {after:?}"
+        );
+    }
+    assert!(d.terminate().0.success());
+}
+
+#[test]
+fn an_implausible_clock_is_logged_once_and_shown_in_status() {
+    // A machine whose clock starts in 2020 (before this build's date), as without an RTC; the
+    // state records today's periods, sent before the clock was lost.
+    let preload = common::libfaketime();
+    let faketime = [
+        ("LD_PRELOAD", preload.as_os_str()),
+        ("FAKETIME", std::ffi::OsStr::new("@2020-01-01 00:00:00")),
+    ];
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+    let (day, month) = today();
+    let state = format!("{{\"daily\":\"{day}\",\"monthly\":\"{month}\"}}\n");
+    root.write("state/state.json", &state);
+    let mut notify = common::Notify::new(&root);
+    let mut env = faketime.to_vec();
+    env.push(("NOTIFY_SOCKET", notify.path.as_os_str()));
+    let mut d = root.daemon_with(&env);
+    let ready = notify.wait("READY=1", |m| m.contains("READY=1"));
+    assert!(ready.contains("waiting for the clock"), "{ready}");
+    assert!(!ready.contains("next due"), "{ready}");
+    d.wait_log("before this build's date", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    let log = d.log();
+    let warned: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(warned[0].contains("2020-01-01"), "{log}");
+    assert!(
+        warned[0].contains("nothing is sent until the clock is set"),
+        "{log}"
+    );
+    assert_eq!(rx.connections(), 0);
+    // The state is not judged against that clock (it would look years "in the future").
+    assert_eq!(root.state().as_deref(), Some(state.as_str()), "{log}");
+    assert!(d.running());
+    assert!(d.terminate().0.success());
+
+    // `headcount status` under the same clock shows no due time that will not happen.
+    let status = |json: bool| {
+        let mut c = root.command(&["status"]);
+        if json {
+            c.arg("--json");
+        }
+        let out = c.envs(faketime).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = status(false);
+    assert!(text.contains("before this build's date"), "{text}");
+    assert!(!text.contains(" from "), "a due time: {text}");
+    assert_eq!(
+        text.matches("next once the clock is set").count(),
+        2,
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
+    assert_eq!(json["clock"]["plausible"], false, "{json}");
+    for w in json["windows"].as_array().unwrap() {
+        assert!(w["next_due"].is_null(), "{json}");
+    }
 }

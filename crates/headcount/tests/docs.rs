@@ -148,3 +148,120 @@ fn the_worked_example_resolves_as_documented() {
         ["10-defaults.toml", "50-proxy.toml", "90-level.toml"]
     );
 }
+
+const DAEMON_PAGE: &str = include_str!("../../../docs/usage/daemon.md");
+const PROTOCOL_PAGE: &str = include_str!("../../../docs/development/protocol.md");
+
+/// A page's text with every run of whitespace made one space (lines wrap anywhere).
+fn flat(page: &str) -> String {
+    page.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The limits the daemon page and the protocol state are the code's.
+#[test]
+fn the_daemon_and_protocol_pages_state_the_codes_limits() {
+    use headcount::config::fragments::MAX_FRAGMENT_BYTES;
+    use headcount::send::MAX_REDIRECTS;
+    use headcount::send::redirect::MAX_LOCATION_BYTES;
+    use headcount::state::{MAX_STATE_BYTES, TEMP_PREFIX};
+    let daemon = flat(DAEMON_PAGE);
+    for needle in [
+        format!("larger than {MAX_STATE_BYTES} bytes"),
+        format!("unpredictable name starting `{TEMP_PREFIX}`"),
+        format!("at most {MAX_REDIRECTS} times per send"),
+        format!("larger than {} KiB", MAX_FRAGMENT_BYTES / 1024),
+    ] {
+        assert!(daemon.contains(&needle), "daemon.md lacks {needle:?}");
+    }
+    let protocol = flat(PROTOCOL_PAGE);
+    for needle in [
+        format!("at most {MAX_LOCATION_BYTES} bytes"),
+        format!("at most {MAX_REDIRECTS} redirects per send"),
+    ] {
+        assert!(protocol.contains(&needle), "protocol.md lacks {needle:?}");
+    }
+}
+
+/// The three `Retry-After` date forms the protocol shows are the ones the daemon accepts.
+#[test]
+fn the_documented_retry_after_dates_parse() {
+    let now = chrono::DateTime::parse_from_rfc3339("1994-11-06T08:47:37Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let sentence = PROTOCOL_PAGE
+        .split("IMF-fixdate (")
+        .nth(1)
+        .unwrap()
+        .split(". A date")
+        .next()
+        .unwrap();
+    let dates: Vec<&str> = sentence.split('`').skip(1).step_by(2).collect();
+    assert_eq!(dates.len(), 3, "{sentence}");
+    for date in dates {
+        assert_eq!(
+            headcount::send::parse_retry_after(date, now),
+            Some(std::time::Duration::from_secs(120)),
+            "{date:?}"
+        );
+    }
+}
+
+/// The status line and `status --json` look as the daemon page shows them.
+#[test]
+fn the_documented_status_line_and_json_keys_are_the_codes() {
+    use chrono::{DateTime, Utc};
+    use headcount::daemon::status_line;
+    use headcount::schedule::{Action, Schedule, plausible_from};
+    use headcount::state::{State, StateFile};
+    use headcount_report::Window;
+
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let mut state = State::default();
+    state.set(Window::Daily, "2026-11-23".parse().unwrap());
+    state.set(Window::Monthly, "2026-11".parse().unwrap());
+    let settings = headcount::config::Settings::default();
+    let schedule = Schedule::new(plausible_from());
+    let until = at("2026-11-24T03:12:09Z");
+    let line = status_line(
+        &settings,
+        &state,
+        &schedule,
+        Action::Sleep { until },
+        at("2026-11-23T10:00:00Z"),
+    );
+    assert!(
+        DAEMON_PAGE.contains(&format!("Status: \"{line}\"")),
+        "daemon.md does not show {line:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = headcount::status::status(
+        &settings,
+        &StateFile::at(dir.path().join("state.json")),
+        at("2026-11-23T10:00:00Z"),
+        plausible_from(),
+    );
+    let value = serde_json::to_value(&s).unwrap();
+    let code: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let shown = DAEMON_PAGE
+        .lines()
+        .find_map(|l| l.strip_prefix("headcount status --json   # "))
+        .unwrap();
+    let documented: Vec<&str> = shown.split('"').skip(1).step_by(2).collect();
+    let mut code_sorted = code.clone();
+    code_sorted.sort_unstable();
+    let mut documented_sorted = documented.clone();
+    documented_sorted.sort_unstable();
+    assert_eq!(documented_sorted, code_sorted, "{shown}");
+    for key in value["clock"].as_object().unwrap().keys() {
+        assert!(
+            DAEMON_PAGE.contains(&format!("`{key}`")),
+            "daemon.md does not name clock.{key}"
+        );
+    }
+}

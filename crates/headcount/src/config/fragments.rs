@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::Diagnostic;
+use crate::file_read::{Links, ReadError, read_bounded};
 
 /// Directories searched for fragments, relative to the root, lowest precedence first.
 ///
@@ -78,22 +79,27 @@ pub fn discover(root: &Path) -> (Vec<Fragment>, Vec<Diagnostic>) {
     (fragments, errors)
 }
 
+/// Reads one fragment: a symlink to /dev/null is an empty (masking) fragment; otherwise the
+/// file, followed through symlinks, must be a regular file of at most [`MAX_FRAGMENT_BYTES`].
+/// Never blocks: a FIFO is refused unread (it would hang a reload at SIGHUP).
 fn read_fragment(path: &Path) -> Result<String, String> {
     // A symlink to /dev/null masks without content, whatever the root is.
     if fs::read_link(path).is_ok_and(|target| target == Path::new("/dev/null")) {
         return Ok(String::new());
     }
-    let file = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
-    if meta.is_dir() {
-        return Err("is a directory, not a file".to_owned());
+    match read_bounded(path, MAX_FRAGMENT_BYTES, Links::Follow) {
+        Ok(bytes) => decode(&bytes),
+        Err(ReadError::Io(e)) => Err(format!("cannot read: {e}")),
+        Err(e @ ReadError::NotFound) => Err(format!("cannot read: it {e} (a dangling symlink?)")),
+        Err(e) => Err(e.to_string()),
     }
-    let mut bytes = Vec::new();
-    file.take(MAX_FRAGMENT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+}
+
+/// A fragment's bytes as text: at most [`MAX_FRAGMENT_BYTES`] of UTF-8. Pure, for any input
+/// ([`super::load_from_bytes`] takes it from bytes to validated settings).
+pub fn decode(bytes: &[u8]) -> Result<String, String> {
     if bytes.len() as u64 > MAX_FRAGMENT_BYTES {
-        return Err(format!("larger than {MAX_FRAGMENT_BYTES} bytes"));
+        return Err(ReadError::TooLarge(MAX_FRAGMENT_BYTES).to_string());
     }
-    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_owned())
+    String::from_utf8(bytes.to_vec()).map_err(|_| "is not UTF-8 text".to_owned())
 }

@@ -249,7 +249,38 @@ impl Loaded {
 /// `known_collectors` are the names `[collecting] exclude` accepts; an unknown one is a warning
 /// (a rollback to an older build must not fail over a collector it does not know).
 pub fn load(root: &Path, known_collectors: &[&str]) -> Result<Loaded, ConfigError> {
-    let (fragments, mut errors) = fragments::discover(root);
+    let (fragments, errors) = fragments::discover(root);
+    merge(root, fragments, errors, known_collectors)
+}
+
+/// What [`load`] makes of fragments already read: `(path, bytes)` in the order they apply
+/// (masking already done). No fragment is read from disk (only `ca_file` is looked up under
+/// `root`), so any bytes can be driven through the whole parse, merge and validation.
+pub fn load_from_bytes(
+    root: &Path,
+    files: &[(PathBuf, Vec<u8>)],
+    known_collectors: &[&str],
+) -> Result<Loaded, ConfigError> {
+    let mut fragments = Vec::new();
+    let mut errors = Vec::new();
+    for (path, bytes) in files {
+        match fragments::decode(bytes) {
+            Ok(text) => fragments.push(fragments::Fragment {
+                path: path.clone(),
+                text,
+            }),
+            Err(message) => errors.push(Diagnostic::file(path, message)),
+        }
+    }
+    merge(root, fragments, errors, known_collectors)
+}
+
+fn merge(
+    root: &Path,
+    fragments: Vec<fragments::Fragment>,
+    mut errors: Vec<Diagnostic>,
+    known_collectors: &[&str],
+) -> Result<Loaded, ConfigError> {
     let mut inputs = Inputs::default();
     let mut applied = Vec::new();
     for fragment in &fragments {

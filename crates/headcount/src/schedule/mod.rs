@@ -195,6 +195,17 @@ impl Schedule {
         }
     }
 
+    /// The earliest wall-clock time this schedule believes.
+    pub fn plausible_from(&self) -> DateTime<Utc> {
+        self.plausible_from
+    }
+
+    /// Whether the clock reading `now` is believed: nothing is sent, and no state is judged
+    /// against it, while it is not.
+    pub fn plausible(&self, now: DateTime<Utc>) -> bool {
+        now >= self.plausible_from
+    }
+
     /// The next thing to do, given the settled `state` and the wall clock `now`.
     ///
     /// Pure apart from `self` (the random draws are remembered so that asking again gives the
@@ -206,7 +217,7 @@ impl Schedule {
         timing: &Timing,
         rng: &mut R,
     ) -> Action {
-        if now < self.plausible_from {
+        if !self.plausible(now) {
             return Action::Sleep {
                 until: self.plausible_from,
             };

@@ -5,21 +5,29 @@
 //! the config, else the standard environment variables (`HTTPS_PROXY`, `HTTP_PROXY`,
 //! `ALL_PROXY`, `NO_PROXY`, lower-case too). A client lives only for one send, so no idle
 //! connection or pool timer wakes the process between sends.
+//!
+//! Redirects: the HTTP client follows none; [`redirect::decide`] says which 3xx is followed
+//! (a 307/308 within the endpoint's origin) and this module re-posts the same body itself, so a
+//! report never leaves the configured origin and the answer names the URL that took it.
 
 mod policy;
+pub mod redirect;
 
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
 pub use policy::{Verdict, parse_retry_after, verdict};
+pub use redirect::{MAX_REDIRECTS, Redirect};
+use url::Url;
 
-use crate::config::Settings;
+use crate::config::{Settings, redact};
+use crate::file_read::{Links, read_bounded};
 
 /// `User-Agent` of every request: the program and its version, nothing about the machine.
 pub const USER_AGENT: &str = concat!("headcount/", env!("CARGO_PKG_VERSION"));
-/// Redirects followed at most (each to https only).
-pub const MAX_REDIRECTS: usize = 3;
+/// A `ca_file` larger than this is refused (a distribution's whole bundle is a few hundred KiB).
+pub const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// How one send ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +40,9 @@ pub struct Answer {
     pub retry_after: Option<Duration>,
     /// What happened, in words, with proxy credentials removed.
     pub detail: String,
+    /// The URL the last request went to: the endpoint, or where a followed redirect led
+    /// (none without an endpoint).
+    pub url: Option<Url>,
 }
 
 /// Why no client could be built (a config the network layer cannot use).
@@ -72,7 +83,8 @@ fn extra_roots(
         reason,
     };
     let path = crate::config::under_root(root, ca);
-    let pem = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let pem = read_bounded(&path, MAX_CA_FILE_BYTES, Links::Follow)
+        .map_err(|e| err(format!("it {e}")))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
     if certs.is_empty() {
         return Err(err("no PEM certificate in it".to_owned()));
@@ -87,24 +99,14 @@ fn client(root: &Path, settings: &Settings) -> Result<reqwest::Client, SendError
         .endpoint
         .as_ref()
         .is_some_and(|u| u.scheme() == "https");
-    let redirects = || {
-        reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if attempt.url().scheme() != "https" {
-                attempt.error("redirect to a URL that is not https")
-            } else {
-                attempt.follow()
-            }
-        })
-    };
     let base = || {
         let builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .pool_max_idle_per_host(0)
-            .redirect(redirects())
+            // Redirects are decided by `redirect::decide` and followed in `send`.
+            .redirect(reqwest::redirect::Policy::none())
             .https_only(https);
         match &settings.proxy {
             Some(proxy) => reqwest::Proxy::all(proxy.url().as_str())
@@ -163,54 +165,93 @@ pub fn scrub(message: &str, settings: &Settings) -> String {
 }
 
 /// Posts `body` to the configured endpoint and classifies the answer. Never panics; every
-/// network trouble becomes [`Verdict::Retry`] with a detail string.
+/// network trouble, and every redirect not followed, becomes [`Verdict::Retry`] with a detail
+/// string. The whole send, redirects included, takes at most the configured timeout.
 pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
-    let retry = |detail: String| Answer {
+    let retry = |detail: String, url: Option<&Url>| Answer {
         verdict: Verdict::Retry,
         status: None,
         retry_after: None,
         detail,
+        url: url.cloned(),
     };
     let Some(endpoint) = settings.endpoint.clone() else {
-        return retry(SendError::NoEndpoint.to_string());
+        return retry(SendError::NoEndpoint.to_string(), None);
     };
     let client = match client(root, settings) {
         Ok(c) => c,
-        Err(e) => return retry(e.to_string()),
+        Err(e) => return retry(e.to_string(), Some(&endpoint)),
     };
-    let request = client
-        .post(endpoint)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body);
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let retry_after = response
+    let deadline = tokio::time::Instant::now() + settings.timeout;
+    let mut url = endpoint.clone();
+    let mut followed = 0;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return retry("timed out following redirects".to_owned(), Some(&url));
+        }
+        let request = client
+            .post(url.clone())
+            .timeout(left)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "request failed"
+                };
+                // reqwest's message names the endpoint URL, never the proxy URL; scrub anyway.
+                return retry(
+                    scrub(&format!("{kind}: {}", chain(&e)), settings),
+                    Some(&url),
+                );
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        if status.is_redirection() {
+            let location = response
                 .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, Utc::now()));
-            Answer {
-                verdict: verdict(status),
-                status: Some(status),
-                retry_after,
-                detail: format!("the receiver answered {}", response.status()),
+                .get(reqwest::header::LOCATION)
+                .map(|v| v.as_bytes());
+            match redirect::decide(&endpoint, &url, status.as_u16(), location, followed) {
+                Redirect::Follow(next) => {
+                    tracing::debug!(
+                        "{} answered {status}: posting the report again to {} (same origin)",
+                        redact(&url),
+                        redact(&next)
+                    );
+                    url = next;
+                    followed += 1;
+                    continue;
+                }
+                Redirect::Refuse(why) => {
+                    return Answer {
+                        verdict: Verdict::Retry,
+                        status: Some(status.as_u16()),
+                        retry_after,
+                        detail: scrub(&why, settings),
+                        url: Some(url),
+                    };
+                }
             }
         }
-        Err(e) => {
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "could not connect"
-            } else if e.is_redirect() {
-                "redirect refused"
-            } else {
-                "request failed"
-            };
-            // reqwest's message names the endpoint URL, never the proxy URL; scrub anyway.
-            let detail = scrub(&format!("{kind}: {}", chain(&e)), settings);
-            retry(detail)
-        }
+        return Answer {
+            verdict: verdict(status.as_u16()),
+            status: Some(status.as_u16()),
+            retry_after,
+            detail: format!("the receiver answered {status}"),
+            url: Some(url),
+        };
     }
 }
 

@@ -28,15 +28,17 @@ pub fn verdict(status: u16) -> Verdict {
     }
 }
 
-/// Parses a `Retry-After` value: delay seconds or an HTTP date (relative to `now`).
+/// Parses a `Retry-After` value: delay seconds, or an HTTP date in any of the three forms
+/// RFC 9110 requires a recipient to accept (IMF-fixdate, RFC 850, asctime), relative to `now`.
+/// A date in the past means no wait; anything else is ignored (`None`).
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only: delay-seconds, however many (an absurd number is capped, not ignored).
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
+    let at: DateTime<Utc> = httpdate::parse_http_date(value).ok()?.into();
     Some(
         (at - now)
             .to_std()
@@ -58,6 +60,7 @@ mod tests {
         let now = Utc::now();
         for v in [
             "18446744073709551615",
+            "99999999999999999999999999",
             "99999999999999",
             "Fri, 31 Dec 9999 23:59:59 GMT",
         ] {
@@ -101,6 +104,34 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_retry_after("soon", now), None);
+        for bad in [
+            "soon",
+            "",
+            "-5",
+            "1.5",
+            "Wed, 21 Oct 2015 07:30:00 +0000",
+            "2015-10-21",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_all_three_http_date_forms() {
+        // RFC 9110 section 5.6.7: the same instant as IMF-fixdate, RFC 850 and asctime.
+        let now = DateTime::parse_from_rfc3339("1994-11-06T08:47:37Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(form, now),
+                Some(Duration::from_secs(120)),
+                "{form}"
+            );
+        }
     }
 }

@@ -48,12 +48,49 @@ impl Received {
 /// Bytes of one finished connection, as seen by the receiver: (from client, to client).
 pub type Wire = (u64, u64);
 
+/// An answer the receiver gives: a status and extra headers (`Location`, `Retry-After`, ...).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("location".to_owned(), location.to_owned())],
+        }
+    }
+
+    /// The same reply with a `Retry-After` header.
+    pub fn retry_after(mut self, value: &str) -> Reply {
+        self.headers
+            .push(("retry-after".to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// Runs on every request, before it is answered.
+pub type Hook = Box<dyn Fn(&Received) + Send + Sync>;
+
 #[derive(Default)]
 struct Shared {
     received: Mutex<Vec<Received>>,
-    /// Statuses to answer, in order; when empty, `default_status`.
-    answers: Mutex<VecDeque<u16>>,
+    /// Answers, in order; when empty, the route of the request's path, else `default_status`.
+    answers: Mutex<VecDeque<Reply>>,
+    /// Fixed answers by request path.
+    routes: Mutex<Vec<(String, Reply)>>,
     default_status: Mutex<u16>,
+    hook: Mutex<Option<Hook>>,
     /// Never answer (a receiver that hangs).
     hang: Mutex<bool>,
     connections: AtomicU64,
@@ -130,7 +167,26 @@ impl Receiver {
     }
 
     pub fn answer(&self, statuses: &[u16]) {
-        self.shared.answers.lock().unwrap().extend(statuses);
+        self.replies(statuses.iter().map(|s| Reply::status(*s)));
+    }
+
+    /// Answers the next requests with `replies`, in order.
+    pub fn replies(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.shared.answers.lock().unwrap().extend(replies);
+    }
+
+    /// Answers every request for `path` with `reply` (once the ordered answers are used up).
+    pub fn route(&self, path: &str, reply: Reply) {
+        self.shared
+            .routes
+            .lock()
+            .unwrap()
+            .push((path.to_owned(), reply));
+    }
+
+    /// Runs `hook` on every request before it is answered.
+    pub fn on_request(&self, hook: impl Fn(&Received) + Send + Sync + 'static) {
+        *self.shared.hook.lock().unwrap() = Some(Box::new(hook));
     }
 
     pub fn default_status(&self, status: u16) {
@@ -193,23 +249,37 @@ where
             if *shared.hang.lock().unwrap() {
                 std::future::pending::<()>().await;
             }
-            shared.received.lock().unwrap().push(Received {
+            let received = Received {
                 method,
                 path,
                 headers,
                 body,
-            });
-            let status = shared
+            };
+            if let Some(hook) = shared.hook.lock().unwrap().as_ref() {
+                hook(&received);
+            }
+            let route = shared
+                .routes
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(p, _)| *p == received.path)
+                .map(|(_, r)| r.clone());
+            shared.received.lock().unwrap().push(received);
+            let reply = shared
                 .answers
                 .lock()
                 .unwrap()
                 .pop_front()
-                .unwrap_or(*shared.default_status.lock().unwrap());
-            let resp = Response::builder()
-                .status(status)
-                .header("set-cookie", "tracking=1")
-                .body(Full::new(Bytes::new()))
-                .unwrap();
+                .or(route)
+                .unwrap_or_else(|| Reply::status(*shared.default_status.lock().unwrap()));
+            let mut resp = Response::builder()
+                .status(reply.status)
+                .header("set-cookie", "tracking=1");
+            for (name, value) in &reply.headers {
+                resp = resp.header(name.as_str(), value.as_str());
+            }
+            let resp = resp.body(Full::new(Bytes::new())).unwrap();
             Ok::<_, hyper::Error>(resp)
         }
     });
@@ -482,6 +552,102 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+impl Daemon {
+    /// The process's peak resident set size so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// A `NOTIFY_SOCKET` for the daemon: every datagram it sent, in order.
+pub struct Notify {
+    pub path: PathBuf,
+    sock: std::os::unix::net::UnixDatagram,
+    seen: Vec<String>,
+}
+
+impl Notify {
+    /// Binds a socket in the root.
+    pub fn new(root: &Root) -> Notify {
+        let path = root.path().join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        Notify {
+            path,
+            sock,
+            seen: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            self.seen
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+
+    /// Waits (10 s at most) for a datagram matching `pred` and returns it; the datagrams
+    /// before it are dropped, later ones stay for the next wait.
+    pub fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_for(what, Duration::from_secs(10), pred)
+    }
+
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let t = Instant::now();
+        loop {
+            self.drain();
+            if let Some(i) = self.seen.iter().position(|m| pred(m)) {
+                return self.seen.drain(..=i).next_back().unwrap();
+            }
+            assert!(
+                t.elapsed() < timeout,
+                "no {what} on NOTIFY_SOCKET; got {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every datagram not consumed by a wait yet.
+    pub fn pending(&mut self) -> Vec<String> {
+        self.drain();
+        self.seen.clone()
+    }
+}
+
+/// libfaketime's preload library (Debian package `faketime`): with `FAKETIME=@<date>` in the
+/// environment, the process's wall clock starts at that date.
+pub fn libfaketime() -> PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketime is not installed: run tests/run as root (it installs the Debian \
+                 packages in tests/apt-packages), or apt-get install faketime"
+            )
+        })
+}
+
+/// Creates a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
 }
 
 impl Drop for Daemon {
