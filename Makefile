@@ -3,6 +3,11 @@
 #   make                      # cargo build --release
 #   make install DESTDIR=/tmp/root PREFIX=/usr
 #
+# The reference receiver, for the vendor's side (a package of its own):
+#
+#   make build-receiver
+#   make install-receiver DESTDIR=/tmp/root PREFIX=/usr
+#
 # `install` does not build: it installs what `make` built (or BINARY=path), so that a packager
 # or a test can build once as one user and install as another.
 
@@ -15,13 +20,18 @@ UNITDIR     ?= $(LIBDIR)/systemd/system
 PRESETDIR   ?= $(LIBDIR)/systemd/system-preset
 CATALOGDIR  ?= $(LIBDIR)/systemd/catalog
 VENDORCONFDIR ?= $(LIBDIR)/headcount/config.d
+SYSCONFDIR  ?= /etc
+RECEIVERCONFDIR ?= $(SYSCONFDIR)/headcount-receiver
+# The unit names its config as %E/... (= /etc); any other place is written out.
+RECEIVER_CONFIG = $(if $(filter /etc/headcount-receiver,$(RECEIVERCONFDIR)),%E/headcount-receiver,$(RECEIVERCONFDIR))/receiver.toml
 DESTDIR     ?=
 
 CARGO       ?= cargo
 BINARY      ?= target/release/headcount
+RECEIVER_BINARY ?= target/release/headcount-receiver
 INSTALL     ?= install
 
-.PHONY: all build install uninstall
+.PHONY: all build install uninstall build-receiver install-receiver uninstall-receiver
 
 all: build
 
@@ -50,3 +60,23 @@ uninstall:
 	      "$(DESTDIR)$(VENDORCONFDIR)/10-defaults.toml" \
 	      "$(DESTDIR)$(MANDIR)/man8/headcount.8" \
 	      "$(DESTDIR)$(MANDIR)/man5/headcount.conf.5"
+
+build-receiver:
+	$(CARGO) build --release --locked -p headcount-receiver
+
+# The packaged config holds the shipped rate limit; an existing one (the admin's) is kept.
+install-receiver:
+	@test -x "$(RECEIVER_BINARY)" || { echo "$(RECEIVER_BINARY) is missing: run 'make build-receiver' first (or pass RECEIVER_BINARY=...)" >&2; exit 1; }
+	$(INSTALL) -D -m 0755 "$(RECEIVER_BINARY)" "$(DESTDIR)$(BINDIR)/headcount-receiver"
+	$(INSTALL) -d -m 0755 "$(DESTDIR)$(UNITDIR)"
+	sed -e 's|^ExecStart=/usr/bin/headcount-receiver|ExecStart=$(BINDIR)/headcount-receiver|' \
+	    -e 's|--config %E/headcount-receiver/receiver.toml|--config $(RECEIVER_CONFIG)|' \
+		systemd/headcount-receiver.service > "$(DESTDIR)$(UNITDIR)/headcount-receiver.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/headcount-receiver.service"
+	test -e "$(DESTDIR)$(RECEIVERCONFDIR)/receiver.toml" || \
+		$(INSTALL) -D -m 0644 dist/receiver.toml "$(DESTDIR)$(RECEIVERCONFDIR)/receiver.toml"
+
+uninstall-receiver:
+	rm -f "$(DESTDIR)$(BINDIR)/headcount-receiver" \
+	      "$(DESTDIR)$(UNITDIR)/headcount-receiver.service" \
+	      "$(DESTDIR)$(RECEIVERCONFDIR)/receiver.toml"

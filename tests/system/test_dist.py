@@ -66,3 +66,46 @@ def test_make_install_follows_bindir_into_the_unit():
                         f"BINARY={binary('headcount')}"], check=True)
         unit = (pathlib.Path(dest) / "usr/local/lib/systemd/system/headcount.service").read_text()
         assert "ExecStart=/usr/local/bin/headcount daemon" in unit
+
+
+def test_make_install_receiver_lays_out_the_receiver_with_its_packaged_config():
+    with tempfile.TemporaryDirectory() as dest:
+        make = ["make", "-s", "-C", str(REPO), "install-receiver", f"DESTDIR={dest}", "PREFIX=/usr",
+                f"RECEIVER_BINARY={binary('headcount-receiver')}"]
+        subprocess.run(make, check=True)
+        root = pathlib.Path(dest)
+        installed = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        assert installed == [
+            "etc/headcount-receiver/receiver.toml",
+            "usr/bin/headcount-receiver",
+            "usr/lib/systemd/system/headcount-receiver.service",
+        ]
+        assert (root / "usr/bin/headcount-receiver").stat().st_mode & 0o777 == 0o755
+        unit = (root / "usr/lib/systemd/system/headcount-receiver.service").read_text()
+        assert unit == (REPO / "systemd/headcount-receiver.service").read_text()
+        assert "--config %E/headcount-receiver/receiver.toml\n" in unit
+        config = root / "etc/headcount-receiver/receiver.toml"
+        assert tomllib.loads(config.read_text())["rate_limit"]["reports_per_second"] > 0
+        # The installed file is what the real receiver starts with: it logs its limits and
+        # listens (exit 78 would mean the file is refused).
+        proc = subprocess.Popen([str(binary("headcount-receiver")), "serve", "--listen", "127.0.0.1:0",
+                                 "--database", f"sqlite:{dest}/counts.db", "--config", str(config)],
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            for line in proc.stderr:
+                if "listening on" in line:
+                    break
+            else:
+                raise AssertionError(f"the receiver did not start, exit {proc.wait()}")
+        finally:
+            proc.terminate()
+            proc.wait()
+        # An admin's edited config survives a reinstall.
+        config.write_text("[counts]\nk = 5\n")
+        subprocess.run(make, check=True)
+        assert config.read_text() == "[counts]\nk = 5\n"
+        # Elsewhere than /etc, the unit names the file where it is.
+        subprocess.run(make + ["PREFIX=/usr/local", "SYSCONFDIR=/usr/local/etc"], check=True)
+        unit = (root / "usr/local/lib/systemd/system/headcount-receiver.service").read_text()
+        assert ("ExecStart=/usr/local/bin/headcount-receiver serve --listen [::]:8080 --database "
+                "sqlite:%S/headcount-receiver/counts.db --config /usr/local/etc/headcount-receiver/receiver.toml\n") in unit

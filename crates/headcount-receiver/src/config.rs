@@ -8,10 +8,33 @@ use serde::Deserialize;
 
 use crate::fields;
 
-/// Default k of k-anonymity: a value seen fewer times is shown as "other" by `/v1/counts`.
+/// Default k: the release threshold is never below it, whatever the privacy budget allows.
 pub const DEFAULT_K: u64 = 10;
+/// Default grace after a period ends during which reports for it are still accepted (clocks
+/// drift across midnight); the period closes and is released after it.
+pub const DEFAULT_GRACE_SECS: u64 = 7200;
+/// Longest grace: one day, the shortest period, so only the previous period is ever open late.
+pub const MAX_GRACE_SECS: u64 = 24 * 60 * 60;
+/// Default privacy budget of one period's release: epsilon.
+pub const DEFAULT_EPSILON: f64 = 1.0;
+/// Default privacy budget of one period's release: delta, far below one over the number of
+/// machines of a large fleet.
+pub const DEFAULT_DELTA: f64 = 1e-7;
+/// Largest epsilon accepted: beyond it the noise is too small to protect anyone.
+pub const MAX_EPSILON: f64 = 100.0;
+/// Largest delta accepted: delta is the chance that the guarantee fails outright.
+pub const MAX_DELTA: f64 = 1e-3;
 /// Default age after which daily counters are deleted: about 13 months.
 pub const DEFAULT_DAILY_RETENTION_DAYS: u32 = 400;
+/// Default bound on the distinct values kept per field and period; beyond it a value is counted
+/// as `other`. Above the instance types of all clouds together, far below what fills memory.
+pub const DEFAULT_MAX_VALUES: u32 = 2000;
+/// Default time within which a request's head and body must arrive.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u32 = 10;
+/// Default time after which a keep-alive connection without a request is closed.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u32 = 5;
+/// Longest timeout accepted: a longer one only lets slow clients hold connections.
+const MAX_TIMEOUT_SECS: u32 = 3600;
 /// Fewest fields in a cross-tabulation (one field is already counted on its own).
 const MIN_CROSSTAB_FIELDS: usize = 2;
 /// Most fields in a cross-tabulation: every extra field makes combinations rarer, which is
@@ -22,6 +45,8 @@ pub const MAX_CROSSTAB_FIELDS: usize = 4;
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     counts: Option<RawCounts>,
+    privacy: Option<RawPrivacy>,
+    connections: Option<RawConnections>,
     rate_limit: Option<RawRateLimit>,
     retention: Option<RawRetention>,
     tls: Option<RawTls>,
@@ -32,6 +57,23 @@ struct RawConfig {
 struct RawCounts {
     k: Option<u64>,
     crosstabs: Option<Vec<Vec<String>>>,
+    grace_secs: Option<u64>,
+    max_values: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    epsilon: Option<f64>,
+    delta: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnections {
+    request_timeout_secs: Option<u32>,
+    idle_timeout_secs: Option<u32>,
+    max: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,12 +97,21 @@ struct RawTls {
 }
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// Values seen fewer than `k` times are folded into "other" by `/v1/counts`.
+    /// The release threshold is never below `k`.
     pub k: u64,
     /// Cross-tabulations: each a list of field paths counted together.
     pub crosstabs: Vec<Vec<String>>,
+    /// How long after its end a period still accepts reports; then it closes.
+    pub grace: Duration,
+    /// The privacy budget of each period's release.
+    pub privacy: Privacy,
+    /// Distinct values kept per field (and per cross-tabulation) and period; the rest are
+    /// counted as `other`.
+    pub max_values: u32,
+    /// Timeouts and the cap on open connections.
+    pub connections: Connections,
     /// The global rate limit, if any.
     pub rate_limit: Option<RateLimit>,
     /// Daily counters older than this are deleted; monthly counters are kept.
@@ -74,9 +125,47 @@ impl Default for Settings {
         Settings {
             k: DEFAULT_K,
             crosstabs: Vec::new(),
+            grace: Duration::from_secs(DEFAULT_GRACE_SECS),
+            privacy: Privacy {
+                epsilon: DEFAULT_EPSILON,
+                delta: DEFAULT_DELTA,
+            },
+            max_values: DEFAULT_MAX_VALUES,
+            connections: Connections::default(),
             rate_limit: None,
             daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
             tls: None,
+        }
+    }
+}
+
+/// The (epsilon, delta) budget each period's release spends: differential privacy per period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Privacy {
+    /// Epsilon: how much one report may change the odds of any published outcome (e^epsilon).
+    pub epsilon: f64,
+    /// Delta: the probability that the epsilon bound does not hold.
+    pub delta: f64,
+}
+
+/// How long clients may take, and how many connections may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// A request's head and body must arrive within this time of its first byte (of the
+    /// connection's opening for the first request, TLS handshake included).
+    pub request_timeout: Duration,
+    /// A connection with no request in progress is closed after this time.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; `None`: the open-file limit minus a reserve.
+    pub max: Option<u32>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            request_timeout: secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            idle_timeout: secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            max: None,
         }
     }
 }
@@ -126,6 +215,10 @@ pub enum ConfigError {
         /// One entry per bad key: "key: what is wrong and what is allowed".
         problems: Vec<String>,
     },
+}
+
+fn secs(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n))
 }
 
 fn days(n: u32) -> Duration {
@@ -187,6 +280,42 @@ impl Settings {
             settings.crosstabs.push(tab);
         }
 
+        if let Some(max) = counts.max_values {
+            if max == 0 {
+                problems.push("counts.max_values: must be at least 1".to_owned());
+            }
+            settings.max_values = max;
+        }
+
+        let connections = raw.connections.unwrap_or_default();
+        for (key, value, field) in [
+            (
+                "request_timeout_secs",
+                connections.request_timeout_secs,
+                &mut settings.connections.request_timeout,
+            ),
+            (
+                "idle_timeout_secs",
+                connections.idle_timeout_secs,
+                &mut settings.connections.idle_timeout,
+            ),
+        ] {
+            if let Some(v) = value {
+                if !(1..=MAX_TIMEOUT_SECS).contains(&v) {
+                    problems.push(format!(
+                        "connections.{key}: {v} is out of range, allowed are 1 to {MAX_TIMEOUT_SECS}"
+                    ));
+                }
+                *field = secs(v);
+            }
+        }
+        if let Some(max) = connections.max {
+            if max == 0 {
+                problems.push("connections.max: must be at least 1".to_owned());
+            }
+            settings.connections.max = Some(max);
+        }
+
         if let Some(rate) = raw.rate_limit {
             match rate.reports_per_second {
                 None => problems.push(
@@ -229,6 +358,33 @@ impl Settings {
             }
         }
 
+        if let Some(g) = counts.grace_secs {
+            if g > MAX_GRACE_SECS {
+                problems.push(format!(
+                    "counts.grace_secs: {g} is more than a day; allowed are 0 to {MAX_GRACE_SECS}"
+                ));
+            }
+            settings.grace = Duration::from_secs(g);
+        }
+
+        let privacy = raw.privacy.unwrap_or_default();
+        if let Some(e) = privacy.epsilon {
+            if !(e > 0.0 && e <= MAX_EPSILON) {
+                problems.push(format!(
+                    "privacy.epsilon: {e} is out of range; allowed are numbers above 0 up to {MAX_EPSILON}"
+                ));
+            }
+            settings.privacy.epsilon = e;
+        }
+        if let Some(d) = privacy.delta {
+            if !(d > 0.0 && d <= MAX_DELTA) {
+                problems.push(format!(
+                    "privacy.delta: {d} is out of range; allowed are numbers above 0 up to {MAX_DELTA}"
+                ));
+            }
+            settings.privacy.delta = d;
+        }
+
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -261,6 +417,15 @@ mod tests {
             "[counts]",
             "k = ",
             "crosstabs = ",
+            "grace_secs = ",
+            "[privacy]",
+            "epsilon = ",
+            "delta = ",
+            "max_values = ",
+            "[connections]",
+            "request_timeout_secs = ",
+            "idle_timeout_secs = ",
+            "max = ",
             "[rate_limit]",
             "reports_per_second = ",
             "burst = ",
@@ -278,8 +443,48 @@ mod tests {
         // The defaults the doc states are the code's.
         assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_K}.")));
         assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DAILY_RETENTION_DAYS} ")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_GRACE_SECS} ")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_EPSILON:?}.")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DELTA:e}.")));
+        for (key, default) in [
+            ("max_values", DEFAULT_MAX_VALUES),
+            ("request_timeout_secs", DEFAULT_REQUEST_TIMEOUT_SECS),
+            ("idle_timeout_secs", DEFAULT_IDLE_TIMEOUT_SECS),
+        ] {
+            let line = format!("{key} = {default}\n");
+            assert!(example.contains(&line), "the example does not show {line}");
+            let said = format!("Default {default}.\n{line}");
+            assert!(
+                example.contains(&said),
+                "the comment above {key} does not say {said}"
+            );
+        }
+        assert_eq!(Settings::default().connections.max, None);
+        assert!(example.contains(&format!(
+            "open-file limit (soft RLIMIT_NOFILE) minus {}",
+            crate::limits::RESERVED_DESCRIPTORS
+        )));
         // Every key the code knows is in the example: serde lists them when it meets an unknown
         // one, so a key added to the code fails here until it is documented.
+        let tables = every_key();
+        assert_eq!(tables.len(), 6, "{tables:?}");
+        for (table, keys) in tables {
+            assert!(
+                example.contains(&format!("[{table}]")),
+                "[{table}] undocumented"
+            );
+            for key in keys {
+                assert!(
+                    example.contains(&format!("{key} = ")),
+                    "{table}.{key} undocumented"
+                );
+            }
+        }
+    }
+
+    /// Every table and its keys, as the code knows them: serde lists them when it meets an
+    /// unknown one, so a key added to the code shows up here.
+    fn every_key() -> Vec<(String, Vec<String>)> {
         let expected = |probe: &str| -> Vec<String> {
             let e = parse(probe).unwrap_err();
             let list = e.split("expected").nth(1).unwrap_or_default().to_owned();
@@ -289,22 +494,62 @@ mod tests {
                 .map(str::to_owned)
                 .collect()
         };
-        let tables = expected("[unknown_table]\n");
-        assert_eq!(tables.len(), 4, "{tables:?}");
-        for table in tables {
-            assert!(
-                example.contains(&format!("[{table}]")),
-                "[{table}] undocumented"
-            );
-            let keys = expected(&format!("[{table}]\nunknown_key = 1\n"));
-            assert!(!keys.is_empty(), "{table}");
+        expected("[unknown_table]\n")
+            .into_iter()
+            .map(|table| {
+                let keys = expected(&format!("[{table}]\nunknown_key = 1\n"));
+                assert!(!keys.is_empty(), "{table}");
+                (table, keys)
+            })
+            .collect()
+    }
+
+    /// The config a package installs: valid, the shipped rate limit, every other key shown
+    /// (commented) with the code's default.
+    #[test]
+    fn the_packaged_config_ships_the_rate_limit_and_the_defaults() {
+        const PACKAGED: &str = include_str!("../../../dist/receiver.toml");
+        let s = parse(PACKAGED).unwrap();
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                per_second: 2000,
+                burst: 20000
+            })
+        );
+        assert_eq!(
+            Settings {
+                rate_limit: None,
+                ..s
+            },
+            Settings::default()
+        );
+        for (table, keys) in every_key() {
+            assert!(PACKAGED.contains(&format!("[{table}]")), "[{table}]");
             for key in keys {
-                assert!(
-                    example.contains(&format!("{key} = ")),
-                    "{table}.{key} undocumented"
-                );
+                assert!(PACKAGED.contains(&format!("{key} = ")), "{table}.{key}");
             }
         }
+        for default in [
+            format!("# k = {DEFAULT_K}\n"),
+            format!("# max_values = {DEFAULT_MAX_VALUES}\n"),
+            format!("# grace_secs = {DEFAULT_GRACE_SECS}\n"),
+            format!("# epsilon = {DEFAULT_EPSILON:?}\n"),
+            format!("# delta = {DEFAULT_DELTA:e}\n"),
+            format!("# request_timeout_secs = {DEFAULT_REQUEST_TIMEOUT_SECS}\n"),
+            format!("# idle_timeout_secs = {DEFAULT_IDLE_TIMEOUT_SECS}\n"),
+            format!("# daily_days = {DEFAULT_DAILY_RETENTION_DAYS}\n"),
+            format!(
+                "# max = {}\n",
+                crate::limits::connection_cap(None, 65536).unwrap()
+            ),
+        ] {
+            assert!(PACKAGED.contains(&default), "{default}");
+        }
+        // The unit passes this file and sets the limit the `max` above assumes.
+        let unit = include_str!("../../../systemd/headcount-receiver.service");
+        assert!(unit.contains("--config %E/headcount-receiver/receiver.toml\n"));
+        assert!(unit.contains("\nLimitNOFILE=65536\n"));
     }
 
     #[test]
@@ -319,6 +564,15 @@ mod tests {
 [counts]
 k = 5
 crosstabs = [["os.version_id", "platform.id", "arch"]]
+grace_secs = 600
+max_values = 100
+[privacy]
+epsilon = 0.5
+delta = 1e-9
+[connections]
+request_timeout_secs = 3
+idle_timeout_secs = 1
+max = 500
 [rate_limit]
 reports_per_second = 100
 burst = 200
@@ -332,6 +586,15 @@ key = "/k.pem"
         .unwrap();
         assert_eq!(s.k, 5);
         assert_eq!(s.crosstabs, [["os.version_id", "platform.id", "arch"]]);
+        assert_eq!(s.max_values, 100);
+        assert_eq!(
+            s.connections,
+            Connections {
+                request_timeout: secs(3),
+                idle_timeout: secs(1),
+                max: Some(500)
+            }
+        );
         assert_eq!(
             s.rate_limit,
             Some(RateLimit {
@@ -340,6 +603,14 @@ key = "/k.pem"
             })
         );
         assert_eq!(s.daily_retention, days(30));
+        assert_eq!(s.grace, Duration::from_secs(600));
+        assert_eq!(
+            s.privacy,
+            Privacy {
+                epsilon: 0.5,
+                delta: 1e-9
+            }
+        );
         assert_eq!(s.tls.unwrap().key, Path::new("/k.pem"));
     }
 
@@ -361,6 +632,15 @@ key = "/k.pem"
 [counts]
 k = 0
 crosstabs = [["arch"], ["arch", "hostname"], ["arch", "arch"]]
+grace_secs = 90000
+max_values = 0
+[privacy]
+epsilon = 0
+delta = 0.5
+[connections]
+request_timeout_secs = 0
+idle_timeout_secs = 86400
+max = 0
 [rate_limit]
 reports_per_second = 0
 [retention]
@@ -375,6 +655,13 @@ key = "/k.pem"
             "counts.crosstabs[0]: has 1 fields",
             "counts.crosstabs[1]: unknown field \"hostname\"",
             "counts.crosstabs[2]: names a field twice",
+            "counts.grace_secs: 90000",
+            "privacy.epsilon: 0 is out of range",
+            "privacy.delta: 0.5 is out of range",
+            "counts.max_values: must be at least 1",
+            "connections.request_timeout_secs: 0 is out of range",
+            "connections.idle_timeout_secs: 86400 is out of range, allowed are 1 to 3600",
+            "connections.max: must be at least 1",
             "rate_limit.reports_per_second:",
             "retention.daily_days:",
             "tls.certificate: missing",

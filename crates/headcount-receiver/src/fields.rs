@@ -113,6 +113,11 @@ pub fn crosstab_field(fields: &[String]) -> String {
     fields.join(&CROSSTAB_SEPARATOR.to_string())
 }
 
+/// Whether `field` is one of the contract's field paths (computed once per process).
+pub fn is_known_field(field: &str) -> bool {
+    static_fields().contains(field)
+}
+
 /// The contract's field paths, computed once and kept for the life of the process.
 fn static_fields() -> &'static BTreeSet<&'static str> {
     static FIELDS: OnceLock<BTreeSet<&'static str>> = OnceLock::new();

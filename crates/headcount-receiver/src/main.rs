@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use headcount_receiver::publish::Format;
 use headcount_receiver::{Database, Error, ServeOptions, Settings};
 use headcount_report::{Period, Window};
 
@@ -14,6 +15,8 @@ const EXIT_CONFIG: u8 = 78;
 const EXIT_USAGE: u8 = 2;
 /// EX_UNAVAILABLE: the database or the socket is not usable.
 const EXIT_UNAVAILABLE: u8 = 69;
+/// EX_DATAERR: the import file is not export's CSV.
+const EXIT_DATAERR: u8 = 65;
 
 /// Receives headcount reports and keeps counts, never records.
 #[derive(Parser)]
@@ -37,7 +40,41 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Print the raw counters of one period as CSV (no k-anonymity).
+    /// Print the released (differentially private) tables of a range of periods, as open data.
+    Publish {
+        /// sqlite:PATH or postgres://USER@HOST:PORT/DB.
+        #[arg(long)]
+        database: String,
+        /// The receiver's TOML config file: with it, closed periods still owed are released first
+        /// (with its budget and cross-tabulations); without it, publish only reads.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// daily or monthly.
+        #[arg(long)]
+        window: Window,
+        /// First period, YYYY-MM-DD (daily) or YYYY-MM (monthly).
+        #[arg(long)]
+        from: String,
+        /// Last period.
+        #[arg(long)]
+        to: String,
+        /// csv (default) or json.
+        #[arg(long, default_value = "csv")]
+        format: Format,
+    },
+    /// Add the counters of export's CSV (FILE, or standard input) to a database.
+    Import {
+        /// sqlite:PATH (created if missing) or postgres://USER@HOST:PORT/DB.
+        #[arg(long)]
+        database: String,
+        /// First delete the counters of every period the file has (a re-import then changes
+        /// nothing); without it the counts are added.
+        #[arg(long)]
+        replace: bool,
+        /// The CSV file; standard input when absent.
+        file: Option<PathBuf>,
+    },
+    /// Print the raw counters of one period as CSV (exact: the operator's view).
     Export {
         /// sqlite:PATH or postgres://USER@HOST:PORT/DB.
         #[arg(long)]
@@ -73,27 +110,34 @@ fn init_logging() {
     }
 }
 
-async fn shutdown_signal() {
+/// Registers for SIGTERM and SIGINT at once (a stop right after `READY=1` must not find the
+/// default action, which kills without committing), and completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for SIGTERM; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            tracing::error!("cannot listen for SIGTERM; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: no new connections, committing reports in flight");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     }
-    tracing::info!("stopping: no new connections, committing reports in flight");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
 }
 
 fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Config(_) | Error::Tls(_) => EXIT_CONFIG,
-        Error::Store(_) | Error::Listen { .. } => EXIT_UNAVAILABLE,
+        Error::Config(_) | Error::Tls(_) | Error::Limits(_) | Error::Privacy(_) => EXIT_CONFIG,
+        Error::Store(_) | Error::Listen { .. } | Error::Release(_) => EXIT_UNAVAILABLE,
+        Error::Import(headcount_receiver::import::ImportError::Store(_)) => EXIT_UNAVAILABLE,
+        Error::Import(_) => EXIT_DATAERR,
         Error::Output(_) => 1,
     }
 }
@@ -125,12 +169,108 @@ fn main() -> ExitCode {
                     Some(path) => Settings::load(&path)?,
                     None => Settings::default(),
                 };
-                let options = ServeOptions {
-                    listen,
-                    database,
-                    settings,
-                };
+                let options = ServeOptions::new(listen, database, settings);
                 headcount_receiver::serve(options, shutdown_signal()).await
+            }
+            Command::Publish {
+                database,
+                config,
+                window,
+                from,
+                to,
+                format,
+            } => {
+                let Some(database) = parse_database(&database) else {
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                };
+                let (from, to) = match (
+                    Period::parse_for(window, &from),
+                    Period::parse_for(window, &to),
+                ) {
+                    (Ok(f), Ok(t)) if f <= t => (f, t),
+                    (Ok(f), Ok(t)) => {
+                        eprintln!("error: --from {f} is after --to {t}");
+                        return Ok(ExitCode::from(EXIT_USAGE));
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        eprintln!("error: --from/--to: {e}");
+                        return Ok(ExitCode::from(EXIT_USAGE));
+                    }
+                };
+                let settings = config.map(|path| Settings::load(&path)).transpose()?;
+                let mut out = std::io::stdout().lock();
+                let summary = headcount_receiver::publish_range(
+                    &database, settings, window, from, to, format, &mut out,
+                )
+                .await?;
+                if !summary.missing.is_empty() {
+                    eprintln!(
+                        "note: {} {window} periods of the range have no release (not closed yet, or nothing counted): {}",
+                        summary.missing.len(),
+                        summary
+                            .missing
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                }
+                Ok(())
+            }
+            Command::Import {
+                database,
+                replace,
+                file,
+            } => {
+                let Some(database) = parse_database(&database) else {
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                };
+                let summary = match &file {
+                    Some(path) => {
+                        let f = std::fs::File::open(path).map_err(|e| {
+                            Error::Output(std::io::Error::new(
+                                e.kind(),
+                                format!("{}: {e}", path.display()),
+                            ))
+                        })?;
+                        headcount_receiver::import::import(&database, f, replace).await?
+                    }
+                    None => {
+                        headcount_receiver::import::import(&database, std::io::stdin().lock(), replace)
+                            .await?
+                    }
+                };
+                if summary.rows > 0 || summary.releases_stored.is_empty() {
+                    eprintln!(
+                        "imported {} counters of {} periods into {database}{}",
+                        summary.rows,
+                        summary.periods.len(),
+                        if replace {
+                            format!(" ({} counters replaced)", summary.replaced)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                if !summary.releases_stored.is_empty() {
+                    eprintln!(
+                        "stored {} released tables into {database}",
+                        summary.releases_stored.len()
+                    );
+                }
+                if !summary.already_released.is_empty() {
+                    eprintln!(
+                        "warning: {} periods were already released and keep their public tables (a release is never recomputed): {}",
+                        summary.already_released.len(),
+                        summary
+                            .already_released
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                }
+                Ok(())
             }
             Command::Export {
                 database,

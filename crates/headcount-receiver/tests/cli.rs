@@ -44,12 +44,14 @@ fn invalid_config_exits_78_naming_file_and_key() {
 
     let (code, err) = serve_with_config(
         &b,
-        "[counts]\nk = 0\ncrosstabs = [[\"arch\", \"hostname\"]]\n[tls]\ncertificate = \"/nonexistent.pem\"\n",
+        "[counts]\nk = 0\ncrosstabs = [[\"arch\", \"hostname\"]]\ngrace_secs = 100000\n[privacy]\nepsilon = -1\n[tls]\ncertificate = \"/nonexistent.pem\"\n",
     );
     assert_eq!(code, 78, "{err}");
     for needle in [
         "counts.k:",
         "counts.crosstabs[0]: unknown field \"hostname\"",
+        "counts.grace_secs: 100000",
+        "privacy.epsilon: -1 is out of range",
         "tls.key: missing",
     ] {
         assert!(
@@ -174,11 +176,19 @@ fn native_tls_serves_reports() {
     let b = Backend::sqlite();
     let (ca, cert, key) = certificate(b.dir.path());
     let config = b.config(&format!(
-        "[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n",
+        "[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n[connections]\nrequest_timeout_secs = 2\n",
         cert.display(),
         key.display()
     ));
     let r = Receiver::start(&b.url, Some(&config));
+    // A client that never starts its handshake is cut at the request timeout.
+    let mut silent = TcpStream::connect(r.addr).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(8)))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    assert_eq!(silent.read(&mut [0u8; 64]).unwrap_or(0), 0);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(8));
     assert!(
         r.log_text().contains("listening on https://"),
         "{}",
@@ -219,8 +229,16 @@ fn native_tls_serves_reports() {
     assert_eq!(common::total(&rows, "level"), 1);
 }
 
+/// READY=1, then SIGTERM at once, as systemd may send it: the stop is graceful every time (the
+/// signal handlers are in place before READY=1, not installed a moment after).
 #[test]
 fn tells_systemd_ready_and_stopping() {
+    for round in 0..10 {
+        ready_then_stopping(round);
+    }
+}
+
+fn ready_then_stopping(round: usize) {
     use std::os::unix::net::UnixDatagram;
 
     let b = Backend::sqlite();
@@ -244,9 +262,10 @@ fn tells_systemd_ready_and_stopping() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "round {round}: {status:?}");
     let n = socket.recv(&mut buf).unwrap();
     assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "STOPPING=1");
-    assert!(child.wait().unwrap().success());
 }
 
 /// The shipped unit keeps its hardening: `systemd-analyze security` exposure at most 1.2.

@@ -1,6 +1,10 @@
 //! Checking a received body against the contract, and the JSON Schema that documents it.
 
+use std::fmt;
+
 use schemars::generate::SchemaSettings;
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::report::{MAX_REPORT_BYTES, Report, SCHEMA_VERSION};
 
@@ -44,7 +48,7 @@ pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
         });
     }
     // The version decides how the rest is read, so it is looked at before anything else.
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    let Strict(value) = serde_json::from_slice(bytes).map_err(invalid)?;
     let Some(object) = value.as_object() else {
         return Err(invalid("the body is not a JSON object"));
     };
@@ -64,6 +68,67 @@ pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
         )));
     }
     Ok(report)
+}
+
+/// A JSON value whose objects never repeat a key. serde_json keeps the last of two equal keys,
+/// so `{"schema":2,…,"schema":1}` would pass as version 1 and be read differently by a parser that
+/// keeps the first: a report means one thing or is refused.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity, so every parsed float is a Number.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(A::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+            let Strict(v) = map.next_value()?;
+            object.insert(key, v);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// The JSON Schema (draft 2020-12) of a report, generated from the types.
@@ -225,6 +290,35 @@ mod tests {
         for bad in [&b"{"[..], b"[]", b"null", b"\xff", b""] {
             assert!(matches!(validate(bad), Err(ValidationError::Invalid(_))));
         }
+    }
+
+    /// A key given twice is refused wherever it is, even with the same value: the last one
+    /// winning is how `{"schema":2,…,"schema":1}` passed as version 1.
+    #[test]
+    fn a_repeated_key_anywhere_is_refused() {
+        let version_twice = MINIMAL
+            .replacen(r#"{"schema":1"#, r#"{"schema":2"#, 1)
+            .replacen(r#""age_bucket":4}"#, r#""age_bucket":4,"schema":1}"#, 1);
+        let nested = MINIMAL.replacen(r#""id":"fedora""#, r#""id":"fedora","id":"rhel""#, 1);
+        let same_value = MINIMAL.replacen(
+            r#""arch":"x86_64""#,
+            r#""arch":"x86_64","arch":"x86_64""#,
+            1,
+        );
+        let escaped = MINIMAL.replacen(
+            r#""arch":"x86_64""#,
+            r#""arch":"x86_64","\u0061rch":"s390x""#,
+            1,
+        );
+        for body in [version_twice, nested, same_value, escaped] {
+            let err = validate(body.as_bytes()).unwrap_err();
+            let ValidationError::Invalid(reason) = &err else {
+                panic!("{body}: {err}")
+            };
+            assert!(reason.starts_with("duplicate key `"), "{reason}");
+        }
+        // Equal values in different objects are not repeated keys.
+        assert!(validate(MINIMAL.as_bytes()).is_ok());
     }
 
     #[test]

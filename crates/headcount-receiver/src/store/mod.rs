@@ -8,7 +8,7 @@
 mod postgres;
 mod sqlite;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -16,12 +16,17 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use headcount_report::{Period, Window};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
+use crate::cardinality::{Ask, Bound, Existing};
 use crate::fields::Key;
 
 /// Retention requests queued for the writer.
 const RETAIN_QUEUE: usize = 4;
+/// Reads running at once, per reader (the views' and the release step's); each opens its own
+/// connection (up to three descriptors for SQLite), which `limits::RESERVED_DESCRIPTORS` must
+/// cover.
+pub const MAX_CONCURRENT_READS: usize = 4;
 
 /// Where the counters live, from `--database`.
 #[derive(Clone, PartialEq, Eq)]
@@ -247,6 +252,26 @@ trait Backend: Send + 'static {
     fn commit(&mut self, sums: Sums) -> impl Future<Output = Outcome> + Send;
     /// Deletes old daily counters.
     fn retain(&mut self, oldest_kept: Period) -> impl Future<Output = Result<u64, String>> + Send;
+    /// Answers the cardinality bound's questions, one answer per ask, in order.
+    fn existing(
+        &mut self,
+        asks: Vec<Ask>,
+    ) -> impl Future<Output = Result<Vec<Existing>, String>> + Send;
+}
+
+/// Commits `sums` with the values beyond the bound counted as `other`.
+async fn commit_bounded(backend: &mut impl Backend, bound: &mut Bound, sums: Sums) -> Outcome {
+    let asks = bound.asks(&sums);
+    let answers = if asks.is_empty() {
+        Vec::new()
+    } else {
+        backend.existing(asks.clone()).await?
+    };
+    let outcome = backend.commit(bound.apply(sums, asks, answers)).await;
+    if outcome.is_err() {
+        bound.forget();
+    }
+    outcome
 }
 
 /// The writer loop: whenever requests added increments, take them all and commit them as one
@@ -255,6 +280,7 @@ async fn run_writer(
     mut backend: impl Backend,
     shared: Arc<Shared>,
     mut retain: mpsc::Receiver<Retain>,
+    mut bound: Bound,
 ) {
     loop {
         tokio::select! {
@@ -269,7 +295,7 @@ async fn run_writer(
                 None => {
                     let p = shared.take();
                     if p.requests > 0 {
-                        let _ = backend.commit(sorted(p.sums)).await;
+                        let _ = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
                     }
                     return;
                 }
@@ -279,7 +305,7 @@ async fn run_writer(
         if p.requests == 0 {
             continue;
         }
-        let outcome = backend.commit(sorted(p.sums)).await;
+        let outcome = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
         if let Err(e) = &outcome {
             tracing::error!("storing counts failed, {} reports refused: {e}", p.requests);
         }
@@ -291,16 +317,22 @@ async fn run_writer(
 #[derive(Clone)]
 pub struct Reader {
     database: Database,
+    /// Bounds the reads running at once (and so the descriptors they hold).
+    reads: Arc<Semaphore>,
 }
 
 impl Reader {
     /// A reader of `database`; opens a connection per read (reads are rare, writes are not).
     pub fn new(database: Database) -> Reader {
-        Reader { database }
+        Reader {
+            database,
+            reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+        }
     }
 
     /// Every counter of one period, sorted by field then value.
     pub async fn counts(&self, window: Window, period: Period) -> Result<Vec<Count>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
         match &self.database {
             Database::Sqlite(path) => {
                 let path = path.clone();
@@ -313,13 +345,295 @@ impl Reader {
     }
 }
 
+/// The parameters a period's release was made with, stored beside it and published with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReleaseParams {
+    /// Per-period epsilon.
+    pub epsilon: f64,
+    /// Per-period delta.
+    pub delta: f64,
+    /// Value cells below this noisy count were folded into `other`.
+    pub threshold: u64,
+    /// Scale (sigma) of the discrete Gaussian noise on every count.
+    pub noise_scale: f64,
+    /// The configured k (a floor of the threshold).
+    pub k: u64,
+    /// The grace after which the period closed.
+    pub grace_secs: u64,
+    /// Cells one report could change.
+    pub cells_per_report: u32,
+}
+
+/// One field of a stored release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasedField {
+    /// Field path, or cross-tabulation paths joined by `|`.
+    pub field: String,
+    /// Noisy count of the reports whose value is not shown.
+    pub other: u64,
+    /// The shown values as a JSON object (value -> noisy count), stored as written once.
+    pub values: String,
+}
+
+/// A period's public table: computed once, stored, never recomputed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    /// The window.
+    pub window: Window,
+    /// The period.
+    pub period: Period,
+    /// Noisy number of reports.
+    pub reports: u64,
+    /// How it was made.
+    pub params: ReleaseParams,
+    /// Every published field, sorted by field.
+    pub fields: Vec<ReleasedField>,
+}
+
+/// One period of a series: the release's totals and one field's counts (`None` when that field
+/// was not part of the release, such as a cross-tabulation configured later).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoint {
+    /// The period.
+    pub period: Period,
+    /// Noisy number of reports.
+    pub reports: u64,
+    /// How it was made.
+    pub params: ReleaseParams,
+    /// `(other, values JSON)` of the field.
+    pub field: Option<(u64, String)>,
+}
+
+/// What the release step needs to find the periods it still owes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseState {
+    /// The UTC day the release step first looked at this database: every closed period from the
+    /// one before it on is released, with or without reports (which periods exist must not
+    /// depend on the data).
+    pub first_look: chrono::NaiveDate,
+    /// Periods that have counters from before that day (an import, an older receiver).
+    pub counted: Vec<Period>,
+    /// Periods already released.
+    pub released: BTreeSet<Period>,
+}
+
+/// Stores `release` unless its period already has one; returns whether it was stored. The first
+/// stored release of a period wins, also between receivers sharing a database.
+pub async fn store_release(database: &Database, release: &Release) -> Result<bool, StoreError> {
+    match database {
+        Database::Sqlite(path) => {
+            let (path, release) = (path.clone(), release.clone());
+            blocking(move || sqlite::store_release(&path, &release)).await
+        }
+        Database::Postgres(url) => postgres::store_release(url, release).await,
+    }
+}
+
+/// The release state of `window`, recording `today` as the first look if there was none.
+pub async fn release_state(
+    database: &Database,
+    window: Window,
+    today: chrono::NaiveDate,
+) -> Result<ReleaseState, StoreError> {
+    match database {
+        Database::Sqlite(path) => {
+            let path = path.clone();
+            blocking(move || sqlite::release_state(&path, window, today)).await
+        }
+        Database::Postgres(url) => postgres::release_state(url, window, today).await,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?
+}
+
+/// Reads released tables, and nothing else: the only store access the public views have.
+#[derive(Clone)]
+pub struct PublicReader {
+    inner: PublicInner,
+    /// Bounds the reads running at once (and so the descriptors they hold).
+    reads: Arc<Semaphore>,
+}
+
+#[derive(Clone)]
+enum PublicInner {
+    Sqlite(PathBuf),
+    Postgres(Arc<postgres::Pool>),
+}
+
+/// Runs `f` with a pooled PostgreSQL session, returned to the pool when `f` succeeded.
+macro_rules! pooled {
+    ($pool:expr, |$c:ident| $body:expr) => {{
+        let $c = $pool.get().await?;
+        let out = $body;
+        if out.is_ok() {
+            $pool.put($c);
+        }
+        out
+    }};
+}
+
+impl PublicReader {
+    /// A reader of the released tables of `database`.
+    pub fn new(database: Database) -> PublicReader {
+        let inner = match database {
+            Database::Sqlite(path) => PublicInner::Sqlite(path),
+            Database::Postgres(url) => PublicInner::Postgres(Arc::new(postgres::Pool::new(url))),
+        };
+        PublicReader {
+            inner,
+            reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+        }
+    }
+
+    /// The release of one period, if it was released.
+    pub async fn release(
+        &self,
+        window: Window,
+        period: Period,
+    ) -> Result<Option<Release>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
+                let path = path.clone();
+                blocking(move || sqlite::release(&path, window, period)).await
+            }
+            PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                postgres::release(&c, &pool.url, window, period).await
+            }),
+        }
+    }
+
+    /// The latest released period of `window`.
+    pub async fn latest(&self, window: Window) -> Result<Option<Period>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
+                let path = path.clone();
+                blocking(move || sqlite::latest(&path, window)).await
+            }
+            PublicInner::Postgres(pool) => {
+                pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
+            }
+        }
+    }
+
+    /// Every released period from `from` to `to` (inclusive) with `field`'s counts, in order.
+    pub async fn series(
+        &self,
+        window: Window,
+        field: &str,
+        from: Period,
+        to: Period,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
+                let (path, field) = (path.clone(), field.to_owned());
+                blocking(move || sqlite::series(&path, window, &field, from, to)).await
+            }
+            PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                postgres::series(&c, &pool.url, window, field, from, to).await
+            }),
+        }
+    }
+
+    /// Every release from `from` to `to` (inclusive), in order.
+    pub async fn releases(
+        &self,
+        window: Window,
+        from: Period,
+        to: Period,
+    ) -> Result<Vec<Release>, StoreError> {
+        let mut out = Vec::new();
+        let mut p = from;
+        while p <= to {
+            if let Some(r) = self.release(window, p).await? {
+                out.push(r);
+            }
+            p = p.next();
+        }
+        Ok(out)
+    }
+}
+
+/// Raw counters read from an `export` file, summed, for [`import`].
+pub type ImportRows = HashMap<Key, i64>;
+
+/// Where an import writes: one transaction over the whole file.
+pub struct Import {
+    inner: ImportInner,
+}
+
+enum ImportInner {
+    Sqlite(sqlite::Import),
+    Postgres(postgres::Import),
+}
+
+impl Import {
+    /// Opens (creating and migrating as `serve` does) and begins the import's transaction.
+    pub async fn begin(database: &Database) -> Result<Import, StoreError> {
+        let inner = match database {
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                ImportInner::Sqlite(blocking(move || sqlite::Import::begin(path)).await?)
+            }
+            Database::Postgres(url) => ImportInner::Postgres(postgres::Import::begin(url).await?),
+        };
+        Ok(Import { inner })
+    }
+
+    /// Deletes the counters of one period (`--replace`); returns how many went.
+    pub async fn clear(&mut self, window: Window, period: Period) -> Result<u64, StoreError> {
+        match &mut self.inner {
+            ImportInner::Sqlite(i) => i.run(move |c| sqlite::clear(c, window, period)).await,
+            ImportInner::Postgres(i) => i.clear(window, period).await,
+        }
+    }
+
+    /// Adds the counters (and records their periods as counted).
+    pub async fn add(&mut self, rows: ImportRows) -> Result<(), StoreError> {
+        let sums = sorted(rows);
+        match &mut self.inner {
+            ImportInner::Sqlite(i) => i.run(move |c| sqlite::import_add(c, &sums)).await,
+            ImportInner::Postgres(i) => i.add(&sums).await,
+        }
+    }
+
+    /// Which of `periods` are already released.
+    pub async fn released(&mut self, periods: Vec<Period>) -> Result<Vec<Period>, StoreError> {
+        match &mut self.inner {
+            ImportInner::Sqlite(i) => i.run(move |c| sqlite::released_among(c, &periods)).await,
+            ImportInner::Postgres(i) => i.released_among(&periods).await,
+        }
+    }
+
+    /// Commits everything; until then nothing of the import is visible.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.inner {
+            ImportInner::Sqlite(mut i) => i.run(sqlite::commit_import).await,
+            ImportInner::Postgres(i) => i.commit().await,
+        }
+    }
+}
+
 /// What the store reports about its durability settings, as read back from the writer's
 /// own connection (logged at start, asserted by tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Durability(pub String);
 
-/// Opens the database, runs the migrations, checks durability and starts the writer.
-pub async fn open(database: &Database) -> Result<(Writer, WriterTask, Durability), StoreError> {
+/// Opens the database, runs the migrations, checks durability and starts the writer, which
+/// keeps at most `max_values` distinct values per field and period (`cardinality`).
+pub async fn open(
+    database: &Database,
+    max_values: u32,
+) -> Result<(Writer, WriterTask, Durability), StoreError> {
+    let bound = Bound::new(max_values);
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::new()),
         work: Notify::new(),
@@ -329,14 +643,14 @@ pub async fn open(database: &Database) -> Result<(Writer, WriterTask, Durability
         Database::Sqlite(path) => {
             let backend = sqlite::SqliteBackend::open(path.clone()).await?;
             let durability = backend.durability.clone();
-            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx, bound));
             (task, durability)
         }
         Database::Postgres(url) => {
             let client = postgres::open_writer(url).await?;
             let durability = postgres::durability(&client, url).await?;
             let backend = postgres::PostgresBackend::new(url.clone(), client);
-            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx));
+            let task = tokio::spawn(run_writer(backend, shared.clone(), retain_rx, bound));
             (task, durability)
         }
     };
@@ -406,6 +720,9 @@ mod tests {
             async fn retain(&mut self, _: Period) -> Result<u64, String> {
                 Ok(0)
             }
+            async fn existing(&mut self, asks: Vec<Ask>) -> Result<Vec<Existing>, String> {
+                Ok(vec![Existing::default(); asks.len()])
+            }
         }
         let commits = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
@@ -413,7 +730,12 @@ mod tests {
             work: Notify::new(),
         });
         let (retain, rx) = mpsc::channel(1);
-        let task = tokio::spawn(run_writer(Slow(commits.clone()), shared.clone(), rx));
+        let task = tokio::spawn(run_writer(
+            Slow(commits.clone()),
+            shared.clone(),
+            rx,
+            Bound::new(crate::config::DEFAULT_MAX_VALUES),
+        ));
         let writer = Writer { shared, retain };
         let key = Key {
             window: Window::Daily,

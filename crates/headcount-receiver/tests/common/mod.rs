@@ -75,8 +75,31 @@ impl Receiver {
 
     /// Starts the binary; on failure returns what it logged.
     pub fn try_start(db: &str, config: Option<&Path>) -> Result<Receiver, String> {
+        Self::try_start_with_files(db, config, None)
+    }
+
+    /// Starts the binary under an open-file limit of `nofile` (soft and hard), as
+    /// `LimitNOFILE=` would.
+    pub fn start_with_files(db: &str, config: Option<&Path>, nofile: u64) -> Receiver {
+        Self::try_start_with_files(db, config, Some(nofile))
+            .unwrap_or_else(|log| panic!("receiver did not start:\n{log}"))
+    }
+
+    fn try_start_with_files(
+        db: &str,
+        config: Option<&Path>,
+        nofile: Option<u64>,
+    ) -> Result<Receiver, String> {
         let listen = format!("127.0.0.1:{}", free_port());
-        let mut cmd = Command::new(BIN);
+        // prlimit sets the limit and execs the receiver: same process, same PID.
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.args(["serve", "--listen", &listen, "--database", db])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
