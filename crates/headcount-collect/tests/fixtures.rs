@@ -189,12 +189,25 @@ fn age_bucket_follows_machine_id_mtime_at_each_boundary() {
             "installed {extreme:?}"
         );
     }
-    fs::write(root.join("etc/machine-id"), "uninitialized\n").unwrap();
-    set_installed(&root, at(monday));
-    assert_eq!(
-        collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
-        Some(4)
-    );
+    // As DNF's get_system_epoch: unknown when the file is empty or its first word is
+    // "uninitialized"; any other content, even blanks, gives the mtime.
+    let a_week_ago = at(monday - week);
+    for (content, bucket) in [
+        ("uninitialized\n", 4),
+        ("  uninitialized trailing words\n", 4),
+        ("", 4),
+        ("\n", 1),
+        ("uninitializedX\n", 1),
+        ("0123456789abcdef0123456789abcdef\n", 1),
+    ] {
+        fs::write(root.join("etc/machine-id"), content).unwrap();
+        set_installed(&root, a_week_ago);
+        assert_eq!(
+            collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
+            Some(bucket),
+            "machine-id {content:?}"
+        );
+    }
     fs::remove_file(root.join("etc/machine-id")).unwrap();
     assert_eq!(
         collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
