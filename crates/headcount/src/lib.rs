@@ -18,6 +18,7 @@ pub mod send;
 pub mod state;
 pub mod status;
 pub mod timer;
+pub mod windows;
 
 pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
 
