@@ -409,10 +409,10 @@ fn validate(
         s.allow_plain_http = allow.value;
     }
 
-    if let Some(windows) = &inputs.windows {
-        if let Some(set) = validate_windows(windows, errors) {
-            s.windows = set;
-        }
+    if let Some(windows) = &inputs.windows
+        && let Some(set) = validate_windows(windows, errors)
+    {
+        s.windows = set;
     }
 
     if let Some(endpoint) = &inputs.endpoint {
