@@ -19,8 +19,7 @@ use super::{
 
 use crate::cardinality::{Ask, Existing, OTHER};
 
-/// The `meta` key of the first look of the release step.
-const FIRST_LOOK: &str = "first_release_look";
+use super::first_look_key;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[
@@ -376,15 +375,14 @@ pub(super) fn release_state(
 ) -> Result<ReleaseState, StoreError> {
     let e = err(path);
     let conn = open_writer(path)?;
+    let key = first_look_key(window);
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        params![FIRST_LOOK, today.format("%Y-%m-%d").to_string()],
+        params![key, today.format("%Y-%m-%d").to_string()],
     )
     .map_err(&e)?;
     let first: String = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [FIRST_LOOK], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .map_err(&e)?;
     let first_look = NaiveDate::parse_from_str(&first, "%Y-%m-%d").unwrap_or(today);
     let periods = |sql: &str| -> Result<Vec<Period>, StoreError> {
