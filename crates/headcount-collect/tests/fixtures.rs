@@ -240,3 +240,38 @@ fn excluded_collectors_leave_their_fields_out() {
         "the instance type never stands alone"
     );
 }
+
+/// os-release `NAME` is free text a derived image fills with anything, a site's own label
+/// included: no report carries it (a receiver derives Fedora's countme os_name from the ID and
+/// version instead).
+#[test]
+fn os_release_name_is_never_sent() {
+    let root = scratch("name");
+    copy_tree(&fixtures_dir().join("aws-fcos-x86_64"), &root);
+    let os_release = root.join("usr/lib/os-release");
+    let text = fs::read_to_string(&os_release).unwrap();
+    let renamed: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("NAME=") {
+                "NAME=\"Acme Payments Fleet West\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(renamed, text, "the fixture has a NAME");
+    fs::write(&os_release, renamed + "\n").unwrap();
+    for level in [Level::Minimal, Level::Full] {
+        for window in Window::ALL {
+            let body = build_report(&root, level, &[], window, now())
+                .unwrap()
+                .to_body();
+            let body = String::from_utf8(body).unwrap();
+            assert!(!body.contains("Acme"), "{body}");
+            assert!(body.contains(r#""id":"fedora""#), "{body}");
+        }
+    }
+    fs::remove_dir_all(&root).unwrap();
+}
