@@ -96,7 +96,13 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(&e)?;
-    let tx = conn.transaction().map_err(&e)?;
+    // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the version is
+    // read. A deferred transaction that reads and then writes fails at once, without waiting,
+    // when another connection wrote in between, and the release step opens this connection
+    // beside the writer's, once per window.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&e)?;
     let applied: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(&e)?;
@@ -615,5 +621,27 @@ mod tests {
             durability(&conn, &path),
             Err(StoreError::NotDurable(_))
         ));
+    }
+
+    /// Opening a writer connection while another connection writes waits for it: the release
+    /// step opens one per window beside the writer's. A deferred transaction read the version,
+    /// then failed at once (SQLITE_BUSY_SNAPSHOT) when the other committed before its own write.
+    #[test]
+    fn opening_a_writer_beside_a_committing_one_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut other = open_writer(&path).unwrap();
+        let tx = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')", [])
+            .unwrap();
+        let opening = {
+            let path = path.clone();
+            std::thread::spawn(move || open_writer(&path).map(|_| ()))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().unwrap();
+        opening.join().unwrap().unwrap();
     }
 }
