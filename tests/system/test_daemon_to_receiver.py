@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -131,8 +132,9 @@ def test_the_daemon_reports_to_the_receiver_and_every_field_is_counted_once(tmp_
         expected = {leaf: 1 for leaf in leaves(previews[window])}
         assert counted == expected, (window, out.stdout)
 
-    # The same counts are served (k = 1 here, so nothing is folded into "other").
+    # Nothing of the open period is public: it is released, with noise, only once it has closed.
     url = f"http://127.0.0.1:{receiver['port']}/v1/counts?window=daily&period={periods['daily']}"
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        served = json.load(answer)
-    assert "fedora" in json.dumps(served), served
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=5)
+    assert refused.value.code == 404
+    assert json.load(refused.value)["error"] == "not_released"

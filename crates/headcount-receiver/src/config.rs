@@ -4,12 +4,31 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use headcount_report::{Arch, OsName, OsVersionId};
 use serde::Deserialize;
 
+use crate::countme::names::{self, ArchNames, NameRule, Names};
+use crate::countme::totals::Spelling;
 use crate::fields;
 
-/// Default k of k-anonymity: a value seen fewer times is shown as "other" by `/v1/counts`.
+/// Default k: the release threshold is never below it, whatever the privacy budget allows.
 pub const DEFAULT_K: u64 = 10;
+/// Default grace after a period ends during which reports for it are still accepted (clocks
+/// drift across midnight); the period closes and is released after it.
+pub const DEFAULT_GRACE_SECS: u64 = 7200;
+/// Longest grace: one day, the shortest period, so only the previous period is ever open late.
+pub const MAX_GRACE_SECS: u64 = 24 * 60 * 60;
+/// Default privacy budget of one period's release: epsilon.
+pub const DEFAULT_EPSILON: f64 = 1.0;
+/// Default privacy budget of one period's release: delta, far below one over the number of
+/// machines of a large fleet.
+pub const DEFAULT_DELTA: f64 = 1e-7;
+/// Largest epsilon accepted: beyond it the noise is too small to protect anyone.
+pub const MAX_EPSILON: f64 = 100.0;
+/// Largest delta accepted: delta is the chance that the guarantee fails outright.
+pub const MAX_DELTA: f64 = 1e-3;
 /// Default age after which daily counters are deleted: about 13 months.
 pub const DEFAULT_DAILY_RETENTION_DAYS: u32 = 400;
 /// Default bound on the distinct values kept per field and period; beyond it a value is counted
@@ -31,10 +50,27 @@ pub const MAX_CROSSTAB_FIELDS: usize = 4;
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     counts: Option<RawCounts>,
+    privacy: Option<RawPrivacy>,
     connections: Option<RawConnections>,
     rate_limit: Option<RawRateLimit>,
     retention: Option<RawRetention>,
     tls: Option<RawTls>,
+    countme: Option<RawCountme>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCountme {
+    os_names: Option<Vec<RawOsName>>,
+    os_arch: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOsName {
+    id: String,
+    name: String,
+    from_version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,7 +78,15 @@ struct RawConfig {
 struct RawCounts {
     k: Option<u64>,
     crosstabs: Option<Vec<Vec<String>>>,
+    grace_secs: Option<u64>,
     max_values: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    epsilon: Option<f64>,
+    delta: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,12 +118,16 @@ struct RawTls {
 }
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// Values seen fewer than `k` times are folded into "other" by `/v1/counts`.
+    /// The release threshold is never below `k`.
     pub k: u64,
     /// Cross-tabulations: each a list of field paths counted together.
     pub crosstabs: Vec<Vec<String>>,
+    /// How long after its end a period still accepts reports; then it closes.
+    pub grace: Duration,
+    /// The privacy budget of each period's release.
+    pub privacy: Privacy,
     /// Distinct values kept per field (and per cross-tabulation) and period; the rest are
     /// counted as `other`.
     pub max_values: u32,
@@ -91,6 +139,8 @@ pub struct Settings {
     pub daily_retention: Duration,
     /// Certificate and key for native TLS; plain HTTP (behind a reverse proxy) when absent.
     pub tls: Option<TlsFiles>,
+    /// How countme totals spell the OS name and the architecture (`[countme]`).
+    pub countme: Spelling,
 }
 
 impl Default for Settings {
@@ -98,13 +148,28 @@ impl Default for Settings {
         Settings {
             k: DEFAULT_K,
             crosstabs: Vec::new(),
+            grace: Duration::from_secs(DEFAULT_GRACE_SECS),
+            privacy: Privacy {
+                epsilon: DEFAULT_EPSILON,
+                delta: DEFAULT_DELTA,
+            },
             max_values: DEFAULT_MAX_VALUES,
             connections: Connections::default(),
             rate_limit: None,
             daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
             tls: None,
+            countme: Spelling::default(),
         }
     }
+}
+
+/// The (epsilon, delta) budget each period's release spends: differential privacy per period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Privacy {
+    /// Epsilon: how much one report may change the odds of any published outcome (e^epsilon).
+    pub epsilon: f64,
+    /// Delta: the probability that the epsilon bound does not hold.
+    pub delta: f64,
 }
 
 /// How long clients may take, and how many connections may be open at once.
@@ -317,6 +382,37 @@ impl Settings {
             }
         }
 
+        if let Some(g) = counts.grace_secs {
+            if g > MAX_GRACE_SECS {
+                problems.push(format!(
+                    "counts.grace_secs: {g} is more than a day; allowed are 0 to {MAX_GRACE_SECS}"
+                ));
+            }
+            settings.grace = Duration::from_secs(g);
+        }
+
+        let privacy = raw.privacy.unwrap_or_default();
+        if let Some(e) = privacy.epsilon {
+            if !(e > 0.0 && e <= MAX_EPSILON) {
+                problems.push(format!(
+                    "privacy.epsilon: {e} is out of range; allowed are numbers above 0 up to {MAX_EPSILON}"
+                ));
+            }
+            settings.privacy.epsilon = e;
+        }
+        if let Some(d) = privacy.delta {
+            if !(d > 0.0 && d <= MAX_DELTA) {
+                problems.push(format!(
+                    "privacy.delta: {d} is out of range; allowed are numbers above 0 up to {MAX_DELTA}"
+                ));
+            }
+            settings.privacy.delta = d;
+        }
+
+        if let Some(countme) = raw.countme {
+            settings.countme = countme_spelling(countme, &mut problems);
+        }
+
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -325,6 +421,78 @@ impl Settings {
                 problems,
             })
         }
+    }
+}
+
+/// `[countme]`: rows added to the os_name table, architectures respelled. Every bad entry is a
+/// problem of its own.
+fn countme_spelling(raw: RawCountme, problems: &mut Vec<String>) -> Spelling {
+    let mut rules: Vec<NameRule> = Vec::new();
+    for (i, r) in raw.os_names.unwrap_or_default().into_iter().enumerate() {
+        let key = format!("countme.os_names[{i}]");
+        if OsName::new(&r.id).is_none() {
+            problems.push(format!(
+                "{key}.id: {:?} is not an os-release ID ({}, at most {})",
+                r.id,
+                OsName::pattern(),
+                OsName::MAX_LEN
+            ));
+        }
+        if !names::is_valid_os_name(&r.name) {
+            problems.push(format!(
+                "{key}.name: {:?} is not a NAME: 1 to 64 characters, no control character, no \
+                 blank at either end",
+                r.name
+            ));
+        }
+        if let Some(from) = &r.from_version
+            && (OsVersionId::new(from).is_none() || !from.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            problems.push(format!(
+                "{key}.from_version: {from:?} is not a VERSION_ID starting with a digit"
+            ));
+        }
+        if rules
+            .iter()
+            .any(|o| o.id == r.id && o.from_version == r.from_version)
+        {
+            problems.push(format!(
+                "{key}: repeats the id {:?} and from_version of an earlier row",
+                r.id
+            ));
+        }
+        rules.push(NameRule {
+            id: r.id,
+            from_version: r.from_version,
+            name: r.name,
+        });
+    }
+    let mut respelled = BTreeMap::new();
+    for (arch, spelling) in raw.os_arch.unwrap_or_default() {
+        let key = format!("countme.os_arch.{arch}");
+        match arch.parse::<Arch>() {
+            Ok(a) => {
+                if names::is_valid_arch_spelling(&spelling) {
+                    respelled.insert(a, spelling);
+                } else {
+                    problems.push(format!(
+                        "{key}: {spelling:?} is not 1 to 32 of a-z, 0-9 and _"
+                    ));
+                }
+            }
+            Err(_) => problems.push(format!(
+                "{key}: not an architecture of the report; known: {}",
+                Arch::ALL
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    Spelling {
+        names: Names::with(&rules),
+        arches: ArchNames::with(respelled),
     }
 }
 
@@ -349,6 +517,10 @@ mod tests {
             "[counts]",
             "k = ",
             "crosstabs = ",
+            "grace_secs = ",
+            "[privacy]",
+            "epsilon = ",
+            "delta = ",
             "max_values = ",
             "[connections]",
             "request_timeout_secs = ",
@@ -362,6 +534,9 @@ mod tests {
             "[tls]",
             "certificate = ",
             "key = ",
+            "[countme]",
+            "os_names = ",
+            "os_arch = ",
         ] {
             assert!(
                 example.contains(key),
@@ -371,6 +546,9 @@ mod tests {
         // The defaults the doc states are the code's.
         assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_K}.")));
         assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DAILY_RETENTION_DAYS} ")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_GRACE_SECS} ")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_EPSILON:?}.")));
+        assert!(USAGE_DOC.contains(&format!("Default {DEFAULT_DELTA:e}.")));
         for (key, default) in [
             ("max_values", DEFAULT_MAX_VALUES),
             ("request_timeout_secs", DEFAULT_REQUEST_TIMEOUT_SECS),
@@ -392,7 +570,7 @@ mod tests {
         // Every key the code knows is in the example: serde lists them when it meets an unknown
         // one, so a key added to the code fails here until it is documented.
         let tables = every_key();
-        assert_eq!(tables.len(), 5, "{tables:?}");
+        assert_eq!(tables.len(), 7, "{tables:?}");
         for (table, keys) in tables {
             assert!(
                 example.contains(&format!("[{table}]")),
@@ -458,6 +636,9 @@ mod tests {
         for default in [
             format!("# k = {DEFAULT_K}\n"),
             format!("# max_values = {DEFAULT_MAX_VALUES}\n"),
+            format!("# grace_secs = {DEFAULT_GRACE_SECS}\n"),
+            format!("# epsilon = {DEFAULT_EPSILON:?}\n"),
+            format!("# delta = {DEFAULT_DELTA:e}\n"),
             format!("# request_timeout_secs = {DEFAULT_REQUEST_TIMEOUT_SECS}\n"),
             format!("# idle_timeout_secs = {DEFAULT_IDLE_TIMEOUT_SECS}\n"),
             format!("# daily_days = {DEFAULT_DAILY_RETENTION_DAYS}\n"),
@@ -486,7 +667,11 @@ mod tests {
 [counts]
 k = 5
 crosstabs = [["os.version_id", "platform.id", "arch"]]
+grace_secs = 600
 max_values = 100
+[privacy]
+epsilon = 0.5
+delta = 1e-9
 [connections]
 request_timeout_secs = 3
 idle_timeout_secs = 1
@@ -521,6 +706,14 @@ key = "/k.pem"
             })
         );
         assert_eq!(s.daily_retention, days(30));
+        assert_eq!(s.grace, Duration::from_secs(600));
+        assert_eq!(
+            s.privacy,
+            Privacy {
+                epsilon: 0.5,
+                delta: 1e-9
+            }
+        );
         assert_eq!(s.tls.unwrap().key, Path::new("/k.pem"));
     }
 
@@ -536,13 +729,65 @@ key = "/k.pem"
     }
 
     #[test]
+    fn countme_spellings_extend_the_table_and_respell_architectures() {
+        let s = parse(
+            r#"
+[countme]
+os_names = [
+  { id = "myos", name = "My OS" },
+  { id = "myos", from_version = "5", name = "My OS Linux" },
+]
+os_arch = { ppc64le = "powerpc64", armv7l = "arm" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.countme.names.os_name("myos", "4.9"), "My OS");
+        assert_eq!(s.countme.names.os_name("myos", "5"), "My OS Linux");
+        assert_eq!(s.countme.names.os_name("fedora", "43"), "Fedora Linux");
+        assert_eq!(s.countme.arches.os_arch(Arch::Ppc64le), "powerpc64");
+        assert_eq!(s.countme.arches.os_arch(Arch::Armv7l), "arm");
+        assert_eq!(s.countme.arches.os_arch(Arch::X86_64), "x86_64");
+        let e = parse(
+            r#"
+[countme]
+os_names = [
+  { id = "My OS", name = "x" },
+  { id = "ok", name = "" },
+  { id = "ok", name = "Ok", from_version = "rawhide" },
+  { id = "twice", name = "A" },
+  { id = "twice", name = "B" },
+]
+os_arch = { sparc = "sparc", x86_64 = "x86-64" }
+"#,
+        )
+        .unwrap_err();
+        for needle in [
+            "countme.os_names[0].id: \"My OS\" is not an os-release ID",
+            "countme.os_names[1].name: \"\" is not a NAME",
+            "countme.os_names[2].from_version: \"rawhide\" is not a VERSION_ID starting with a digit",
+            "countme.os_names[4]: repeats the id \"twice\"",
+            "countme.os_arch.sparc: not an architecture of the report; known: x86_64, aarch64",
+            "countme.os_arch.x86_64: \"x86-64\" is not 1 to 32 of a-z, 0-9 and _",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+        let e = parse("[countme]\nos_names = [{ id = \"a\", name = \"A\", version = \"1\" }]\n")
+            .unwrap_err();
+        assert!(e.contains("version"), "{e}");
+    }
+
+    #[test]
     fn every_bad_value_is_reported() {
         let e = parse(
             r#"
 [counts]
 k = 0
 crosstabs = [["arch"], ["arch", "hostname"], ["arch", "arch"]]
+grace_secs = 90000
 max_values = 0
+[privacy]
+epsilon = 0
+delta = 0.5
 [connections]
 request_timeout_secs = 0
 idle_timeout_secs = 86400
@@ -561,6 +806,9 @@ key = "/k.pem"
             "counts.crosstabs[0]: has 1 fields",
             "counts.crosstabs[1]: unknown field \"hostname\"",
             "counts.crosstabs[2]: names a field twice",
+            "counts.grace_secs: 90000",
+            "privacy.epsilon: 0 is out of range",
+            "privacy.delta: 0.5 is out of range",
             "counts.max_values: must be at least 1",
             "connections.request_timeout_secs: 0 is out of range",
             "connections.idle_timeout_secs: 86400 is out of range, allowed are 1 to 3600",

@@ -1,4 +1,5 @@
-//! The HTTP protocol: `POST /v1/report` and `GET /v1/counts` (docs/development/protocol.md).
+//! The HTTP protocol: `POST /v1/report`, beside the public views of [`crate::views`]
+//! (docs/development/protocol.md).
 //!
 //! Nothing here sees the client's address, and nothing logs a body.
 
@@ -7,25 +8,22 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
-use headcount_report::{MAX_REPORT_BYTES, Period, ValidationError, Window, validate};
+use axum::routing::post;
+use headcount_report::{MAX_REPORT_BYTES, ValidationError, validate};
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::counts;
 use crate::fields;
-use crate::query;
+use crate::periods::{self, Clock, NotOpen};
 use crate::ratelimit::Limiter;
-use crate::store::{Reader, Writer};
+use crate::store::Writer;
+use crate::views;
 
 /// The path reports are posted to.
 pub const REPORT_PATH: &str = "/v1/report";
-/// The path counts are read from.
-pub const COUNTS_PATH: &str = "/v1/counts";
 /// The body of a 202: the same bytes every time.
 const ACCEPTED_BODY: &str = r#"{"status":"accepted"}"#;
 /// What a 503 (counters could not be stored) asks the client to wait, in seconds.
@@ -35,22 +33,21 @@ const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 60;
 pub struct AppState {
     /// The group-commit writer.
     pub writer: Writer,
-    /// Reads counters for `/v1/counts`.
-    pub reader: Reader,
     /// The validated config.
     pub settings: Settings,
     /// The global rate limit.
     pub limiter: Limiter,
     /// The receiver's clock (injected so tests can stand at a period boundary).
-    pub now: fn() -> DateTime<Utc>,
+    pub now: Clock,
 }
 
-/// The routes, ready for `axum::serve`.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The routes, ready for `axum::serve`: reports in, and the public views and the dashboard beside.
+pub fn router(state: Arc<AppState>, views: Arc<views::ViewState>) -> Router {
     Router::new()
         .route(REPORT_PATH, post(report))
-        .route(COUNTS_PATH, get(get_counts))
         .with_state(state)
+        .merge(views::routes(views))
+        .merge(crate::dashboard::routes())
 }
 
 /// The body of every answer that is not a success: a stable code and a short reason.
@@ -122,17 +119,6 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// Whether `period` is the receiver's previous, current or next period of its window: clocks
-/// drift across midnight, so a neighbour is accepted; anything else is a wrong clock or a replay.
-pub fn period_is_timely(period: Period, now: DateTime<Utc>) -> Result<(), Period> {
-    let current = Period::containing(period.window(), now);
-    if period == current || period == current.prev() || period == current.next() {
-        Ok(())
-    } else {
-        Err(current)
-    }
-}
-
 async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     if !is_json(&headers) {
         return problem(
@@ -183,14 +169,24 @@ async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
             return problem(StatusCode::BAD_REQUEST, "invalid_report", reason);
         }
     };
-    if let Err(current) = period_is_timely(report.period, (s.now)()) {
+    if let Err(e) = periods::accepts(report.period, s.settings.grace, (s.now)()) {
+        let message = match e {
+            NotOpen::Closed { current } => format!(
+                "period {} is closed: the receiver's current {} period is {current}, and the \
+                 previous one is accepted only until {} s after it ends",
+                report.period,
+                report.window,
+                s.settings.grace.as_secs()
+            ),
+            NotOpen::OutOfRange { current } => format!(
+                "period {} is ahead of the receiver's current ({current}) and next {} period",
+                report.period, report.window
+            ),
+        };
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "period_out_of_range",
-            format!(
-                "period {} is not the receiver's previous, current ({current}) or next {} period",
-                report.period, report.window
-            ),
+            message,
         );
     }
     match s
@@ -215,46 +211,6 @@ async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
     }
 }
 
-async fn get_counts(State(s): State<Arc<AppState>>, RawQuery(raw): RawQuery) -> Response {
-    let bad = |m: String| problem(StatusCode::BAD_REQUEST, "invalid_query", m);
-    let q = match query::parse(raw.as_deref(), &["window", "period"]) {
-        Ok(q) => q,
-        Err(m) => return bad(m),
-    };
-    let window: Window = match q.get("window").map(|w| w.parse()) {
-        Some(Ok(w)) => w,
-        Some(Err(e)) => return bad(format!("window: {e}")),
-        None => return bad("window: missing (daily or monthly)".into()),
-    };
-    let period = match q.get("period") {
-        Some(p) => match Period::parse_for(window, p) {
-            Ok(p) => p,
-            Err(e) => return bad(format!("period: {e}")),
-        },
-        None => Period::containing(window, (s.now)()),
-    };
-    match s.reader.counts(window, period).await {
-        Ok(rows) => {
-            let view = counts::view(window, period, s.settings.k, rows);
-            let mut r = axum::Json(view).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(e) => {
-            tracing::error!("reading counts failed: {e}");
-            with_retry_after(
-                problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the counts could not be read, retry later",
-                ),
-                UNAVAILABLE_RETRY_AFTER_SECS,
-            )
-        }
-    }
-}
-
 /// Rounds a wait up to whole seconds for `Retry-After`.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
@@ -263,37 +219,6 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn neighbours_of_the_current_period_are_timely() {
-        let now = at("2026-12-01T00:00:05Z");
-        for ok in [
-            "2026-11-30",
-            "2026-12-01",
-            "2026-12-02",
-            "2026-11",
-            "2026-12",
-            "2027-01",
-        ] {
-            assert_eq!(period_is_timely(ok.parse().unwrap(), now), Ok(()), "{ok}");
-        }
-        for late in [
-            "2026-11-29",
-            "2026-12-03",
-            "2026-10",
-            "2027-02",
-            "2025-12-01",
-        ] {
-            assert!(
-                period_is_timely(late.parse().unwrap(), now).is_err(),
-                "{late}"
-            );
-        }
-    }
 
     #[test]
     fn content_type_parameters_are_allowed() {

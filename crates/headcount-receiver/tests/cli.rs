@@ -44,12 +44,14 @@ fn invalid_config_exits_78_naming_file_and_key() {
 
     let (code, err) = serve_with_config(
         &b,
-        "[counts]\nk = 0\ncrosstabs = [[\"arch\", \"hostname\"]]\n[tls]\ncertificate = \"/nonexistent.pem\"\n",
+        "[counts]\nk = 0\ncrosstabs = [[\"arch\", \"hostname\"]]\ngrace_secs = 100000\n[privacy]\nepsilon = -1\n[tls]\ncertificate = \"/nonexistent.pem\"\n",
     );
     assert_eq!(code, 78, "{err}");
     for needle in [
         "counts.k:",
         "counts.crosstabs[0]: unknown field \"hostname\"",
+        "counts.grace_secs: 100000",
+        "privacy.epsilon: -1 is out of range",
         "tls.key: missing",
     ] {
         assert!(

@@ -163,13 +163,12 @@ fn honest_posts_are_answered_while_slow_clients_are_cut(b: &Backend) {
         assert_eq!(resp.status, 202, "{}", String::from_utf8_lossy(&resp.body));
         latencies.push(sent.elapsed());
         if !read_counts && t0.elapsed() > ATTACK / 2 {
+            // Answered, not starved: the latest release, or none yet (the first release of
+            // this new database waits for yesterday to close).
             let counts = r.get("/v1/counts?window=daily");
-            assert_eq!(
-                counts.status,
-                200,
-                "{}",
-                String::from_utf8_lossy(&counts.body)
-            );
+            let answered = counts.status == 200
+                || (counts.status == 404 && counts.json()["error"] == "not_released");
+            assert!(answered, "{}", String::from_utf8_lossy(&counts.body));
             read_counts = true;
         }
         std::thread::sleep(Duration::from_millis(50));

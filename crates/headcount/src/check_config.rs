@@ -35,6 +35,19 @@ pub fn render(loaded: &Loaded) -> String {
             }
         }
     }
+    let beyond_fragments = loaded
+        .level_sources
+        .iter()
+        .any(|l| !matches!(l.origin, config::Origin::File { .. }));
+    if loaded.level_sources.len() > 1 || beyond_fragments {
+        out.push_str(
+            "# Sources of the level, in precedence order (an \"off\" from any of them wins; \
+             then the kernel command line; then the later fragment):\n",
+        );
+        for l in &loaded.level_sources {
+            out.push_str(&format!("#   {}: {}\n", l.origin, l.level));
+        }
+    }
     let line = |out: &mut String, section: &str, key: &str, value: Option<String>, unset: &str| {
         let origin = loaded.origin(section, key);
         match value {
@@ -111,13 +124,21 @@ pub fn render(loaded: &Loaded) -> String {
         Some(s.allow_plain_http.to_string()),
         "",
     );
+    let windows: Vec<String> = s.windows.iter().map(|w| quote(w.as_str())).collect();
+    line(
+        &mut out,
+        "reporting",
+        "windows",
+        Some(format!("[{}]", windows.join(", "))),
+        "",
+    );
 
     out.push('\n');
     match (s.why_silent(), &s.endpoint) {
         (Some(why), _) => out.push_str(&format!("# Nothing will be sent: {why}.\n")),
         (None, Some(endpoint)) => out.push_str(&format!(
-            "# One daily and one monthly report at level {} will be sent to {endpoint}.\n",
-            s.level
+            "# One report per {} period at level {} will be sent to {endpoint}.\n",
+            s.windows, s.level
         )),
         (None, None) => {}
     }

@@ -10,7 +10,9 @@ pub mod config;
 pub mod daemon;
 mod error;
 mod file_read;
+pub mod level;
 pub mod logging;
+pub mod motd;
 pub mod notify;
 pub mod preview;
 pub mod report_source;
@@ -18,9 +20,11 @@ pub mod schedule;
 pub mod send;
 pub mod state;
 pub mod status;
+pub mod systemctl;
 pub mod timer;
+pub mod windows;
 
-pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
+pub use error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, Error};
 
 use cli::{Cli, Command};
 
@@ -41,5 +45,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, clock::now()),
         Command::Schema => preview::schema(),
+        Command::Level { level } => level::run(&cli.root, level),
     }
 }

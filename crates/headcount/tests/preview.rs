@@ -82,7 +82,9 @@ fn readable_preview_describes_every_field() {
     let out = headcount(&["preview", "--root", &fixture("metal-fcos-x86_64")]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("\nplatform.id: metal\n    Platform: ignition.platform.id"));
+    assert!(text.contains(
+        "\nplatform.id: metal\n    Platform, tried in this order: the last ignition.platform.id="
+    ));
     // The configured level (default minimal) applies: no full-level fields.
     assert!(text.contains("level: minimal") && !text.contains("hardware."));
 }
@@ -105,6 +107,59 @@ fn monthly_window_previews_the_current_month() {
         report.period,
         headcount_report::Period::containing(headcount_report::Window::Monthly, chrono::Utc::now())
     );
+}
+
+#[test]
+fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_configured() {
+    let out = headcount(&[
+        "preview",
+        "--root",
+        &fixture("qemu-fcos-x86_64"),
+        "--window",
+        "weekly",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let report =
+        headcount_report::validate(String::from_utf8(out.stdout).unwrap().trim_end().as_bytes())
+            .unwrap();
+    assert_eq!(report.window, headcount_report::Window::Weekly);
+    assert_eq!(
+        report.period,
+        headcount_report::Period::containing(headcount_report::Window::Weekly, chrono::Utc::now())
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "the weekly window is not configured ([reporting] windows reports daily and monthly)"
+        ),
+        "{stderr}"
+    );
+    let root = with_config(
+        "weekly",
+        "qemu-fcos-x86_64",
+        "[reporting]\nwindows = [\"daily\", \"weekly\", \"monthly\"]\n",
+    );
+    let out = headcount(&[
+        "preview",
+        "--root",
+        root.to_str().unwrap(),
+        "--window",
+        "weekly",
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("window: weekly\n"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not configured"));
+    let out = headcount(&[
+        "preview",
+        "--root",
+        &fixture("qemu-fcos-x86_64"),
+        "--window",
+        "yearly",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#""daily", "weekly", "monthly""#));
+    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
@@ -161,6 +216,48 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
     assert_eq!(out.status.code(), Some(78));
     assert!(out.stdout.is_empty());
     fs::remove_dir_all(root).unwrap();
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// `headcount preview --level full` on this very machine, as an unprivileged user (the daemon
+/// runs as a dynamic user, and an operator tries preview without sudo): every file it reads is
+/// world-readable, or its absence only leaves a field out.
+#[test]
+fn full_preview_of_this_machine_works_unprivileged() {
+    for json in [true, false] {
+        let mut cmd = if is_root() {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_headcount"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_headcount"))
+        };
+        cmd.args(["preview", "--level", "full"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("ermission denied"), "{stderr}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        if json {
+            let report = headcount_report::validate(stdout.trim_end().as_bytes()).unwrap();
+            assert_eq!(report.level, headcount_report::ReportLevel::Full);
+            // Minimal facts every Linux has, whatever the kernel's age or the machine's kind.
+            assert!(report.arch.is_some(), "{stdout}");
+            assert!(report.platform.is_some() && report.age_bucket.is_some());
+            assert!(report.hardware.is_some() && report.network.is_some());
+        } else {
+            assert!(stdout.contains("\narch: ") && stdout.contains("\nplatform.id: "));
+        }
+    }
 }
 
 #[test]

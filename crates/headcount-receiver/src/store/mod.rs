@@ -8,7 +8,7 @@
 mod postgres;
 mod sqlite;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -23,8 +23,9 @@ use crate::fields::Key;
 
 /// Retention requests queued for the writer.
 const RETAIN_QUEUE: usize = 4;
-/// Reads running at once; each opens its own connection (up to three descriptors for SQLite),
-/// which `limits::RESERVED_DESCRIPTORS` must cover.
+/// Reads running at once, per reader (the views' and the release step's); each opens its own
+/// connection (up to three descriptors for SQLite), which `limits::RESERVED_DESCRIPTORS` must
+/// cover.
 pub const MAX_CONCURRENT_READS: usize = 4;
 
 /// Where the counters live, from `--database`.
@@ -340,6 +341,294 @@ impl Reader {
                     .map_err(|e| StoreError::Write(e.to_string()))?
             }
             Database::Postgres(url) => postgres::read(url, window, period).await,
+        }
+    }
+}
+
+/// The parameters a period's release was made with, stored beside it and published with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReleaseParams {
+    /// Per-period epsilon.
+    pub epsilon: f64,
+    /// Per-period delta.
+    pub delta: f64,
+    /// Value cells below this noisy count were folded into `other`.
+    pub threshold: u64,
+    /// Scale (sigma) of the discrete Gaussian noise on every count.
+    pub noise_scale: f64,
+    /// The configured k (a floor of the threshold).
+    pub k: u64,
+    /// The grace after which the period closed.
+    pub grace_secs: u64,
+    /// Cells one report could change.
+    pub cells_per_report: u32,
+}
+
+/// One field of a stored release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasedField {
+    /// Field path, or cross-tabulation paths joined by `|`.
+    pub field: String,
+    /// Noisy count of the reports whose value is not shown.
+    pub other: u64,
+    /// The shown values as a JSON object (value -> noisy count), stored as written once.
+    pub values: String,
+}
+
+/// A period's public table: computed once, stored, never recomputed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    /// The window.
+    pub window: Window,
+    /// The period.
+    pub period: Period,
+    /// Noisy number of reports.
+    pub reports: u64,
+    /// How it was made.
+    pub params: ReleaseParams,
+    /// Every published field, sorted by field.
+    pub fields: Vec<ReleasedField>,
+}
+
+/// One period of a series: the release's totals and one field's counts (`None` when that field
+/// was not part of the release, such as a cross-tabulation configured later).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoint {
+    /// The period.
+    pub period: Period,
+    /// Noisy number of reports.
+    pub reports: u64,
+    /// How it was made.
+    pub params: ReleaseParams,
+    /// `(other, values JSON)` of the field.
+    pub field: Option<(u64, String)>,
+}
+
+/// The `meta` key of the release step's first look at `window`. Daily and monthly share the key
+/// every database has had from the start; the weekly window, which came later, has its own, so a
+/// receiver upgraded to it releases weekly periods from its upgrade on, not a past year of empty
+/// weeks it never counted.
+fn first_look_key(window: Window) -> &'static str {
+    match window {
+        Window::Daily | Window::Monthly => "first_release_look",
+        Window::Weekly => "first_release_look_weekly",
+    }
+}
+
+/// What the release step needs to find the periods it still owes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseState {
+    /// The UTC day the release step first looked at this database for this window: every closed
+    /// period from the one before it on is released, with or without reports (which periods
+    /// exist must not depend on the data).
+    pub first_look: chrono::NaiveDate,
+    /// Periods that have counters from before that day (an import, an older receiver).
+    pub counted: Vec<Period>,
+    /// Periods already released.
+    pub released: BTreeSet<Period>,
+}
+
+/// Stores `release` unless its period already has one; returns whether it was stored. The first
+/// stored release of a period wins, also between receivers sharing a database.
+pub async fn store_release(database: &Database, release: &Release) -> Result<bool, StoreError> {
+    match database {
+        Database::Sqlite(path) => {
+            let (path, release) = (path.clone(), release.clone());
+            blocking(move || sqlite::store_release(&path, &release)).await
+        }
+        Database::Postgres(url) => postgres::store_release(url, release).await,
+    }
+}
+
+/// The release state of `window`, recording `today` as the first look if there was none.
+pub async fn release_state(
+    database: &Database,
+    window: Window,
+    today: chrono::NaiveDate,
+) -> Result<ReleaseState, StoreError> {
+    match database {
+        Database::Sqlite(path) => {
+            let path = path.clone();
+            blocking(move || sqlite::release_state(&path, window, today)).await
+        }
+        Database::Postgres(url) => postgres::release_state(url, window, today).await,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?
+}
+
+/// Reads released tables, and nothing else: the only store access the public views have.
+#[derive(Clone)]
+pub struct PublicReader {
+    inner: PublicInner,
+    /// Bounds the reads running at once (and so the descriptors they hold).
+    reads: Arc<Semaphore>,
+}
+
+#[derive(Clone)]
+enum PublicInner {
+    Sqlite(PathBuf),
+    Postgres(Arc<postgres::Pool>),
+}
+
+/// Runs `f` with a pooled PostgreSQL session, returned to the pool when `f` succeeded.
+macro_rules! pooled {
+    ($pool:expr, |$c:ident| $body:expr) => {{
+        let $c = $pool.get().await?;
+        let out = $body;
+        if out.is_ok() {
+            $pool.put($c);
+        }
+        out
+    }};
+}
+
+impl PublicReader {
+    /// A reader of the released tables of `database`.
+    pub fn new(database: Database) -> PublicReader {
+        let inner = match database {
+            Database::Sqlite(path) => PublicInner::Sqlite(path),
+            Database::Postgres(url) => PublicInner::Postgres(Arc::new(postgres::Pool::new(url))),
+        };
+        PublicReader {
+            inner,
+            reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+        }
+    }
+
+    /// The release of one period, if it was released.
+    pub async fn release(
+        &self,
+        window: Window,
+        period: Period,
+    ) -> Result<Option<Release>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
+                let path = path.clone();
+                blocking(move || sqlite::release(&path, window, period)).await
+            }
+            PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                postgres::release(&c, &pool.url, window, period).await
+            }),
+        }
+    }
+
+    /// The latest released period of `window`.
+    pub async fn latest(&self, window: Window) -> Result<Option<Period>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
+                let path = path.clone();
+                blocking(move || sqlite::latest(&path, window)).await
+            }
+            PublicInner::Postgres(pool) => {
+                pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
+            }
+        }
+    }
+
+    /// Every released period from `from` to `to` (inclusive) with `field`'s counts, in order.
+    pub async fn series(
+        &self,
+        window: Window,
+        field: &str,
+        from: Period,
+        to: Period,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.inner {
+            PublicInner::Sqlite(path) => {
+                let (path, field) = (path.clone(), field.to_owned());
+                blocking(move || sqlite::series(&path, window, &field, from, to)).await
+            }
+            PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                postgres::series(&c, &pool.url, window, field, from, to).await
+            }),
+        }
+    }
+
+    /// Every release from `from` to `to` (inclusive), in order.
+    pub async fn releases(
+        &self,
+        window: Window,
+        from: Period,
+        to: Period,
+    ) -> Result<Vec<Release>, StoreError> {
+        let mut out = Vec::new();
+        let mut p = from;
+        while p <= to {
+            if let Some(r) = self.release(window, p).await? {
+                out.push(r);
+            }
+            p = p.next();
+        }
+        Ok(out)
+    }
+}
+
+/// Raw counters read from an `export` file, summed, for [`import`].
+pub type ImportRows = HashMap<Key, i64>;
+
+/// Where an import writes: one transaction over the whole file.
+pub struct Import {
+    inner: ImportInner,
+}
+
+enum ImportInner {
+    Sqlite(sqlite::Import),
+    Postgres(postgres::Import),
+}
+
+impl Import {
+    /// Opens (creating and migrating as `serve` does) and begins the import's transaction.
+    pub async fn begin(database: &Database) -> Result<Import, StoreError> {
+        let inner = match database {
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                ImportInner::Sqlite(blocking(move || sqlite::Import::begin(path)).await?)
+            }
+            Database::Postgres(url) => ImportInner::Postgres(postgres::Import::begin(url).await?),
+        };
+        Ok(Import { inner })
+    }
+
+    /// Deletes the counters of one period (`--replace`); returns how many went.
+    pub async fn clear(&mut self, window: Window, period: Period) -> Result<u64, StoreError> {
+        match &mut self.inner {
+            ImportInner::Sqlite(i) => i.run(move |c| sqlite::clear(c, window, period)).await,
+            ImportInner::Postgres(i) => i.clear(window, period).await,
+        }
+    }
+
+    /// Adds the counters (and records their periods as counted).
+    pub async fn add(&mut self, rows: ImportRows) -> Result<(), StoreError> {
+        let sums = sorted(rows);
+        match &mut self.inner {
+            ImportInner::Sqlite(i) => i.run(move |c| sqlite::import_add(c, &sums)).await,
+            ImportInner::Postgres(i) => i.add(&sums).await,
+        }
+    }
+
+    /// Which of `periods` are already released.
+    pub async fn released(&mut self, periods: Vec<Period>) -> Result<Vec<Period>, StoreError> {
+        match &mut self.inner {
+            ImportInner::Sqlite(i) => i.run(move |c| sqlite::released_among(c, &periods)).await,
+            ImportInner::Postgres(i) => i.released_among(&periods).await,
+        }
+    }
+
+    /// Commits everything; until then nothing of the import is visible.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.inner {
+            ImportInner::Sqlite(mut i) => i.run(sqlite::commit_import).await,
+            ImportInner::Postgres(i) => i.commit().await,
         }
     }
 }

@@ -8,18 +8,62 @@ use std::time::Duration;
 use headcount_report::{Period, Window};
 use tokio_postgres::{Client, NoTls};
 
-use super::{Count, Durability, StoreError, redact};
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+
+use super::{
+    Count, Durability, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
+    StoreError, Sums, redact,
+};
+
 use crate::cardinality::{Ask, Existing, OTHER};
 
+use super::first_look_key;
+
+const PARAMS: &str = "epsilon, delta, threshold, noise_scale, k, grace_secs, cells_per_report";
+
 /// Schema migrations, applied in order; `headcount_schema` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE counts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE counts (
     time_window TEXT NOT NULL,
     period TEXT NOT NULL,
     field TEXT NOT NULL,
     value TEXT NOT NULL,
     count BIGINT NOT NULL,
     PRIMARY KEY (time_window, period, field, value)
-)"];
+)",
+    // Released tables: written once per period, read by every public view.
+    "CREATE TABLE releases (
+    time_window TEXT NOT NULL,
+    period TEXT NOT NULL,
+    reports BIGINT NOT NULL,
+    epsilon DOUBLE PRECISION NOT NULL,
+    delta DOUBLE PRECISION NOT NULL,
+    threshold BIGINT NOT NULL,
+    noise_scale DOUBLE PRECISION NOT NULL,
+    k BIGINT NOT NULL,
+    grace_secs BIGINT NOT NULL,
+    cells_per_report BIGINT NOT NULL,
+    PRIMARY KEY (time_window, period)
+);
+CREATE TABLE released_fields (
+    time_window TEXT NOT NULL,
+    field TEXT NOT NULL,
+    period TEXT NOT NULL,
+    other BIGINT NOT NULL,
+    vals TEXT NOT NULL,
+    PRIMARY KEY (time_window, field, period)
+);
+CREATE INDEX released_fields_by_period ON released_fields (time_window, period);
+CREATE TABLE counted_periods (
+    time_window TEXT NOT NULL,
+    period TEXT NOT NULL,
+    PRIMARY KEY (time_window, period)
+);
+INSERT INTO counted_periods SELECT DISTINCT time_window, period FROM counts;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+];
 
 /// Any fixed number: receivers starting at once take this advisory lock to migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6865_6164_636f_756e;
@@ -248,4 +292,338 @@ pub(super) async fn read(
             count: r.get(2),
         })
         .collect())
+}
+
+fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn bad_period(url: &str, p: &str) -> StoreError {
+    StoreError::Write(format!("{}: stored period {p:?} is not valid", redact(url)))
+}
+
+/// Reads [`PARAMS`] starting at column `i`.
+fn params_at(r: &tokio_postgres::Row, i: usize) -> ReleaseParams {
+    ReleaseParams {
+        epsilon: r.get(i),
+        delta: r.get(i + 1),
+        threshold: unsigned(r.get(i + 2)),
+        noise_scale: r.get(i + 3),
+        k: unsigned(r.get(i + 4)),
+        grace_secs: unsigned(r.get(i + 5)),
+        cells_per_report: u32::try_from(r.get::<_, i64>(i + 6)).unwrap_or(u32::MAX),
+    }
+}
+
+pub(super) async fn store_release(url: &str, release: &Release) -> Result<bool, StoreError> {
+    let e = err(url);
+    let mut client = open_writer(url).await?;
+    let tx = client.transaction().await.map_err(&e)?;
+    let p = &release.params;
+    let window = release.window.as_str();
+    let period = release.period.to_string();
+    let inserted = tx
+        .execute(
+            &format!(
+                "INSERT INTO releases (time_window, period, reports, {PARAMS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
+            ),
+            &[
+                &window,
+                &period,
+                &signed(release.reports),
+                &p.epsilon,
+                &p.delta,
+                &signed(p.threshold),
+                &p.noise_scale,
+                &signed(p.k),
+                &signed(p.grace_secs),
+                &i64::from(p.cells_per_report),
+            ],
+        )
+        .await
+        .map_err(&e)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let fields: Vec<&str> = release.fields.iter().map(|f| f.field.as_str()).collect();
+    let others: Vec<i64> = release.fields.iter().map(|f| signed(f.other)).collect();
+    let values: Vec<&str> = release.fields.iter().map(|f| f.values.as_str()).collect();
+    tx.execute(
+        "INSERT INTO released_fields (time_window, field, period, other, vals)
+         SELECT $1, f, $2, o, v FROM UNNEST($3::text[], $4::int8[], $5::text[]) AS t(f, o, v)",
+        &[&window, &period, &fields, &others, &values],
+    )
+    .await
+    .map_err(&e)?;
+    tx.commit().await.map_err(&e)?;
+    Ok(true)
+}
+
+pub(super) async fn release_state(
+    url: &str,
+    window: Window,
+    today: NaiveDate,
+) -> Result<ReleaseState, StoreError> {
+    let e = err(url);
+    let client = open_writer(url).await?;
+    let key = first_look_key(window);
+    client
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&key, &today.format("%Y-%m-%d").to_string()],
+        )
+        .await
+        .map_err(&e)?;
+    let first: String = client
+        .query_one("SELECT value FROM meta WHERE key = $1", &[&key])
+        .await
+        .map_err(&e)?
+        .get(0);
+    let first_look = NaiveDate::parse_from_str(&first, "%Y-%m-%d").unwrap_or(today);
+    let periods = async |sql: &str| -> Result<Vec<Period>, StoreError> {
+        let rows = client.query(sql, &[&window.as_str()]).await.map_err(&e)?;
+        rows.iter()
+            .map(|r| {
+                let p: String = r.get(0);
+                Period::parse_for(window, &p).map_err(|_| bad_period(url, &p))
+            })
+            .collect()
+    };
+    let counted = periods("SELECT period FROM counted_periods WHERE time_window = $1").await?;
+    let released: BTreeSet<Period> = periods("SELECT period FROM releases WHERE time_window = $1")
+        .await?
+        .into_iter()
+        .collect();
+    Ok(ReleaseState {
+        first_look,
+        counted,
+        released,
+    })
+}
+
+pub(super) async fn release(
+    client: &Client,
+    url: &str,
+    window: Window,
+    period: Period,
+) -> Result<Option<Release>, StoreError> {
+    let e = err(url);
+    let p = period.to_string();
+    let Some(head) = client
+        .query_opt(
+            &format!(
+                "SELECT reports, {PARAMS} FROM releases WHERE time_window = $1 AND period = $2"
+            ),
+            &[&window.as_str(), &p],
+        )
+        .await
+        .map_err(&e)?
+    else {
+        return Ok(None);
+    };
+    let rows = client
+        .query(
+            "SELECT field, other, vals FROM released_fields
+             WHERE time_window = $1 AND period = $2 ORDER BY field COLLATE \"C\"",
+            &[&window.as_str(), &p],
+        )
+        .await
+        .map_err(&e)?;
+    Ok(Some(Release {
+        window,
+        period,
+        reports: unsigned(head.get(0)),
+        params: params_at(&head, 1),
+        fields: rows
+            .iter()
+            .map(|r| ReleasedField {
+                field: r.get(0),
+                other: unsigned(r.get(1)),
+                values: r.get(2),
+            })
+            .collect(),
+    }))
+}
+
+pub(super) async fn latest(
+    client: &Client,
+    url: &str,
+    window: Window,
+) -> Result<Option<Period>, StoreError> {
+    let p: Option<String> = client
+        .query_one(
+            "SELECT max(period COLLATE \"C\") FROM releases WHERE time_window = $1",
+            &[&window.as_str()],
+        )
+        .await
+        .map_err(err(url))?
+        .get(0);
+    p.map(|p| Period::parse_for(window, &p).map_err(|_| bad_period(url, &p)))
+        .transpose()
+}
+
+pub(super) async fn series(
+    client: &Client,
+    url: &str,
+    window: Window,
+    field: &str,
+    from: Period,
+    to: Period,
+) -> Result<Vec<SeriesPoint>, StoreError> {
+    let columns = PARAMS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = client
+        .query(
+            &format!(
+                "SELECT r.period, r.reports, f.other, f.vals, {columns} FROM releases r
+                 LEFT JOIN released_fields f
+                   ON f.time_window = r.time_window AND f.field = $2 AND f.period = r.period
+                 WHERE r.time_window = $1 AND r.period >= $3 AND r.period <= $4
+                 ORDER BY r.period COLLATE \"C\""
+            ),
+            &[&window.as_str(), &field, &from.to_string(), &to.to_string()],
+        )
+        .await
+        .map_err(err(url))?;
+    rows.iter()
+        .map(|r| {
+            let p: String = r.get(0);
+            let other: Option<i64> = r.get(2);
+            let values: Option<String> = r.get(3);
+            Ok(SeriesPoint {
+                period: Period::parse_for(window, &p).map_err(|_| bad_period(url, &p))?,
+                reports: unsigned(r.get(1)),
+                field: other.zip(values).map(|(o, v)| (unsigned(o), v)),
+                params: params_at(r, 4),
+            })
+        })
+        .collect()
+}
+
+/// Idle sessions kept for the public views: a view needs no new connection per request.
+const IDLE_READERS: usize = 4;
+
+/// The public views' sessions, reused.
+pub(super) struct Pool {
+    pub(super) url: String,
+    idle: std::sync::Mutex<Vec<Client>>,
+}
+
+impl Pool {
+    pub(super) fn new(url: String) -> Pool {
+        Pool {
+            url,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An idle open session, or a new one.
+    pub(super) async fn get(&self) -> Result<Client, StoreError> {
+        loop {
+            let c = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match c {
+                Some(c) if !c.is_closed() => return Ok(c),
+                Some(_) => continue,
+                None => return connect(&self.url).await,
+            }
+        }
+    }
+
+    /// Returns a session after a successful use.
+    pub(super) fn put(&self, c: Client) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS && !c.is_closed() {
+            idle.push(c);
+        }
+    }
+}
+
+/// An import's session, inside its open transaction.
+pub(super) struct Import {
+    client: Client,
+    url: String,
+}
+
+impl Import {
+    pub(super) async fn begin(url: &str) -> Result<Import, StoreError> {
+        let client = open_writer(url).await?;
+        client.batch_execute("BEGIN").await.map_err(err(url))?;
+        Ok(Import {
+            client,
+            url: url.to_owned(),
+        })
+    }
+
+    pub(super) async fn clear(
+        &mut self,
+        window: Window,
+        period: Period,
+    ) -> Result<u64, StoreError> {
+        self.client
+            .execute(
+                "DELETE FROM counts WHERE time_window = $1 AND period = $2",
+                &[&window.as_str(), &period.to_string()],
+            )
+            .await
+            .map_err(err(&self.url))
+    }
+
+    pub(super) async fn add(&mut self, sums: &Sums) -> Result<(), StoreError> {
+        let e = err(&self.url);
+        commit(&self.client, sums).await.map_err(&e)?;
+        let mut windows = Vec::new();
+        let mut periods = Vec::new();
+        for (k, _) in sums {
+            let p = k.period.to_string();
+            if periods.last() != Some(&p) || windows.last() != Some(&k.window.as_str()) {
+                windows.push(k.window.as_str());
+                periods.push(p);
+            }
+        }
+        self.client
+            .execute(
+                "INSERT INTO counted_periods (time_window, period)
+                 SELECT DISTINCT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                &[&windows, &periods],
+            )
+            .await
+            .map_err(&e)?;
+        Ok(())
+    }
+
+    pub(super) async fn released_among(
+        &mut self,
+        periods: &[Period],
+    ) -> Result<Vec<Period>, StoreError> {
+        let mut out = Vec::new();
+        for p in periods {
+            let found = self
+                .client
+                .query_opt(
+                    "SELECT 1 FROM releases WHERE time_window = $1 AND period = $2",
+                    &[&p.window().as_str(), &p.to_string()],
+                )
+                .await
+                .map_err(err(&self.url))?;
+            if found.is_some() {
+                out.push(*p);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn commit(self) -> Result<(), StoreError> {
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(err(&self.url))
+    }
 }

@@ -6,20 +6,62 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use headcount_report::{Period, Window};
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Count, Durability, StoreError};
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+
+use super::{
+    Count, Durability, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
+    StoreError, Sums,
+};
+
 use crate::cardinality::{Ask, Existing, OTHER};
 
+use super::first_look_key;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
-const MIGRATIONS: &[&str] = &["CREATE TABLE counts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE counts (
     time_window TEXT NOT NULL,
     period TEXT NOT NULL,
     field TEXT NOT NULL,
     value TEXT NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (time_window, period, field, value)
-) WITHOUT ROWID"];
+) WITHOUT ROWID",
+    // Released tables: written once per period, read by every public view.
+    "CREATE TABLE releases (
+    time_window TEXT NOT NULL,
+    period TEXT NOT NULL,
+    reports INTEGER NOT NULL,
+    epsilon REAL NOT NULL,
+    delta REAL NOT NULL,
+    threshold INTEGER NOT NULL,
+    noise_scale REAL NOT NULL,
+    k INTEGER NOT NULL,
+    grace_secs INTEGER NOT NULL,
+    cells_per_report INTEGER NOT NULL,
+    PRIMARY KEY (time_window, period)
+) WITHOUT ROWID;
+CREATE TABLE released_fields (
+    time_window TEXT NOT NULL,
+    field TEXT NOT NULL,
+    period TEXT NOT NULL,
+    other INTEGER NOT NULL,
+    vals TEXT NOT NULL,
+    PRIMARY KEY (time_window, field, period)
+);
+CREATE INDEX released_fields_by_period ON released_fields (time_window, period);
+CREATE TABLE counted_periods (
+    time_window TEXT NOT NULL,
+    period TEXT NOT NULL,
+    PRIMARY KEY (time_window, period)
+) WITHOUT ROWID;
+INSERT INTO counted_periods SELECT DISTINCT time_window, period FROM counts;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+];
 
 /// How long a reader or a second process waits for a lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,7 +96,13 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(&e)?;
-    let tx = conn.transaction().map_err(&e)?;
+    // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the version is
+    // read. A deferred transaction that reads and then writes fails at once, without waiting,
+    // when another connection wrote in between, and the release step opens this connection
+    // beside the writer's, once per window.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&e)?;
     let applied: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(&e)?;
@@ -238,6 +286,311 @@ pub(super) fn read(path: &Path, window: Window, period: Period) -> Result<Vec<Co
     rows.collect::<Result<Vec<_>, _>>().map_err(&e)
 }
 
+fn open_read(path: &Path) -> Result<Connection, StoreError> {
+    let e = err(path);
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(&e)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(&e)?;
+    Ok(conn)
+}
+
+fn parse_period(window: Window, s: &str) -> rusqlite::Result<Period> {
+    Period::parse_for(window, s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+const PARAMS: &str = "epsilon, delta, threshold, noise_scale, k, grace_secs, cells_per_report";
+
+/// Reads [`PARAMS`] starting at column `i`.
+fn params_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<ReleaseParams> {
+    Ok(ReleaseParams {
+        epsilon: r.get(i)?,
+        delta: r.get(i + 1)?,
+        threshold: unsigned(r.get(i + 2)?),
+        noise_scale: r.get(i + 3)?,
+        k: unsigned(r.get(i + 4)?),
+        grace_secs: unsigned(r.get(i + 5)?),
+        cells_per_report: u32::try_from(r.get::<_, i64>(i + 6)?).unwrap_or(u32::MAX),
+    })
+}
+
+pub(super) fn store_release(path: &Path, release: &Release) -> Result<bool, StoreError> {
+    let e = err(path);
+    let mut conn = open_writer(path)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&e)?;
+    let p = &release.params;
+    let window = release.window.as_str();
+    let period = release.period.to_string();
+    let inserted = tx
+        .execute(
+            &format!(
+                "INSERT INTO releases (time_window, period, reports, {PARAMS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"
+            ),
+            params![
+                window,
+                period,
+                signed(release.reports),
+                p.epsilon,
+                p.delta,
+                signed(p.threshold),
+                p.noise_scale,
+                signed(p.k),
+                signed(p.grace_secs),
+                i64::from(p.cells_per_report)
+            ],
+        )
+        .map_err(&e)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO released_fields (time_window, field, period, other, vals)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(&e)?;
+        for f in &release.fields {
+            stmt.execute(params![window, f.field, period, signed(f.other), f.values])
+                .map_err(&e)?;
+        }
+    }
+    tx.commit().map_err(&e)?;
+    Ok(true)
+}
+
+pub(super) fn release_state(
+    path: &Path,
+    window: Window,
+    today: NaiveDate,
+) -> Result<ReleaseState, StoreError> {
+    let e = err(path);
+    let conn = open_writer(path)?;
+    let key = first_look_key(window);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![key, today.format("%Y-%m-%d").to_string()],
+    )
+    .map_err(&e)?;
+    let first: String = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .map_err(&e)?;
+    let first_look = NaiveDate::parse_from_str(&first, "%Y-%m-%d").unwrap_or(today);
+    let periods = |sql: &str| -> Result<Vec<Period>, StoreError> {
+        let mut stmt = conn.prepare(sql).map_err(&e)?;
+        let rows = stmt
+            .query_map([window.as_str()], |r| {
+                parse_period(window, &r.get::<_, String>(0)?)
+            })
+            .map_err(&e)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(&e)
+    };
+    let counted = periods("SELECT period FROM counted_periods WHERE time_window = ?1")?;
+    let released: BTreeSet<Period> = periods("SELECT period FROM releases WHERE time_window = ?1")?
+        .into_iter()
+        .collect();
+    Ok(ReleaseState {
+        first_look,
+        counted,
+        released,
+    })
+}
+
+pub(super) fn release(
+    path: &Path,
+    window: Window,
+    period: Period,
+) -> Result<Option<Release>, StoreError> {
+    let e = err(path);
+    let conn = open_read(path)?;
+    let p = period.to_string();
+    let head = conn
+        .query_row(
+            &format!(
+                "SELECT reports, {PARAMS} FROM releases WHERE time_window = ?1 AND period = ?2"
+            ),
+            params![window.as_str(), p],
+            |r| Ok((unsigned(r.get(0)?), params_at(r, 1)?)),
+        )
+        .optional()
+        .map_err(&e)?;
+    let Some((reports, params)) = head else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare(
+            "SELECT field, other, vals FROM released_fields
+             WHERE time_window = ?1 AND period = ?2 ORDER BY field",
+        )
+        .map_err(&e)?;
+    let fields = stmt
+        .query_map(params![window.as_str(), p], |r| {
+            Ok(ReleasedField {
+                field: r.get(0)?,
+                other: unsigned(r.get(1)?),
+                values: r.get(2)?,
+            })
+        })
+        .map_err(&e)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&e)?;
+    Ok(Some(Release {
+        window,
+        period,
+        reports,
+        params,
+        fields,
+    }))
+}
+
+pub(super) fn latest(path: &Path, window: Window) -> Result<Option<Period>, StoreError> {
+    let e = err(path);
+    let conn = open_read(path)?;
+    // Periods of one window are fixed-width text, so text order is time order.
+    conn.query_row(
+        "SELECT max(period) FROM releases WHERE time_window = ?1",
+        [window.as_str()],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .map_err(&e)?
+    .map(|p| parse_period(window, &p))
+    .transpose()
+    .map_err(&e)
+}
+
+pub(super) fn series(
+    path: &Path,
+    window: Window,
+    field: &str,
+    from: Period,
+    to: Period,
+) -> Result<Vec<SeriesPoint>, StoreError> {
+    let e = err(path);
+    let conn = open_read(path)?;
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT r.period, r.reports, f.other, f.vals, {} FROM releases r
+             LEFT JOIN released_fields f
+               ON f.time_window = r.time_window AND f.field = ?2 AND f.period = r.period
+             WHERE r.time_window = ?1 AND r.period >= ?3 AND r.period <= ?4
+             ORDER BY r.period",
+            PARAMS
+                .split(", ")
+                .map(|c| format!("r.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .map_err(&e)?;
+    let rows = stmt
+        .query_map(
+            params![window.as_str(), field, from.to_string(), to.to_string()],
+            |r| {
+                let other: Option<i64> = r.get(2)?;
+                let values: Option<String> = r.get(3)?;
+                Ok(SeriesPoint {
+                    period: parse_period(window, &r.get::<_, String>(0)?)?,
+                    reports: unsigned(r.get(1)?),
+                    field: other.zip(values).map(|(o, v)| (unsigned(o), v)),
+                    params: params_at(r, 4)?,
+                })
+            },
+        )
+        .map_err(&e)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(&e)
+}
+
+/// An import's connection, inside its open transaction.
+pub(super) struct Import {
+    conn: Option<Connection>,
+    path: PathBuf,
+}
+
+impl Import {
+    pub(super) fn begin(path: PathBuf) -> Result<Import, StoreError> {
+        let conn = open_writer(&path)?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err(&path))?;
+        Ok(Import {
+            conn: Some(conn),
+            path,
+        })
+    }
+
+    /// Runs `f` on the blocking pool with the connection.
+    pub(super) async fn run<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.take().ok_or(StoreError::Closed)?;
+        let (conn, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            (conn, r)
+        })
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?;
+        self.conn = Some(conn);
+        r.map_err(err(&self.path))
+    }
+}
+
+pub(super) fn clear(conn: &Connection, window: Window, period: Period) -> rusqlite::Result<u64> {
+    let n = conn.execute(
+        "DELETE FROM counts WHERE time_window = ?1 AND period = ?2",
+        params![window.as_str(), period.to_string()],
+    )?;
+    Ok(n as u64)
+}
+
+pub(super) fn import_add(conn: &Connection, sums: &Sums) -> rusqlite::Result<()> {
+    let mut upsert = conn.prepare_cached(UPSERT)?;
+    let mut counted = conn.prepare_cached(
+        "INSERT INTO counted_periods (time_window, period) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    let mut last = None;
+    for (k, n) in sums {
+        let period = k.period.to_string();
+        upsert.execute(params![k.window.as_str(), period, k.field, k.value, n])?;
+        if last != Some((k.window, k.period)) {
+            counted.execute(params![k.window.as_str(), period])?;
+            last = Some((k.window, k.period));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn released_among(
+    conn: &Connection,
+    periods: &[Period],
+) -> rusqlite::Result<Vec<Period>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM releases WHERE time_window = ?1 AND period = ?2")?;
+    let mut out = Vec::new();
+    for p in periods {
+        if stmt.exists(params![p.window().as_str(), p.to_string()])? {
+            out.push(*p);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn commit_import(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("COMMIT")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +621,27 @@ mod tests {
             durability(&conn, &path),
             Err(StoreError::NotDurable(_))
         ));
+    }
+
+    /// Opening a writer connection while another connection writes waits for it: the release
+    /// step opens one per window beside the writer's. A deferred transaction read the version,
+    /// then failed at once (SQLITE_BUSY_SNAPSHOT) when the other committed before its own write.
+    #[test]
+    fn opening_a_writer_beside_a_committing_one_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut other = open_writer(&path).unwrap();
+        let tx = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')", [])
+            .unwrap();
+        let opening = {
+            let path = path.clone();
+            std::thread::spawn(move || open_writer(&path).map(|_| ()))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().unwrap();
+        opening.join().unwrap().unwrap();
     }
 }

@@ -16,6 +16,15 @@ pub enum Origin {
         /// The line of the key.
         line: usize,
     },
+    /// `headcount.level=` on the kernel command line (the level only).
+    KernelCommandLine,
+    /// The old `fedora-coreos-pinger` opt-out, `[reporting] enabled = false` (level off only).
+    PingerOptOut {
+        /// The pinger fragment's path.
+        path: PathBuf,
+        /// The line of `enabled`.
+        line: usize,
+    },
 }
 
 impl std::fmt::Display for Origin {
@@ -23,6 +32,12 @@ impl std::fmt::Display for Origin {
         match self {
             Origin::Default => f.write_str("default"),
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::KernelCommandLine => f.write_str("kernel command line"),
+            Origin::PingerOptOut { path, line } => write!(
+                f,
+                "{}:{line} (the fedora-coreos-pinger opt-out, [reporting] enabled = false)",
+                path.display()
+            ),
         }
     }
 }
@@ -46,6 +61,7 @@ pub struct Inputs {
     pub max_startup_delay_secs: Option<Sourced<u64>>,
     pub max_rollover_delay_secs: Option<Sourced<u64>>,
     pub allow_plain_http: Option<Sourced<bool>>,
+    pub windows: Option<Sourced<Vec<String>>>,
 }
 
 impl Inputs {
@@ -96,6 +112,9 @@ impl Inputs {
             );
             set(&mut self.allow_plain_http, r.allow_plain_http, || {
                 origin("reporting", "allow_plain_http")
+            });
+            set(&mut self.windows, r.windows, || {
+                origin("reporting", "windows")
             });
         }
     }
