@@ -50,8 +50,14 @@ if ! "$fuzz_root/bin/cargo-fuzz" --version 2>/dev/null | grep -qF "$CARGO_FUZZ_V
 fi
 export PATH=$fuzz_root/bin:$PATH
 
-# The committed fuzz/Cargo.lock is used as it is (cargo fuzz has no --locked of its own).
-cargo +nightly metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+# The committed fuzz/Cargo.lock is used as it is (cargo fuzz has no --locked of its own). When the
+# crates under test gained a dependency since, cargo adds only what is missing (every version the
+# lock holds stays) and this says so: commit the updated fuzz/Cargo.lock.
+if ! cargo +nightly metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml \
+    >/dev/null 2>&1; then
+    echo "tests/fuzz.sh: fuzz/Cargo.lock lacks what the crates now use; adding it (commit it)" >&2
+    cargo +nightly metadata --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+fi
 target_dir=$CACHE/target
 # No sanitizer: the code under test is safe Rust; debug assertions (overflow checks) stay on.
 cargo +nightly fuzz build --sanitizer none --codegen-units 16 --target-dir "$target_dir"
