@@ -11,8 +11,20 @@ use headcount_report::Level;
 use libfuzzer_sys::fuzz_target;
 
 const PLATFORMS: &[&str] = &[
-    "aws", "azure", "azurestack", "gcp", "aliyun", "openstack", "akamai", "cloudstack",
-    "exoscale", "packet", "metal", "qemu", "ibmcloud", "nonsense",
+    "aws",
+    "azure",
+    "azurestack",
+    "gcp",
+    "aliyun",
+    "openstack",
+    "akamai",
+    "cloudstack",
+    "exoscale",
+    "packet",
+    "metal",
+    "qemu",
+    "ibmcloud",
+    "nonsense",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -20,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     let root = ROOT.get_or_init(|| Scratch::new("afterburn", None));
     let mut input = Input::new(data);
     let platform = PLATFORMS[usize::from(input.byte()) % PLATFORMS.len()];
-    root.write("proc/cmdline", format!("ignition.platform.id={platform}\n").as_bytes());
+    root.write(
+        "proc/cmdline",
+        format!("ignition.platform.id={platform}\n").as_bytes(),
+    );
     root.write("run/metadata/afterburn", input.rest());
     collect_and_check(root.path(), Level::Minimal, &["platform", "instance-type"]);
 });

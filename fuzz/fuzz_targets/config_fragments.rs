@@ -37,13 +37,17 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
     let flags = input.byte();
     let opt_out = flags & 1 != 0;
-    let proxy_host = (flags & 2 != 0).then(|| String::from_utf8_lossy(input.record().unwrap_or_default()).into_owned());
+    let proxy_host = (flags & 2 != 0)
+        .then(|| String::from_utf8_lossy(input.record().unwrap_or_default()).into_owned());
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     while let Some(bytes) = input.record() {
         if files.len() == MAX_FRAGMENTS {
             break;
         }
-        let path = PathBuf::from(format!("/etc/headcount/config.d/{}-fuzz.toml", 10 + files.len()));
+        let path = PathBuf::from(format!(
+            "/etc/headcount/config.d/{}-fuzz.toml",
+            10 + files.len()
+        ));
         files.push((path, bytes.to_vec()));
     }
     // The password may only show if the input itself holds it elsewhere (libFuzzer learns the
@@ -88,6 +92,9 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     if proxy_host.is_some() && !secret_elsewhere {
-        assert!(!said.contains(SECRET), "the proxy password was shown: {said}");
+        assert!(
+            !said.contains(SECRET),
+            "the proxy password was shown: {said}"
+        );
     }
 });

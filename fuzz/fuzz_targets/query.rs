@@ -12,7 +12,10 @@ fuzz_target!(|raw: &str| {
     let Ok(params) = query::parse(Some(raw), ALLOWED) else {
         return;
     };
-    assert!(params.keys().all(|k| ALLOWED.contains(&k.as_str())), "{raw:?}");
+    assert!(
+        params.keys().all(|k| ALLOWED.contains(&k.as_str())),
+        "{raw:?}"
+    );
     let Some(Ok(window)) = params.get("window").map(|w| w.parse::<Window>()) else {
         return;
     };

@@ -12,7 +12,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let body = report.to_body();
     assert!(body.len() <= MAX_REPORT_BYTES);
-    assert_eq!(validate(&body).as_ref(), Ok(&report), "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        validate(&body).as_ref(),
+        Ok(&report),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let crosstabs = vec![
         vec!["os.version_id".to_owned(), "platform.id".to_owned()],
         vec!["arch".to_owned(), "hardware.memory".to_owned()],

@@ -33,10 +33,8 @@ pub struct Scratch {
 impl Scratch {
     /// An empty root, or a copy of the fixture `from`.
     pub fn new(target: &str, from: Option<&str>) -> Scratch {
-        let path = std::env::temp_dir().join(format!(
-            "headcount-fuzz-{target}-{}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("headcount-fuzz-{target}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("scratch root");
         if let Some(name) = from {
@@ -156,7 +154,10 @@ impl<'a> Input<'a> {
 
     /// The next byte (0 past the end).
     pub fn byte(&mut self) -> u8 {
-        let (first, rest) = self.data.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
+        let (first, rest) = self
+            .data
+            .split_first()
+            .map_or((0, &[][..]), |(b, r)| (*b, r));
         self.data = rest;
         first
     }
