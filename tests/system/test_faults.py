@@ -68,6 +68,7 @@ def test_kill_9_at_random_moments_never_tears_the_state_nor_reports_a_settled_pe
     """
     seed = int(os.environ.get("PROOFS_SEED", time.time_ns() % 10**9))
     rng = random.Random(seed)
+    print(f"\nkill -9: seed {seed} (PROOFS_SEED={seed} runs these rounds again)")
     kill = {"after_answer": None}
 
     def respond(rx, conn, req):
