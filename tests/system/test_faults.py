@@ -19,6 +19,7 @@ import stat
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -69,16 +70,16 @@ def test_kill_9_at_random_moments_never_tears_the_state_nor_reports_a_settled_pe
     seed = int(os.environ.get("PROOFS_SEED", time.time_ns() % 10**9))
     rng = random.Random(seed)
     print(f"\nkill -9: seed {seed} (PROOFS_SEED={seed} runs these rounds again)")
-    kill = {"after_answer": None}
+    # Armed before the daemon is spawned: a daemon can be answered before its spawn returns.
+    kill = {"after_answer": None, "pid": None, "spawned": threading.Event()}
 
     def respond(rx, conn, req):
         conn.sendall(http_answer(200))
-        armed = kill["after_answer"]
-        if armed is not None:
-            pid, delay = armed
+        delay = kill["after_answer"]
+        if delay is not None and kill["spawned"].wait(10):
             time.sleep(delay)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(kill["pid"], signal.SIGKILL)
         return 200
 
     rx = Receiver(respond)
@@ -124,9 +125,12 @@ def test_kill_9_at_random_moments_never_tears_the_state_nor_reports_a_settled_pe
         received_before = len(rx.received())
         aim = rng.random() < 0.5
         env = {"LD_PRELOAD": str(FakeClock.lib()), "FAKETIME": f"@{date}"}
+        kill["spawned"].clear()
+        kill["after_answer"] = rng.uniform(0, 0.004) if aim else None
         d = root.daemon(env)
+        kill["pid"] = d.pid
+        kill["spawned"].set()
         if aim:
-            kill["after_answer"] = (d.pid, rng.uniform(0, 0.004))
             try:
                 d.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
