@@ -26,6 +26,7 @@ from conftest import REPO, binary
 FIXTURE = REPO / "tests" / "fixtures" / "aws-fcos-x86_64"
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MONTH = re.compile(r"^\d{4}-\d{2}$")
+WEEK = re.compile(r"^\d{4}-W\d{2}$")
 
 
 def wait_until(predicate, timeout, what):
@@ -300,12 +301,11 @@ def parse_state(text):
         s = json.loads(text)
     except ValueError:
         pytest.fail(f"torn or corrupt state file: {text!r}")
-    assert isinstance(s, dict) and set(s) <= {"daily", "monthly"}, text
+    assert isinstance(s, dict) and set(s) <= {"daily", "weekly", "monthly"}, text
     assert text.endswith(b"\n"), text
-    if "daily" in s:
-        assert DAY.match(s["daily"]), text
-    if "monthly" in s:
-        assert MONTH.match(s["monthly"]), text
+    for window, shape in (("daily", DAY), ("weekly", WEEK), ("monthly", MONTH)):
+        if window in s:
+            assert shape.match(s[window]), text
     return s
 
 
