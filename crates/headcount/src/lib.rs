@@ -10,6 +10,7 @@ pub mod daemon;
 mod error;
 mod file_read;
 pub mod logging;
+pub mod metadata;
 pub mod notify;
 pub mod preview;
 pub mod report_source;
@@ -34,7 +35,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::CheckConfig => check_config::run(&cli.root),
         Command::Daemon => {
             logging::init();
-            daemon::run(&cli.root, &report_source::Collectors)?;
+            daemon::run(&cli.root, &report_source::Collectors::for_root(&cli.root))?;
             Ok(())
         }
         Command::Status { json } => status::run(&cli.root, json),
