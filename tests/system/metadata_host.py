@@ -7,7 +7,9 @@ metadata service (the one mock the project allows), and a private mount namespac
 of the real host changes. The binary gets no option or variable that points it elsewhere: it
 asks 169.254.169.254 exactly as on a cloud machine.
 
-Input: one JSON argument (see test_metadata.py). Output: one JSON object on stdout.
+Input: one JSON argument (see test_metadata.py). Output: one JSON object on stdout. A run with
+`idle_secs` is not traced: after its reports it is left idle that long, and its threads, context
+switches and RSS are taken before and after (tests/perf/metadata.sh).
 """
 
 import http.server
@@ -154,11 +156,28 @@ def child_of(pid):
         return None
 
 
-def run(binary, args, env, work, index, wait_reports, reports):
+def process_figures(pid):
+    """Threads, context switches (all threads) and resident set size of a process."""
+    tasks = os.listdir(f"/proc/{pid}/task")
+    switches = 0
+    for task in tasks:
+        with open(f"/proc/{pid}/task/{task}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    switches += int(line.split()[1])
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    return {"threads": len(tasks), "context_switches": switches, "rss_kib": rss}
+
+
+def run(binary, args, env, work, index, wait_reports, reports, idle_secs=0):
+    """Runs the binary under strace, or, to measure it idle, without."""
     trace = os.path.join(work, f"trace-{index}.txt")
     log = os.path.join(work, f"stderr-{index}.txt")
-    cmd = ["strace", "-f", "-qq", "-e", "trace=socket,connect", "-o", trace,
-           binary, "--root", "/", *args]
+    cmd = [binary, "--root", "/", *args]
+    if not idle_secs:
+        cmd = ["strace", "-f", "-qq", "-e", "trace=socket,connect", "-o", trace, *cmd]
+    idle = None
     with open(log, "wb") as err:
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=err)
@@ -168,7 +187,12 @@ def run(binary, args, env, work, index, wait_reports, reports):
                 time.sleep(0.05)
             # Whatever the daemon does next, it has done its sends; stop it as systemd would.
             time.sleep(0.3)
-            pid = child_of(proc.pid)
+            pid = proc.pid if idle_secs else child_of(proc.pid)
+            if pid and idle_secs:
+                time.sleep(3)
+                before = process_figures(pid)
+                time.sleep(idle_secs)
+                idle = {"before": before, "after": process_figures(pid), "secs": idle_secs}
             if pid:
                 os.kill(pid, signal.SIGTERM)
         try:
@@ -176,12 +200,14 @@ def run(binary, args, env, work, index, wait_reports, reports):
         except subprocess.TimeoutExpired:
             proc.kill()
             stdout, _ = proc.communicate()
-    with open(trace) as f:
-        trace_lines = f.read().splitlines()
+    trace_lines = []
+    if os.path.exists(trace):
+        with open(trace) as f:
+            trace_lines = f.read().splitlines()
     with open(log, "rb") as f:
         stderr = f.read().decode(errors="replace")
     return {"args": args, "exit": proc.returncode, "stdout": stdout.decode(errors="replace"),
-            "stderr": stderr, "trace": trace_lines}
+            "stderr": stderr, "trace": trace_lines, "idle": idle}
 
 
 def main():
@@ -210,7 +236,8 @@ def main():
     env.update({v: proxy_url for v in PROXY_VARS})
     runs = []
     for i, r in enumerate(scenario["runs"]):
-        runs.append(run(scenario["binary"], r["args"], env, work, i, r.get("wait_reports"), reports))
+        runs.append(run(scenario["binary"], r["args"], env, work, i, r.get("wait_reports"),
+                        reports, r.get("idle_secs", 0)))
     json.dump({"runs": runs, "metadata_requests": seen.all(), "reports": reports.all(),
                "proxy_connections": len(proxied.all())}, sys.stdout)
 

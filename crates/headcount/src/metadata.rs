@@ -193,16 +193,20 @@ impl MetadataClient {
     fn ask_blocking(&self, provider: MetadataProvider) -> Result<String, Failure> {
         let base = &self.base;
         std::thread::scope(|s| {
-            s.spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .enable_time()
-                    .build()
-                    .map_err(|e| Failure::Client(e.to_string()))?;
-                runtime.block_on(ask(base, provider))
-            })
-            .join()
-            .unwrap_or_else(|_| Err(Failure::Client("the query thread failed".to_owned())))
+            let thread = std::thread::Builder::new()
+                .name("metadata".to_owned())
+                .spawn_scoped(s, || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_io()
+                        .enable_time()
+                        .build()
+                        .map_err(|e| Failure::Client(e.to_string()))?;
+                    runtime.block_on(ask(base, provider))
+                })
+                .map_err(|e| Failure::Client(e.to_string()))?;
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(Failure::Client("the query thread failed".to_owned())))
         })
     }
 }
