@@ -178,6 +178,11 @@ pub fn collector_names() -> impl Iterator<Item = &'static str> {
     COLLECTORS.iter().map(|c| c.name())
 }
 
+/// Each collector's name and the lowest level it runs at, in report order.
+pub fn collector_levels() -> impl Iterator<Item = (&'static str, Level)> {
+    COLLECTORS.iter().map(|c| (c.name(), c.level()))
+}
+
 /// Collects a report of `level` for the `window` period containing `now`, reading under `root`
 /// and skipping the collectors named in `exclude`; where no file holds the instance type,
 /// `metadata` (when given) is asked for it. `None` at level off: nothing is collected and

@@ -9,8 +9,10 @@ pub mod config;
 pub mod daemon;
 mod error;
 mod file_read;
+pub mod level;
 pub mod logging;
 pub mod metadata;
+pub mod motd;
 pub mod notify;
 pub mod preview;
 pub mod report_source;
@@ -18,9 +20,10 @@ pub mod schedule;
 pub mod send;
 pub mod state;
 pub mod status;
+pub mod systemctl;
 pub mod timer;
 
-pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
+pub use error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, Error};
 
 use cli::{Cli, Command};
 
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
         Command::Schema => preview::schema(),
+        Command::Level { level } => level::run(&cli.root, level),
     }
 }
