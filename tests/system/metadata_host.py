@@ -4,7 +4,8 @@ Started by test_metadata.py inside `unshare --net --mount`: a network namespace 
 loopback, where 169.254.169.254 is a loopback address served by a stand-in of the provider's
 metadata service (the one mock the project allows), and a private mount namespace where
 /proc/cmdline, DMI (/sys/class), /run and the config directories are this scenario's. Nothing
-of the real host changes. The binary gets no option or variable that points it elsewhere: it
+of the real host changes: every file written is on a tmpfs mounted in the namespace (the
+configuration goes to /run/headcount/config.d) or in the scenario's work directory. The binary gets no option or variable that points it elsewhere: it
 asks 169.254.169.254 exactly as on a cloud machine.
 
 Input: one JSON argument (see test_metadata.py). Output: one JSON object on stdout. A run with
@@ -41,7 +42,17 @@ def write(path, text):
         f.write(text)
 
 
+def private_namespaces(outside):
+    """Whether this process's mount and network namespaces differ from `outside`'s (those of the
+    process that started `unshare`, as /proc/self/ns/* names them there)."""
+    return bool(outside) and all(
+        os.readlink(f"/proc/self/ns/{ns}") != outside.get(ns) for ns in ("mnt", "net"))
+
+
 def set_up_host(scenario, work):
+    # Everything below writes only to tmpfs mounted here, or to `work`; never to the real host.
+    if not private_namespaces(scenario.get("outside")):
+        sys.exit("metadata_host.py runs only inside `unshare --net --mount`")
     # Network: loopback only, with the link-local metadata address on it.
     sh("ip", "link", "set", "lo", "up")
     sh("ip", "addr", "add", "169.254.169.254/32", "dev", "lo")
@@ -52,6 +63,8 @@ def set_up_host(scenario, work):
     mount_tmpfs("/sys/class")
     for name, value in (scenario.get("dmi") or {}).items():
         write(f"/sys/class/dmi/id/{name}", value + "\n")
+    # The scenario's configuration goes to /run (a tmpfs here); a host's own /etc/headcount or
+    # /usr/lib/headcount is hidden, and none is created where the host has none.
     for d in ("/run", "/etc/headcount", "/usr/lib/headcount"):
         mount_tmpfs(d)
 
@@ -228,7 +241,7 @@ def main():
     threading.Thread(target=count_connections, args=(proxy, proxied), daemon=True).start()
     proxy_url = f"http://127.0.0.1:{proxy.getsockname()[1]}"
     config = scenario["config"].replace("{endpoint}", endpoint)
-    write("/etc/headcount/config.d/50-test.toml", config)
+    write("/run/headcount/config.d/50-test.toml", config)
     state = os.path.join(work, "state")
     os.makedirs(state, exist_ok=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STATE_DIRECTORY": state,

@@ -33,6 +33,27 @@ NITRO_DMI = {"sys_vendor": "Amazon EC2", "product_name": "m7g.large", "bios_vend
              "chassis_asset_tag": "Amazon EC2"}
 
 
+# Where a scenario's files would land if the namespace leaked: they must look the same after it.
+HOST_PATHS = ("/etc/headcount", "/run/headcount", "/usr/lib/headcount", "/sys/class/dmi/id")
+
+
+def host_snapshot():
+    """Each of HOST_PATHS: whether it exists and what it holds (file names and contents)."""
+    snap = {}
+    for top in HOST_PATHS:
+        entries = []
+        for dirpath, dirs, files in os.walk(top):
+            for name in sorted(files):
+                path = os.path.join(dirpath, name)
+                try:
+                    with open(path, "rb") as f:
+                        entries.append((path, f.read(4096)))
+                except OSError:
+                    entries.append((path, None))
+        snap[top] = (os.path.exists(top), entries)
+    return snap
+
+
 def on_host(tmp_path, *, platform, config, runs, dmi=None, standin=None):
     if os.geteuid() != 0:
         pytest.fail("the metadata system tests need root (network and mount namespaces)")
@@ -47,13 +68,29 @@ def on_host(tmp_path, *, platform, config, runs, dmi=None, standin=None):
         "config": config,
         "standin": standin,
         "runs": runs,
+        "outside": outside_namespaces(),
     }
+    before = host_snapshot()
     out = subprocess.run(
         ["unshare", "--net", "--mount", "--fork", sys.executable, str(HOST), json.dumps(scenario)],
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
+    # The scenario's configuration, DMI and state stayed in the namespace and its work directory.
+    assert host_snapshot() == before, "the scenario changed the real host's files"
     return json.loads(out.stdout)
+
+
+def outside_namespaces():
+    return {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in ("mnt", "net")}
+
+
+def test_the_helper_refuses_to_run_outside_its_namespaces(tmp_path):
+    scenario = json.dumps({"work": str(tmp_path), "outside": outside_namespaces()})
+    out = subprocess.run([sys.executable, str(HOST), scenario],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "runs only inside" in out.stderr
 
 
 def inet_sockets(run):
