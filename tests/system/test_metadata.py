@@ -54,7 +54,7 @@ def host_snapshot():
     return snap
 
 
-def on_host(tmp_path, *, platform, config, runs, dmi=None, standin=None):
+def on_host(tmp_path, *, platform, config, runs, dmi=None, standin=None, cmdline_extra=""):
     if os.geteuid() != 0:
         pytest.fail("the metadata system tests need root (network and mount namespaces)")
     for tool in ("unshare", "strace", "ip"):
@@ -63,7 +63,7 @@ def on_host(tmp_path, *, platform, config, runs, dmi=None, standin=None):
     scenario = {
         "binary": str(binary("headcount")),
         "work": str(tmp_path),
-        "cmdline": f"{FCOS_ARGS} ignition.platform.id={platform}",
+        "cmdline": f"{FCOS_ARGS} ignition.platform.id={platform}{cmdline_extra}",
         "dmi": dmi,
         "config": config,
         "standin": standin,
@@ -104,9 +104,12 @@ def connects_to(run, address):
 
 
 def quiet(result):
-    """Asserts that the binary opened no network socket at all, and nobody saw a request."""
+    """Asserts that the binary opened no network socket at all (of any family but AF_UNIX:
+    not IPv4 or IPv6, nor netlink or packet), and nobody saw a request."""
     for run in result["runs"]:
         assert inet_sockets(run) == [], (run["args"], run["trace"])
+        sockets = [l for l in run["trace"] if "socket(" in l]
+        assert all("socket(AF_UNIX," in l for l in sockets), (run["args"], sockets)
         assert not any("connect(" in l and "AF_UNIX" not in l for l in run["trace"]), run["trace"]
     assert result["metadata_requests"] == []
     assert result["reports"] == []
@@ -117,10 +120,14 @@ PREVIEWS = [{"args": ["preview"]}, {"args": ["preview", "--json"]},
             {"args": ["preview", "--level", "full"]}]
 
 
-def test_level_off_opens_no_socket(tmp_path):
+@pytest.mark.parametrize("where", ["configuration", "kernel command line"])
+def test_level_off_opens_no_socket(tmp_path, where):
+    # Off in the configuration, or on the kernel command line over a configuration that sends.
+    by_config = where == "configuration"
     result = on_host(
         tmp_path, platform="gcp",
-        config=SENDING.replace('level = "minimal"', 'level = "off"'),
+        config=SENDING.replace('level = "minimal"', 'level = "off"') if by_config else SENDING,
+        cmdline_extra="" if by_config else " headcount.level=off",
         standin={"provider": "gcp", "answer": "projects/1/machineTypes/e2-medium"},
         runs=[{"args": ["daemon"]}, *PREVIEWS, {"args": ["preview", "--level", "minimal"]}],
     )
