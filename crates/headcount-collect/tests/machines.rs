@@ -343,6 +343,47 @@ fn the_service_is_never_asked_at_level_off_when_excluded_or_on_an_unnamed_platfo
 }
 
 #[test]
+fn dmi_alone_may_name_the_provider_and_a_plain_hyper_v_machine_is_never_asked() {
+    // No platform on the kernel command line, or metal from a live ISO: DMI decides, and
+    // Google's or Azure's firmware positively names the provider.
+    for (kind, cmdline, provider, answer, reported) in [
+        (
+            "gcp-fcos-x86_64",
+            "root=UUID=9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d rw",
+            MetadataProvider::Gcp,
+            "projects/1/machineTypes/e2-medium",
+            "e2-medium",
+        ),
+        (
+            "azure-fcos-x86_64",
+            "ignition.platform.id=metal rw",
+            MetadataProvider::Azure,
+            "Standard_B2s",
+            "Standard_B2s",
+        ),
+    ] {
+        let root = stock(kind, &format!("dmi-named-{provider}"));
+        set_cmdline(&root, cmdline);
+        let service = Answering::with(answer);
+        let c = collect_asking(&root, Level::Minimal, &service);
+        assert_eq!(type_of(&c).as_deref(), Some(reported), "{kind}");
+        assert_eq!(service.asked(), vec![provider], "{kind}");
+        fs::remove_dir_all(root).unwrap();
+    }
+    // Hyper-V outside Azure: Microsoft's firmware without Azure's chassis asset tag names
+    // Hyper-V, a platform with no metadata service, so nothing is asked.
+    let root = stock("azure-fcos-x86_64", "dmi-hyperv");
+    set_cmdline(&root, "ignition.platform.id=metal rw");
+    fs::remove_file(root.join("sys/class/dmi/id/chassis_asset_tag")).unwrap();
+    let service = Answering::with("Standard_B2s");
+    let c = collect_asking(&root, Level::Full, &service);
+    assert_eq!(platform(&c.report), PlatformId::Hyperv);
+    assert_eq!(type_of(&c), None);
+    assert!(service.asked().is_empty());
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
 fn a_service_answer_carrying_an_identifier_is_left_out() {
     let cases = [
         (xen_aws("planted-aws"), "i-0abc123def4567890"),
