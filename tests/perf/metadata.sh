@@ -3,6 +3,9 @@
 # threads, context switches over PERF_IDLE_SECS idle (60 by default) and RSS, once the query and
 # both reports are done. Runs as root: a network and mount namespace plays a GCP machine whose
 # metadata service is a stand-in on 169.254.169.254 (tests/system/metadata_host.py).
+# Prints one `FIGURE key value` line a figure (the form tests/perf/run reads): metadata_requests
+# (what the stand-in was asked for the run's two reports), reports, idle_threads, idle_rss_kib,
+# idle_secs, idle_switches (context switches of all threads over idle_secs) and binary_bytes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --locked -p headcount
@@ -25,12 +28,20 @@ PY
 )
 unshare --net --mount --fork /usr/bin/python3 tests/system/metadata_host.py "$scenario" \
     | python3 -c '
-import json, sys
+import json, os, sys
 r = json.load(sys.stdin)
 idle = r["runs"][0]["idle"]
 before, after = idle["before"], idle["after"]
-print("metadata requests:", len(r["metadata_requests"]), "reports:", len(r["reports"]))
-print("threads:", after["threads"], "RSS kB:", after["rss_kib"])
-print("context switches over", idle["secs"], "s idle:",
-      after["context_switches"] - before["context_switches"])
-'
+binary = sys.argv[1]
+figures = {
+    "metadata_requests": len(r["metadata_requests"]),
+    "reports": len(r["reports"]),
+    "idle_threads": after["threads"],
+    "idle_rss_kib": after["rss_kib"],
+    "idle_secs": idle["secs"],
+    "idle_switches": after["context_switches"] - before["context_switches"],
+    "binary_bytes": os.stat(binary).st_size,
+}
+for key, value in figures.items():
+    print("FIGURE", key, value)
+' "$PWD/target/release/headcount"
