@@ -69,6 +69,25 @@ fn the_receiver_page_describes_the_dashboard_as_built() {
     assert_eq!(max, headcount_receiver::views::MAX_SERIES_PERIODS);
     assert!(RECEIVER.contains(&format!("up to {max} periods")));
     assert!(RECEIVER.contains("](images/dashboard.png)"));
+    // Every window's presets, as the page offers them: `per week (the last 12 weeks to 2 years)`.
+    let presets = &APP[APP.find("const PRESETS = {").unwrap()..];
+    let presets = &presets[..presets.find("};").unwrap()];
+    for (window, noun) in [("daily", "day"), ("weekly", "week"), ("monthly", "month")] {
+        let line = presets
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{window}: ")))
+            .unwrap_or_else(|| panic!("app.js has no presets for {window}"));
+        let labels: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+        let (first, last) = (labels[0], labels[labels.len() - 1]);
+        let described = format!(
+            "per {noun} (the {first} to {})",
+            last.trim_start_matches("last ")
+        );
+        assert!(
+            RECEIVER.replace("\n  ", " ").contains(&described),
+            "receiver.md does not say {described:?}"
+        );
+    }
     assert!(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../docs/usage/images/dashboard.png")
