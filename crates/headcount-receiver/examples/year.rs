@@ -208,7 +208,11 @@ impl Fleet {
                     for (age, wg) in &self.age {
                         let count = (n as f64 * wv * wa * wg).round() as i64;
                         let value = format!(r#"["fedora","{version}","coreos","{arch}","{age}"]"#);
-                        add("os.id|os.version_id|os.variant_id|arch|age_bucket", &value, count);
+                        add(
+                            "os.id|os.version_id|os.variant_id|arch|age_bucket",
+                            &value,
+                            count,
+                        );
                     }
                 }
             }
