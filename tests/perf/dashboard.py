@@ -2,8 +2,8 @@
 performance harness (tests/perf/run imports this module after building the release binaries;
 `DASHBOARD_RUNS=10 tests/perf/run dashboard`).
 
-A receiver holds a released year (examples/year.rs: 365 days of a million machines, the cross-
-tabulation os.version_id x platform.id x arch, and the year's countme weeks), as in
+A receiver holds a released year (examples/year.rs: 365 days of a million machines, the
+cross-tabulation os.version_id x platform.id x arch, and the year's countme weeks), as in
 tests/system/test_dashboard.py. Each run opens the page in a new browser context (empty cache: a
 first visit) and reads the page's own mark `dashboard-ready`, set once the reports charts and every
 chart near the first screen are drawn, as milliseconds from the navigation's start. Then it scrolls
