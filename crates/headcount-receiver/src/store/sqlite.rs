@@ -97,7 +97,11 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(&e)?;
-    let tx = conn.transaction().map_err(&e)?;
+    // IMMEDIATE: a deferred transaction that reads the version and then writes fails at once
+    // ("database is locked", no busy wait) when another connection committed in between.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&e)?;
     let applied: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(&e)?;
@@ -590,6 +594,44 @@ pub(super) fn commit_import(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The release step opens its own writing connection while the writer commits: opening must
+    /// wait for the lock, not fail at once with "database is locked" (a deferred migration
+    /// transaction that read, then wrote after another commit, did).
+    #[test]
+    fn opening_while_the_writer_commits_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut writer = open_writer(&path).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let committing = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let key = crate::fields::Key {
+                    window: Window::Daily,
+                    period: "2026-11-23".parse().unwrap(),
+                    field: "arch".into(),
+                    value: "x86_64".into(),
+                };
+                // As the writer task does under load: commit, take the next batch, commit.
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    commit(&mut writer, &vec![(key.clone(), 1)]).unwrap();
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
+            })
+        };
+        let failures: Vec<String> = (0..200)
+            .filter_map(|_| open_writer(&path).err().map(|e| e.to_string()))
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        committing.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failed: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    }
 
     #[test]
     fn writer_connection_is_durable_and_migrated_once() {
