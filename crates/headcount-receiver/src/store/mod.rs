@@ -20,6 +20,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use crate::cardinality::{Ask, Bound, Existing};
 use crate::fields::Key;
+use crate::metrics::{Folded, Metrics, Operation};
 
 /// Retention requests queued for the writer.
 const RETAIN_QUEUE: usize = 4;
@@ -161,6 +162,8 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Wakes the writer when a request added increments.
     work: Notify,
+    /// Commits, their latency, folded values and errors are counted here.
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -274,6 +277,28 @@ async fn commit_bounded(backend: &mut impl Backend, bound: &mut Bound, sums: Sum
     outcome
 }
 
+/// One group commit of the `requests` that summed into `sums`, measured.
+async fn commit_measured(
+    backend: &mut impl Backend,
+    bound: &mut Bound,
+    metrics: &Metrics,
+    requests: usize,
+    sums: Sums,
+) -> Outcome {
+    let t0 = std::time::Instant::now();
+    let outcome = commit_bounded(backend, bound, sums).await;
+    metrics.commit(requests, t0.elapsed());
+    match &outcome {
+        Ok(()) => {
+            for (field, n) in bound.take_folded() {
+                metrics.folded.get_or_create(&Folded { field }).inc_by(n);
+            }
+        }
+        Err(_) => metrics.database_error(Operation::Commit),
+    }
+    outcome
+}
+
 /// The writer loop: whenever requests added increments, take them all and commit them as one
 /// transaction; while it commits, new requests gather for the next one (group commit).
 async fn run_writer(
@@ -288,14 +313,19 @@ async fn run_writer(
             () = shared.work.notified() => {}
             r = retain.recv() => match r {
                 Some((oldest, done)) => {
-                    let _ = done.send(backend.retain(oldest).await);
+                    let retained = backend.retain(oldest).await;
+                    if retained.is_err() {
+                        shared.metrics.database_error(Operation::Retention);
+                    }
+                    let _ = done.send(retained);
                     continue;
                 }
                 // Every Writer is gone, so no request is waiting: commit any leftovers and stop.
                 None => {
                     let p = shared.take();
                     if p.requests > 0 {
-                        let _ = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
+                        let sums = sorted(p.sums);
+                        let _ = commit_measured(&mut backend, &mut bound, &shared.metrics, p.requests, sums).await;
                     }
                     return;
                 }
@@ -305,7 +335,9 @@ async fn run_writer(
         if p.requests == 0 {
             continue;
         }
-        let outcome = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
+        let sums = sorted(p.sums);
+        let outcome =
+            commit_measured(&mut backend, &mut bound, &shared.metrics, p.requests, sums).await;
         if let Err(e) = &outcome {
             tracing::error!("storing counts failed, {} reports refused: {e}", p.requests);
         }
@@ -458,6 +490,8 @@ pub struct PublicReader {
     inner: PublicInner,
     /// Bounds the reads running at once (and so the descriptors they hold).
     reads: Arc<Semaphore>,
+    /// Failed reads are counted here.
+    metrics: Option<Arc<Metrics>>,
 }
 
 #[derive(Clone)]
@@ -488,7 +522,21 @@ impl PublicReader {
         PublicReader {
             inner,
             reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+            metrics: None,
         }
+    }
+
+    /// The same reader, counting its failed reads into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> PublicReader {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn noted<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let (Err(_), Some(m)) = (&r, &self.metrics) {
+            m.database_error(Operation::Read);
+        }
+        r
     }
 
     /// The release of one period, if it was released.
@@ -498,29 +546,37 @@ impl PublicReader {
         period: Period,
     ) -> Result<Option<Release>, StoreError> {
         let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        match &self.inner {
-            PublicInner::Sqlite(path) => {
-                let path = path.clone();
-                blocking(move || sqlite::release(&path, window, period)).await
+        let read = async {
+            match &self.inner {
+                PublicInner::Sqlite(path) => {
+                    let path = path.clone();
+                    blocking(move || sqlite::release(&path, window, period)).await
+                }
+                PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                    postgres::release(&c, &pool.url, window, period).await
+                }),
             }
-            PublicInner::Postgres(pool) => pooled!(pool, |c| {
-                postgres::release(&c, &pool.url, window, period).await
-            }),
         }
+        .await;
+        self.noted(read)
     }
 
     /// The latest released period of `window`.
     pub async fn latest(&self, window: Window) -> Result<Option<Period>, StoreError> {
         let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        match &self.inner {
-            PublicInner::Sqlite(path) => {
-                let path = path.clone();
-                blocking(move || sqlite::latest(&path, window)).await
-            }
-            PublicInner::Postgres(pool) => {
-                pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
+        let read = async {
+            match &self.inner {
+                PublicInner::Sqlite(path) => {
+                    let path = path.clone();
+                    blocking(move || sqlite::latest(&path, window)).await
+                }
+                PublicInner::Postgres(pool) => {
+                    pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
+                }
             }
         }
+        .await;
+        self.noted(read)
     }
 
     /// Every released period from `from` to `to` (inclusive) with `field`'s counts, in order.
@@ -532,15 +588,19 @@ impl PublicReader {
         to: Period,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
         let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        match &self.inner {
-            PublicInner::Sqlite(path) => {
-                let (path, field) = (path.clone(), field.to_owned());
-                blocking(move || sqlite::series(&path, window, &field, from, to)).await
+        let read = async {
+            match &self.inner {
+                PublicInner::Sqlite(path) => {
+                    let (path, field) = (path.clone(), field.to_owned());
+                    blocking(move || sqlite::series(&path, window, &field, from, to)).await
+                }
+                PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                    postgres::series(&c, &pool.url, window, field, from, to).await
+                }),
             }
-            PublicInner::Postgres(pool) => pooled!(pool, |c| {
-                postgres::series(&c, &pool.url, window, field, from, to).await
-            }),
         }
+        .await;
+        self.noted(read)
     }
 
     /// Every release from `from` to `to` (inclusive), in order.
@@ -633,10 +693,20 @@ pub async fn open(
     database: &Database,
     max_values: u32,
 ) -> Result<(Writer, WriterTask, Durability), StoreError> {
+    open_measured(database, max_values, Arc::new(Metrics::new())).await
+}
+
+/// [`open`], counting the writer's commits and errors into `metrics`.
+pub async fn open_measured(
+    database: &Database,
+    max_values: u32,
+    metrics: Arc<Metrics>,
+) -> Result<(Writer, WriterTask, Durability), StoreError> {
     let bound = Bound::new(max_values);
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::new()),
         work: Notify::new(),
+        metrics,
     });
     let (retain_tx, retain_rx) = mpsc::channel(RETAIN_QUEUE);
     let (task, durability) = match database {
@@ -728,6 +798,7 @@ mod tests {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::new()),
             work: Notify::new(),
+            metrics: Arc::new(Metrics::new()),
         });
         let (retain, rx) = mpsc::channel(1);
         let task = tokio::spawn(run_writer(
