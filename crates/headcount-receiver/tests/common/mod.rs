@@ -444,7 +444,7 @@ fn postgres_bin_dir() -> PathBuf {
 /// root). Stopped when dropped, also when the test fails.
 pub struct Postgres {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub url: String,
     pub port: u16,
 }
@@ -503,6 +503,7 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
+        let log = dir.path().join("postgres.log");
         let child = Self::command(&bin, "postgres", as_postgres)
             .arg("-D")
             .arg(&data)
@@ -511,12 +512,12 @@ impl Postgres {
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let pg = Postgres {
             child,
-            _dir: dir,
+            dir,
             url: format!("postgres://headcount@127.0.0.1:{port}/postgres"),
             port,
         };
@@ -543,6 +544,11 @@ impl Drop for Postgres {
 }
 
 impl Postgres {
+    /// What the server logged (errors such as `deadlock detected` go there).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
     /// Stops the server (fast shutdown); its data stays until the drop.
     pub fn stop(&mut self) {
         // Already reaped: never signal a PID that may belong to another process by now.
