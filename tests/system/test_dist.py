@@ -2,11 +2,14 @@
 
 import pathlib
 import re
+import shutil
 import subprocess
 import tempfile
 import tomllib
 
-from conftest import REPO, binary
+import pytest
+
+from conftest import REPO, RELEASE, binary
 
 DEFAULTS = REPO / "dist" / "config.d" / "10-defaults.toml"
 # Every key the daemon accepts (the config contract of DESIGN.md and issue 4).
@@ -27,12 +30,38 @@ def test_vendor_fragment_sets_minimal_and_an_endpoint_and_shows_every_other_key(
             assert re.search(rf"^#? ?{key} = ", text, re.M), f"{section}.{key} has no example in {DEFAULTS}"
 
 
+def make_install(dest, *args, target="install"):
+    """The Makefile's install step into `dest`, with the release binaries tests/run built."""
+    subprocess.run(["make", "-s", "-C", str(REPO), target, f"DESTDIR={dest}", "PREFIX=/usr",
+                    f"BINARY={binary('headcount')}",
+                    f"RECEIVER_BINARY={binary('headcount-receiver')}", *args], check=True)
+
+
+def installed_files(root):
+    return sorted(str(p.relative_to(root)) for p in pathlib.Path(root).rglob("*") if p.is_file())
+
+
+DAEMON_FILES = [
+    "usr/bin/headcount",
+    "usr/lib/headcount/config.d/10-defaults.toml",
+    "usr/lib/systemd/catalog/headcount.catalog",
+    "usr/lib/systemd/system-preset/90-headcount.preset",
+    "usr/lib/systemd/system/headcount.service",
+    "usr/share/man/man5/headcount.conf.5",
+    "usr/share/man/man8/headcount.8",
+]
+RECEIVER_FILES = [
+    "etc/headcount-receiver/receiver.toml",
+    "usr/bin/headcount-receiver",
+    "usr/lib/systemd/system/headcount-receiver.service",
+]
+
+
 def test_the_installed_vendor_fragment_is_a_valid_config():
     # headcount.conf(5) is checked against the code by crates/headcount/tests/manpage.rs; here the
     # fragment as installed goes through the real parser.
     with tempfile.TemporaryDirectory() as dest:
-        subprocess.run(["make", "-s", "-C", str(REPO), "install", f"DESTDIR={dest}", "PREFIX=/usr",
-                        f"BINARY={binary('headcount')}"], check=True)
+        make_install(dest)
         result = subprocess.run([str(binary("headcount")), "--root", dest, "check-config"],
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
@@ -41,29 +70,26 @@ def test_the_installed_vendor_fragment_is_a_valid_config():
 
 
 def test_make_install_lays_out_everything_under_destdir():
+    # One `make install` lays out everything the spec packages: the daemon and the receiver.
     with tempfile.TemporaryDirectory() as dest:
-        subprocess.run(["make", "-s", "-C", str(REPO), "install", f"DESTDIR={dest}", "PREFIX=/usr",
-                        f"BINARY={binary('headcount')}"], check=True)
+        make_install(dest)
         root = pathlib.Path(dest)
-        installed = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-        assert installed == [
-            "usr/bin/headcount",
-            "usr/lib/headcount/config.d/10-defaults.toml",
-            "usr/lib/systemd/catalog/headcount.catalog",
-            "usr/lib/systemd/system-preset/90-headcount.preset",
-            "usr/lib/systemd/system/headcount.service",
-            "usr/share/man/man5/headcount.conf.5",
-            "usr/share/man/man8/headcount.8",
-        ]
+        assert installed_files(root) == sorted(DAEMON_FILES + RECEIVER_FILES)
         assert (root / "usr/bin/headcount").stat().st_mode & 0o777 == 0o755
         assert (root / "usr/lib/systemd/system/headcount.service").read_text() == \
             (REPO / "systemd/headcount.service").read_text()
 
 
+def test_each_half_installs_alone():
+    for target, files in (("install-daemon", DAEMON_FILES), ("install-receiver", RECEIVER_FILES)):
+        with tempfile.TemporaryDirectory() as dest:
+            make_install(dest, target=target)
+            assert installed_files(dest) == files, target
+
+
 def test_make_install_follows_bindir_into_the_unit():
     with tempfile.TemporaryDirectory() as dest:
-        subprocess.run(["make", "-s", "-C", str(REPO), "install", f"DESTDIR={dest}", "PREFIX=/usr/local",
-                        f"BINARY={binary('headcount')}"], check=True)
+        make_install(dest, "PREFIX=/usr/local")
         unit = (pathlib.Path(dest) / "usr/local/lib/systemd/system/headcount.service").read_text()
         assert "ExecStart=/usr/local/bin/headcount daemon" in unit
 
@@ -109,3 +135,58 @@ def test_make_install_receiver_lays_out_the_receiver_with_its_packaged_config():
         unit = (root / "usr/local/lib/systemd/system/headcount-receiver.service").read_text()
         assert ("ExecStart=/usr/local/bin/headcount-receiver serve --listen [::]:8080 --database "
                 "sqlite:%S/headcount-receiver/counts.db --config /usr/local/etc/headcount-receiver/receiver.toml\n") in unit
+
+
+def rpm_files(package):
+    """(flags, mode, path) of every file in an RPM."""
+    out = subprocess.run(["rpm", "-qp", "--qf", "[%{FILEFLAGS:fflags} %{FILEMODES:perms} %{FILENAMES}\\n]",
+                          str(package)], check=True, capture_output=True, text=True).stdout
+    # An empty flags column leaves the line starting with the separator.
+    return [tuple(line.rsplit(" ", 2)) for line in out.splitlines()]
+
+
+def test_the_spec_packages_what_make_install_lays_out():
+    """rpmbuild (Debian's rpm) runs the spec's own %install and %files, with stand-ins for
+    Fedora's cargo and systemd macros (tests/system/rpm-stub.macros): two packages, each file of
+    `make install` in exactly one of them (rpmbuild fails on an installed file no %files lists),
+    the receiver's config as %config(noreplace), each unit's scriptlets naming it."""
+    for tool in ("rpmbuild", "rpm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: tests/run installs tests/apt-packages (rpm) as root")
+    binary("headcount")
+    binary("headcount-receiver")
+    with tempfile.TemporaryDirectory() as top:
+        top = pathlib.Path(top)
+        (top / "SOURCES").mkdir()
+        spec = (REPO / "dist/headcount.spec").read_text()
+        version = re.search(r"^Version:\s+(\S+)", spec, re.M).group(1)
+        # What %autosetup unpacks: the files the Makefile installs from.
+        subprocess.run(["tar", "-czf", str(top / "SOURCES" / f"headcount-{version}.tar.gz"),
+                        "--transform", f"s,^,headcount-{version}/,", "-C", str(REPO),
+                        "Makefile", "README.md", "systemd", "dist", "docs"], check=True)
+        build = subprocess.run(["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {top}",
+                                "--define", f"host_release {RELEASE}",
+                                "--load", str(REPO / "tests/system/rpm-stub.macros"),
+                                str(REPO / "dist/headcount.spec")],
+                               capture_output=True, text=True)
+        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+        rpms = {p.name.rsplit("-", 2)[0]: p for p in (top / "RPMS").rglob("*.rpm")}
+        assert sorted(rpms) == ["headcount", "headcount-receiver"]
+        packaged = {name: rpm_files(path) for name, path in rpms.items()}
+
+        def plain(name):
+            # Files of the package other than %doc, %license and build-id links.
+            return sorted(path.lstrip("/") for flags, mode, path in packaged[name]
+                          if mode.startswith("-") and not set(flags) & set("la")
+                          and not path.startswith("/usr/share/doc/"))
+
+        assert plain("headcount") == DAEMON_FILES
+        assert plain("headcount-receiver") == RECEIVER_FILES
+        flags = {path: flags for flags, _, path in packaged["headcount-receiver"]}
+        assert set(flags["/etc/headcount-receiver/receiver.toml"]) == {"c", "n"}, flags
+        assert "/etc/headcount-receiver" in flags
+        assert any(p.endswith("/receiver.md") for p in flags)
+        scripts = subprocess.run(["rpm", "-qp", "--scripts", str(rpms["headcount-receiver"])],
+                                 check=True, capture_output=True, text=True).stdout
+        for step in ("systemd_post", "systemd_preun", "systemd_postun_with_restart"):
+            assert f"{step} headcount-receiver.service" in scripts, scripts
