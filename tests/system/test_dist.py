@@ -111,18 +111,31 @@ def test_make_install_receiver_lays_out_the_receiver_with_its_packaged_config():
         assert unit == (REPO / "systemd/headcount-receiver.service").read_text()
         assert "--config %E/headcount-receiver/receiver.toml\n" in unit
         config = root / "etc/headcount-receiver/receiver.toml"
-        assert tomllib.loads(config.read_text())["rate_limit"]["reports_per_second"] > 0
+        packaged = tomllib.loads(config.read_text())
+        assert packaged["rate_limit"]["reports_per_second"] > 0
+        assert packaged["metrics"]["listen"].startswith("127.0.0.1:")
         # The installed file is what the real receiver starts with: it logs its limits and
-        # listens (exit 78 would mean the file is refused).
+        # listens (exit 78 would mean the file is refused). Only the metrics port is moved to a
+        # free one, so that this test never depends on the packaged port being free.
+        text = config.read_text()
+        listen = f'listen = "{packaged["metrics"]["listen"]}"\n'
+        assert listen in text
+        started = root / "started.toml"
+        started.write_text(text.replace(listen, 'listen = "127.0.0.1:0"\n'))
         proc = subprocess.Popen([str(binary("headcount-receiver")), "serve", "--listen", "127.0.0.1:0",
-                                 "--database", f"sqlite:{dest}/counts.db", "--config", str(config)],
+                                 "--database", f"sqlite:{dest}/counts.db", "--config", str(started)],
                                 stderr=subprocess.PIPE, text=True)
         try:
+            metrics = None
             for line in proc.stderr:
+                if "metrics on http://" in line:
+                    metrics = line.split("metrics on ")[1].strip()
                 if "listening on" in line:
                     break
             else:
                 raise AssertionError(f"the receiver did not start, exit {proc.wait()}")
+            assert metrics, "the packaged config serves no metrics"
+            scrape_like_prometheus(metrics)
         finally:
             proc.terminate()
             proc.wait()
@@ -135,6 +148,28 @@ def test_make_install_receiver_lays_out_the_receiver_with_its_packaged_config():
         unit = (root / "usr/local/lib/systemd/system/headcount-receiver.service").read_text()
         assert ("ExecStart=/usr/local/bin/headcount-receiver serve --listen [::]:8080 --database "
                 "sqlite:%S/headcount-receiver/counts.db --config /usr/local/etc/headcount-receiver/receiver.toml\n") in unit
+
+
+def scrape_like_prometheus(url):
+    """Fetches /metrics as the documented scrape config does and parses it with the Prometheus
+    project's own Python parser (python3-prometheus-client)."""
+    from urllib.request import urlopen
+
+    import yaml
+    from prometheus_client.parser import text_string_to_metric_families
+
+    doc = (REPO / "docs/usage/receiver.md").read_text()
+    scrape = yaml.safe_load(doc.split("## Metrics\n")[1].split("```yaml\n")[1].split("```")[0])
+    job = scrape["scrape_configs"][0]
+    assert url.endswith(job["metrics_path"]), (url, job)
+    with urlopen(url, timeout=10) as answer:
+        assert answer.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        text = answer.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["headcount_receiver_reports_accepted"].type == "counter", families.keys()
+    assert families["headcount_receiver_reports_accepted"].samples[0].value == 0
+    assert families["headcount_receiver_commit_duration_seconds"].type == "histogram"
+    assert families["headcount_receiver_connections_open"].type == "gauge"
 
 
 def rpm_files(package):
