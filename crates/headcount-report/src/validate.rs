@@ -60,6 +60,13 @@ pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
         }
         Some(Some(_)) => {}
     }
+    // serde reads a struct from an array of its fields in order; no field of this version is an
+    // array, so `"os":["fedora",…]` is the wrong shape, not another spelling of the object.
+    if let Some(path) = array_in(&value, "") {
+        return Err(invalid(format_args!(
+            "`{path}` is an array; no field of a report is one"
+        )));
+    }
     let report: Report = serde_json::from_value(value).map_err(invalid)?;
     if report.period.window() != report.window {
         return Err(invalid(format_args!(
@@ -68,6 +75,22 @@ pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
         )));
     }
     Ok(report)
+}
+
+/// The path of the first array in `v`, if any.
+fn array_in(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Array(_) => Some(path.to_owned()),
+        Value::Object(map) => map.iter().find_map(|(k, c)| {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            array_in(c, &p)
+        }),
+        _ => None,
+    }
 }
 
 /// A JSON value whose objects never repeat a key. serde_json keeps the last of two equal keys,
@@ -235,6 +258,34 @@ mod tests {
     fn design_example_round_trips_byte_for_byte() {
         let report = validate(MINIMAL.as_bytes()).unwrap();
         assert_eq!(report.to_body(), MINIMAL.as_bytes());
+    }
+
+    /// An object written as the array of its fields' values is the wrong shape (serde would read
+    /// it positionally).
+    #[test]
+    fn an_object_written_as_an_array_is_refused() {
+        for (field, value) in [
+            ("os", r#"["fedora","coreos","43","43.20261102.3.0"]"#),
+            ("platform", r#"["aws","m5.large"]"#),
+            ("original_os", r#"["39.20231101.3.0"]"#),
+            ("arch", r#"["x86_64"]"#),
+        ] {
+            let body = with(field, value);
+            match validate(&body) {
+                Err(ValidationError::Invalid(m)) => {
+                    assert!(m.contains(&format!("`{field}` is an array")), "{m}")
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        // A newer version is still told apart first, whatever its shape.
+        let mut v: serde_json::Value = serde_json::from_str(MINIMAL).unwrap();
+        v["schema"] = 2.into();
+        v["os"] = serde_json::json!(["fedora"]);
+        assert_eq!(
+            validate(&serde_json::to_vec(&v).unwrap()),
+            Err(ValidationError::UnsupportedSchema(2))
+        );
     }
 
     #[test]
