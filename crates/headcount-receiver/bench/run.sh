@@ -4,7 +4,8 @@
 #   2. headcount-receiver on SQLite,
 #   3. headcount-receiver on PostgreSQL (a throwaway server on a loopback port),
 # then checks that every acknowledged report was counted (no loss) and prints throughput, the
-# ratio to the bare endpoint, latency and peak RSS (VmHWM). Run as root or as a user that can
+# ratio to the bare endpoint, the server's CPU time per answered report (user + system, steadier
+# than throughput when other processes share the machine), latency and peak RSS (VmHWM). Run as root or as a user that can
 # run PostgreSQL; needs the Debian packages wrk and postgresql.
 #
 # Environment: DURATION (default 10s), THREADS (2), BARE_CONNECTIONS (64), CONNECTIONS (256).
@@ -44,9 +45,13 @@ wait_listening() { # LOGFILE
     echo "server did not start:" >&2; cat "$1" >&2; exit 1
 }
 
-# run_wrk NAME URL CONNECTIONS -> sets REQS, NON2XX, ERRS, RPS, P50, P99
+# CPU seconds (user + system, in clock ticks) the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run_wrk NAME URL CONNECTIONS SERVER_PID -> sets REQS, NON2XX, ERRS, RPS, P50, P99, CPU_US
 run_wrk() {
-    local out
+    local out c0
+    c0=$(cpu_ticks "$4")
     out=$(wrk -t"$THREADS" -c"$3" -d"$DURATION" -s "$LUA" "$2")
     echo "$out" | sed "s/^/  [$1] /" >&2
     local r
@@ -59,6 +64,8 @@ run_wrk() {
     RPS=$(( (REQS - NON2XX) * 1000000 / us ))
     P50=$(echo "$r" | sed 's/.*p50_us=\([0-9]*\).*/\1/')
     P99=$(echo "$r" | sed 's/.*p99_us=\([0-9]*\).*/\1/')
+    CPU_US=$(awk -v t="$(( $(cpu_ticks "$4") - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$(( REQS - NON2XX ))" \
+        'BEGIN{printf "%.1f", n ? t / hz * 1e6 / n : 0}')
 }
 
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -73,11 +80,11 @@ SUMMARY=()
 # --- 1. bare endpoint ---
 "$BARE" 127.0.0.1:18181 2>"$WORK/bare.log" & PIDS+=($!); BARE_PID=$!
 wait_listening "$WORK/bare.log"
-run_wrk bare http://127.0.0.1:18181/v1/report "$BARE_CONNECTIONS"
+run_wrk bare http://127.0.0.1:18181/v1/report "$BARE_CONNECTIONS" "$BARE_PID"
 BARE_RPS=$RPS
-SUMMARY+=("bare axum (parse only)  c=$BARE_CONNECTIONS  ${RPS}/s  p50 ${P50}us p99 ${P99}us  peak RSS $(peak_rss_kib $BARE_PID) KiB")
-run_wrk bare-c$CONNECTIONS http://127.0.0.1:18181/v1/report "$CONNECTIONS"
-SUMMARY+=("bare axum (parse only)  c=$CONNECTIONS  ${RPS}/s  p50 ${P50}us p99 ${P99}us")
+SUMMARY+=("bare axum (parse only)  c=$BARE_CONNECTIONS  ${RPS}/s  cpu ${CPU_US}us/report  p50 ${P50}us p99 ${P99}us  peak RSS $(peak_rss_kib $BARE_PID) KiB")
+run_wrk bare-c$CONNECTIONS http://127.0.0.1:18181/v1/report "$CONNECTIONS" "$BARE_PID"
+SUMMARY+=("bare axum (parse only)  c=$CONNECTIONS  ${RPS}/s  cpu ${CPU_US}us/report  p50 ${P50}us p99 ${P99}us")
 BARE_RPS_HIGH=$RPS
 kill "$BARE_PID"
 
@@ -89,7 +96,7 @@ bench_receiver() {
     wait_listening "$log"
     local before after acked
     before=$(counted "$db")
-    run_wrk "$name" http://127.0.0.1:$port/v1/report "$CONNECTIONS"
+    run_wrk "$name" http://127.0.0.1:$port/v1/report "$CONNECTIONS" "$pid"
     sleep 1 # requests cut off by wrk's end may still commit: they can only add, never lose
     after=$(counted "$db")
     acked=$((REQS - NON2XX))
@@ -99,7 +106,7 @@ bench_receiver() {
     local got=$((after - before)) verdict="ok"
     if [ "$got" -lt "$acked" ]; then verdict="LOST $((acked - got)) ACKNOWLEDGED REPORTS"; fi
     if [ "$got" -gt $((acked + CONNECTIONS)) ]; then verdict="COUNTED $((got - acked)) MORE THAN SENT"; fi
-    SUMMARY+=("receiver $name  c=$CONNECTIONS  ${RPS}/s durable  p50 ${P50}us p99 ${P99}us  peak RSS $rss KiB  acked $acked counted $got non-2xx $NON2XX socket errors $ERRS: $verdict")
+    SUMMARY+=("receiver $name  c=$CONNECTIONS  ${RPS}/s durable  cpu ${CPU_US}us/report  p50 ${P50}us p99 ${P99}us  peak RSS $rss KiB  acked $acked counted $got non-2xx $NON2XX socket errors $ERRS: $verdict")
     SUMMARY+=("  ratio to bare (c=$BARE_CONNECTIONS): $(awk -v a="$RPS" -v b="$BARE_RPS" 'BEGIN{printf "%.2f", a/b}'), to bare (c=$CONNECTIONS): $(awk -v a="$RPS" -v b="$BARE_RPS_HIGH" 'BEGIN{printf "%.2f", a/b}')")
     [ "$verdict" = ok ]
 }

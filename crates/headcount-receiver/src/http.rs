@@ -127,15 +127,17 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    let r = answer(&s, headers, body).await;
+async fn report(State(s): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    // The whole request, not the `HeaderMap` extractor: that one clones the headers.
+    let (parts, body) = request.into_parts();
+    let r = answer(&s, &parts.headers, body).await;
     let code = r.extensions().get::<ProblemCode>().map(|c| c.0);
     s.metrics.answered(r.status(), code);
     r
 }
 
-async fn answer(s: &AppState, headers: HeaderMap, body: Body) -> Response {
-    if !is_json(&headers) {
+async fn answer(s: &AppState, headers: &HeaderMap, body: Body) -> Response {
+    if !is_json(headers) {
         return problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
