@@ -208,7 +208,7 @@ async fn answer(s: &AppState, headers: &HeaderMap, body: Body) -> Response {
     }
     match s
         .writer
-        .count(fields::keys(&report, &s.settings.crosstabs))
+        .count_report(&fields::Counters::of(&report, &s.settings.crosstabs))
         .await
     {
         Ok(()) => (

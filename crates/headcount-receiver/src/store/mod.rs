@@ -19,7 +19,7 @@ use headcount_report::{Period, Window};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use crate::cardinality::{Ask, Bound, Existing};
-use crate::fields::Key;
+use crate::fields::{Counters, Key};
 use crate::metrics::{Folded, Metrics, Operation};
 
 /// Retention requests queued for the writer.
@@ -139,9 +139,14 @@ pub struct Count {
 /// The outcome of one group commit, shared by every request that joined it.
 type Outcome = Result<(), String>;
 
+/// The pending increments. hashbrown for its `Equivalent` lookups: a request finds the batch's
+/// counter with the borrowed key and copies a value only for a counter the batch lacks. Hashed
+/// with the standard library's keyed SipHash, as a `HashMap` would be: values come from clients.
+type Batch = hashbrown::HashMap<Key, i64, std::hash::RandomState>;
+
 /// Increments waiting for the next commit, and how their requests learn its outcome.
 struct Pending {
-    sums: HashMap<Key, i64>,
+    sums: Batch,
     /// Requests that added to `sums` since the last swap.
     requests: usize,
     done: watch::Sender<Option<Outcome>>,
@@ -150,7 +155,7 @@ struct Pending {
 impl Pending {
     fn new() -> Pending {
         Pending {
-            sums: HashMap::new(),
+            sums: Batch::default(),
             requests: 0,
             done: watch::channel(None).0,
         }
@@ -167,10 +172,13 @@ struct Shared {
 }
 
 impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Takes everything pending for one commit; requests from now on join the next one.
     fn take(&self) -> Pending {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *p, Pending::new())
+        std::mem::replace(&mut *self.lock(), Pending::new())
     }
 }
 
@@ -178,7 +186,7 @@ impl Shared {
 /// every writer, so two receivers sharing a PostgreSQL database never deadlock).
 type Sums = Vec<(Key, i64)>;
 
-fn sorted(sums: HashMap<Key, i64>) -> Sums {
+fn sorted(sums: impl IntoIterator<Item = (Key, i64)>) -> Sums {
     let mut sums: Sums = sums.into_iter().collect();
     sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     sums
@@ -211,18 +219,40 @@ impl Writer {
     /// The increments are summed into the pending batch here, on the request's own task, so the
     /// single writer only swaps the batch out and commits it.
     pub async fn count(&self, keys: Vec<Key>) -> Result<(), StoreError> {
-        let mut done = {
-            let mut p = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+        let done = {
+            let mut p = self.shared.lock();
             for k in keys {
                 *p.sums.entry(k).or_insert(0) += 1;
             }
             p.requests += 1;
             p.done.subscribe()
         };
+        self.committed(done).await
+    }
+
+    /// [`Writer::count`] of one report's counters, copying only the keys the batch lacks.
+    pub async fn count_report(&self, counters: &Counters) -> Result<(), StoreError> {
+        let done = {
+            let mut p = self.shared.lock();
+            for k in counters.iter() {
+                match p.sums.get_mut(&k) {
+                    Some(n) => *n += 1,
+                    None => {
+                        p.sums.insert(k.to_key(), 1);
+                    }
+                }
+            }
+            p.requests += 1;
+            p.done.subscribe()
+        };
+        self.committed(done).await
+    }
+
+    /// Wakes the writer and waits for the outcome of the commit this request joined.
+    async fn committed(
+        &self,
+        mut done: watch::Receiver<Option<Outcome>>,
+    ) -> Result<(), StoreError> {
         self.shared.work.notify_one();
         let outcome = done
             .wait_for(Option::is_some)
