@@ -210,8 +210,11 @@ pub fn is_known_field(field: &str) -> bool {
 }
 
 /// The contract's field paths, computed once and kept for the life of the process.
-fn static_fields() -> &'static BTreeSet<&'static str> {
-    static FIELDS: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
+///
+/// A hash set: every leaf of every accepted report is looked up here, and a tree lookup's string
+/// comparisons were 4 % of the receiver's CPU.
+fn static_fields() -> &'static std::collections::HashSet<&'static str> {
+    static FIELDS: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
     FIELDS.get_or_init(|| {
         known_fields()
             .into_iter()
