@@ -1,5 +1,6 @@
 """The install step and the documentation of config keys, checked without a container."""
 
+import os
 import pathlib
 import re
 import shutil
@@ -76,6 +77,12 @@ def test_make_install_lays_out_everything_under_destdir():
         root = pathlib.Path(dest)
         assert installed_files(root) == sorted(DAEMON_FILES + RECEIVER_FILES)
         assert (root / "usr/bin/headcount").stat().st_mode & 0o777 == 0o755
+        # The login notice: a link into the unit's RuntimeDirectory, dangling until the service runs.
+        links = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_symlink())
+        assert links == ["usr/lib/motd.d/headcount"]
+        assert os.readlink(root / "usr/lib/motd.d/headcount") == "/run/headcount/notice/motd"
+        unit = (REPO / "systemd/headcount.service").read_text()
+        assert "\nRuntimeDirectory=headcount/notice\n" in unit
         assert (root / "usr/lib/systemd/system/headcount.service").read_text() == \
             (REPO / "systemd/headcount.service").read_text()
 
@@ -217,6 +224,9 @@ def test_the_spec_packages_what_make_install_lays_out():
 
         assert plain("headcount") == DAEMON_FILES
         assert plain("headcount-receiver") == RECEIVER_FILES
+        # The login notice's link is the daemon's, as make install lays it out.
+        links = [path for _, mode, path in packaged["headcount"] if mode.startswith("l")]
+        assert links == ["/usr/lib/motd.d/headcount"], links
         flags = {path: flags for flags, _, path in packaged["headcount-receiver"]}
         assert set(flags["/etc/headcount-receiver/receiver.toml"]) == {"c", "n"}, flags
         assert "/etc/headcount-receiver" in flags

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use headcount_report::{Level, Period, Report, Window};
@@ -16,7 +17,8 @@ mod render;
 mod root;
 
 pub use collectors::age::age_bucket;
-pub use collectors::platform::detect_platform;
+pub use collectors::arch::detect_arch;
+pub use collectors::platform::{Detection, HardwareVerdict, PlatformSource, detect_platform};
 pub use render::{collected_data_markdown, field_names, render_text};
 pub use root::{MAX_DIR_ENTRIES, MAX_FILE_BYTES, Root, parse_env};
 
@@ -40,6 +42,25 @@ pub struct Context {
     pub root: Root,
     /// The instant of collection (only the age bucket uses it).
     pub now: DateTime<Utc>,
+    /// The platform, detected once for every collector that needs it.
+    platform: OnceLock<Detection>,
+}
+
+impl Context {
+    /// A context reading under `root` at `now`.
+    pub fn new(root: Root, now: DateTime<Utc>) -> Context {
+        Context {
+            root,
+            now,
+            platform: OnceLock::new(),
+        }
+    }
+
+    /// The detected platform and what decided it, whether or not the platform collector runs
+    /// (the hardware collector reports a system vendor on bare metal only).
+    pub fn platform(&self) -> &Detection {
+        self.platform.get_or_init(|| detect_platform(&self.root))
+    }
 }
 
 /// Reads one topic of facts.
@@ -102,6 +123,11 @@ pub fn collector_names() -> impl Iterator<Item = &'static str> {
     COLLECTORS.iter().map(|c| c.name())
 }
 
+/// Each collector's name and the lowest level it runs at, in report order.
+pub fn collector_levels() -> impl Iterator<Item = (&'static str, Level)> {
+    COLLECTORS.iter().map(|c| (c.name(), c.level()))
+}
+
 /// Collects a report of `level` for the `window` period containing `now`, reading under `root`
 /// and skipping the collectors named in `exclude`. `None` at level off: nothing is collected.
 pub fn build_report(
@@ -112,10 +138,7 @@ pub fn build_report(
     now: DateTime<Utc>,
 ) -> Option<Report> {
     let mut report = Report::new(level, Period::containing(window, now))?;
-    let ctx = Context {
-        root: Root::new(root),
-        now,
-    };
+    let ctx = Context::new(Root::new(root), now);
     for collector in COLLECTORS {
         if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
             continue;

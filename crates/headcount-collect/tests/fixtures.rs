@@ -21,7 +21,7 @@ fn collect(root: &Path, level: Level) -> Report {
 fn golden_previews() {
     let mut failures = Vec::new();
     let fixtures = fixtures();
-    assert!(fixtures.len() >= 8, "fixtures: {}", fixtures.len());
+    assert!(fixtures.len() >= 15, "fixtures: {}", fixtures.len());
     for (kind, root) in fixtures {
         set_installed(&root, meta(&kind).installed);
         for level in [Level::Minimal, Level::Full] {
@@ -39,6 +39,28 @@ fn golden_previews() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every root says where its facts come from, and has the metadata the leak and twin tests use.
+#[test]
+fn every_root_has_sources_and_metadata() {
+    let sources = fs::read_to_string(fixtures_dir().join("SOURCES.md")).unwrap();
+    for (kind, _) in fixtures() {
+        assert!(
+            sources.contains(&format!("\n## {kind}\n")),
+            "tests/fixtures/SOURCES.md has no section for {kind}"
+        );
+        assert!(
+            fixtures_dir().join(format!("{kind}.meta")).is_file(),
+            "{kind}"
+        );
+    }
+    for section in sources.lines().filter_map(|l| l.strip_prefix("## ")) {
+        assert!(
+            section == "Shared formats" || fixtures_dir().join(section).is_dir(),
+            "SOURCES.md names {section}, which is no fixture root"
+        );
+    }
 }
 
 #[test]

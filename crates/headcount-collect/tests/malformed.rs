@@ -166,3 +166,30 @@ fn values_outside_the_contract_are_dropped() {
     assert!(r.arch.is_none());
     fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn hostile_device_trees_sysinfo_and_cgroup_loops_give_a_report() {
+    let root = scratch("hostile-platform");
+    copy_tree(&fixtures_dir().join("rpi4-fcos-aarch64"), &root);
+    let dt = root.join("sys/firmware/devicetree/base");
+    fs::write(dt.join("model"), [0xff, 0xfe, 0, 0, 0x80]).unwrap();
+    fs::write(dt.join("compatible"), huge()).unwrap();
+    fs::create_dir_all(dt.join("hypervisor")).unwrap();
+    fs::write(dt.join("hypervisor/compatible"), b"\0\0\0").unwrap();
+    fs::write(
+        root.join("proc/sysinfo"),
+        b"VM00 Control Program:\xff\xfe z/VM\n",
+    )
+    .unwrap();
+    fs::write(root.join("proc/sys/kernel/osrelease"), "6.1.0.\u{0}.\n").unwrap();
+    // A cgroup directory that links to itself and one that links out of the root.
+    let slice = root.join("sys/fs/cgroup/system.slice");
+    std::os::unix::fs::symlink(".", slice.join("loop.slice")).unwrap();
+    std::os::unix::fs::symlink("/sys/fs/cgroup", slice.join("out.service")).unwrap();
+    fs::write(root.join("proc/cmdline"), "root=UUID=0e1f2a3b rw\n").unwrap();
+    let r = collect(&root);
+    // An empty hypervisor node is a hypervisor all the same (proc/sysinfo is IBM Z's only).
+    assert_eq!(r.platform.unwrap().id, PlatformId::Unknown);
+    assert!(r.containers.unwrap().podman.unwrap().running.is_some());
+    fs::remove_dir_all(root).unwrap();
+}

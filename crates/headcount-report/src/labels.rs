@@ -170,12 +170,16 @@ labels! {
         Azure = "azure",
         /// Azure Stack Hub.
         Azurestack = "azurestack",
+        /// Brightbox.
+        Brightbox = "brightbox",
         /// Apache CloudStack.
         Cloudstack = "cloudstack",
         /// DigitalOcean.
         Digitalocean = "digitalocean",
         /// Exoscale.
         Exoscale = "exoscale",
+        /// Ignition's `file` platform: the config comes from a local file (tests, image builds).
+        File = "file",
         /// Google Cloud.
         Gcp = "gcp",
         /// Hetzner Cloud.
@@ -190,6 +194,8 @@ labels! {
         Metal = "metal",
         /// Nutanix AHV.
         Nutanix = "nutanix",
+        /// NVIDIA BlueField DPU.
+        Nvidiabluefield = "nvidiabluefield",
         /// OpenStack.
         Openstack = "openstack",
         /// Oracle Cloud Infrastructure.
@@ -437,6 +443,50 @@ mod tests {
         assert_eq!(MemoryBucket::of(16 * GIB + 1).as_str(), "16-32");
         assert_eq!(DiskSizeBucket::of(466).as_str(), "256-512");
         assert_eq!(DiskSizeBucket::of(u64::MAX).as_str(), "65536+");
+    }
+
+    /// Every platform id Ignition registers (coreos/ignition, `platform.Register` in
+    /// internal/providers/*, imported by internal/register/providers.go), so no id that the
+    /// kernel command line can carry is lost as `unknown`.
+    const IGNITION_PLATFORM_IDS: &[&str] = &[
+        "akamai",
+        "aliyun",
+        "applehv",
+        "aws",
+        "azure",
+        "azurestack",
+        "brightbox",
+        "cloudstack",
+        "digitalocean",
+        "exoscale",
+        "file",
+        "gcp",
+        "hetzner",
+        "hyperv",
+        "ibmcloud",
+        "kubevirt",
+        "metal",
+        "nutanix",
+        "nvidiabluefield",
+        "openstack",
+        "oraclecloud",
+        "packet",
+        "powervs",
+        "proxmoxve",
+        "qemu",
+        "scaleway",
+        "upcloud",
+        "virtualbox",
+        "vmware",
+        "vultr",
+        "zvm",
+    ];
+
+    #[test]
+    fn every_ignition_platform_id_is_a_label() {
+        for id in IGNITION_PLATFORM_IDS {
+            assert_eq!(id.parse::<PlatformId>().map(|p| p.as_str()), Ok(*id));
+        }
     }
 
     #[test]

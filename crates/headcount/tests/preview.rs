@@ -82,7 +82,9 @@ fn readable_preview_describes_every_field() {
     let out = headcount(&["preview", "--root", &fixture("metal-fcos-x86_64")]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("\nplatform.id: metal\n    Platform: ignition.platform.id"));
+    assert!(text.contains(
+        "\nplatform.id: metal\n    Platform, tried in this order: the last ignition.platform.id="
+    ));
     // The configured level (default minimal) applies: no full-level fields.
     assert!(text.contains("level: minimal") && !text.contains("hardware."));
 }
@@ -161,6 +163,48 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
     assert_eq!(out.status.code(), Some(78));
     assert!(out.stdout.is_empty());
     fs::remove_dir_all(root).unwrap();
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// `headcount preview --level full` on this very machine, as an unprivileged user (the daemon
+/// runs as a dynamic user, and an operator tries preview without sudo): every file it reads is
+/// world-readable, or its absence only leaves a field out.
+#[test]
+fn full_preview_of_this_machine_works_unprivileged() {
+    for json in [true, false] {
+        let mut cmd = if is_root() {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_headcount"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_headcount"))
+        };
+        cmd.args(["preview", "--level", "full"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("ermission denied"), "{stderr}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        if json {
+            let report = headcount_report::validate(stdout.trim_end().as_bytes()).unwrap();
+            assert_eq!(report.level, headcount_report::ReportLevel::Full);
+            // Minimal facts every Linux has, whatever the kernel's age or the machine's kind.
+            assert!(report.arch.is_some(), "{stdout}");
+            assert!(report.platform.is_some() && report.age_bucket.is_some());
+            assert!(report.hardware.is_some() && report.network.is_some());
+        } else {
+            assert!(stdout.contains("\narch: ") && stdout.contains("\nplatform.id: "));
+        }
+    }
 }
 
 #[test]

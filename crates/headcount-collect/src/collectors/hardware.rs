@@ -2,11 +2,12 @@
 //! vendor on bare metal.
 
 use headcount_report::{
-    CountBucket, CpuBucket, CpuVendor, DiskSizeBucket, Disks, Firmware, Hardware, Level,
+    Arch, CountBucket, CpuBucket, CpuVendor, DiskSizeBucket, Disks, Firmware, Hardware, Level,
     MemoryBucket, PlatformId, Report, VendorName,
 };
 
-use crate::{Collector, Context, Field, Root, detect_platform};
+use crate::collectors::{arch, cpuinfo};
+use crate::{Collector, Context, Field, Root};
 
 /// Reads /proc/cpuinfo, /proc/meminfo, /sys/firmware, /sys/block and DMI.
 pub struct HardwareCollector;
@@ -34,7 +35,7 @@ const FIELDS: &[Field] = &[
         name: "hardware.firmware",
         kind: "string (uefi, bios)",
         bucketing: "",
-        description: "Firmware interface: uefi when sys/firmware/efi exists, else bios on x86 with SMBIOS tables (sys/firmware/dmi).",
+        description: "Firmware interface: uefi when sys/firmware/efi exists, else bios on x86 (the architecture as the arch field reads it) with SMBIOS tables in sys/firmware/dmi.",
     },
     Field {
         name: "hardware.secure_boot",
@@ -64,7 +65,7 @@ const FIELDS: &[Field] = &[
         name: "hardware.disks.virtual",
         kind: "string (bucket label)",
         bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
-        description: "Disks a hypervisor or cloud provides (virtio, Xen, EBS, Persistent Disk, Hyper-V, VMware, QEMU).",
+        description: "Disks a hypervisor or cloud provides: virtio and Xen disks (vd*, xvd*), and disks whose sys/block/*/device vendor and model name one (QEMU, VMware, Hyper-V, VirtualBox, Amazon EBS, Google Persistent Disk, Nutanix, Oracle Cloud Block Volume).",
     },
     Field {
         name: "hardware.disks.total_gib",
@@ -75,13 +76,13 @@ const FIELDS: &[Field] = &[
     Field {
         name: "hardware.system_vendor",
         kind: "string (A-Z a-z 0-9 space . , & ( ) _ -, at most 40)",
-        bucketing: "bare metal only; mapped to a known vendor's short name (Dell, HPE, Lenovo, Supermicro, ...), any other value reported as other; placeholder values left out",
+        bucketing: "bare metal only (when platform.id is metal, so never a hypervisor's name); mapped to a known vendor's short name (Dell, HPE, Lenovo, Supermicro, ...), any other value reported as other; placeholder values left out",
         description: "System vendor from DMI sys_vendor, for example Dell for \"Dell Inc.\". A name outside the known list is never sent as written: on white-box machines the field often holds a site or asset label.",
     },
 ];
 
 /// Values firmware ships when nobody filled the DMI field in: they say nothing.
-const DMI_PLACEHOLDERS: &[&str] = &[
+pub(crate) const DMI_PLACEHOLDERS: &[&str] = &[
     "To be filled by O.E.M.",
     "To Be Filled By O.E.M.",
     "System manufacturer",
@@ -114,6 +115,7 @@ const VIRTUAL_DISK_MARKERS: &[&str] = &[
     "Google",
     "Nutanix",
     "NUTANIX",
+    "ORACLE BlockVolume",
 ];
 
 const SECTOR_BYTES: u64 = 512;
@@ -150,7 +152,9 @@ impl Collector for HardwareCollector {
                 None => None,
             },
             disks: disks(root),
-            system_vendor: system_vendor(root),
+            system_vendor: (ctx.platform().id == PlatformId::Metal)
+                .then(|| system_vendor(root))
+                .flatten(),
         };
         if !hw.is_empty() {
             report.hardware = Some(hw);
@@ -158,15 +162,8 @@ impl Collector for HardwareCollector {
     }
 }
 
-fn cpuinfo_value<'a>(cpuinfo: &'a str, key: &str) -> Option<&'a str> {
-    cpuinfo.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        (k.trim() == key).then(|| v.trim())
-    })
-}
-
-fn cpu_vendor(cpuinfo: &str) -> Option<CpuVendor> {
-    if let Some(v) = cpuinfo_value(cpuinfo, "vendor_id") {
+fn cpu_vendor(text: &str) -> Option<CpuVendor> {
+    if let Some(v) = cpuinfo::value(text, "vendor_id") {
         return Some(match v {
             "GenuineIntel" => CpuVendor::Intel,
             "AuthenticAMD" => CpuVendor::Amd,
@@ -176,7 +173,7 @@ fn cpu_vendor(cpuinfo: &str) -> Option<CpuVendor> {
             _ => CpuVendor::Other,
         });
     }
-    if let Some(code) = cpuinfo_value(cpuinfo, "CPU implementer") {
+    if let Some(code) = cpuinfo::value(text, "CPU implementer") {
         let code = u32::from_str_radix(code.trim_start_matches("0x"), 16).ok()?;
         return Some(match code {
             0x41 => CpuVendor::Arm,
@@ -191,7 +188,7 @@ fn cpu_vendor(cpuinfo: &str) -> Option<CpuVendor> {
         });
     }
     // POWER: `cpu : POWER9 (architected), altivec supported`.
-    cpuinfo_value(cpuinfo, "cpu")
+    cpuinfo::value(text, "cpu")
         .filter(|c| c.starts_with("POWER"))
         .map(|_| CpuVendor::Ibm)
 }
@@ -232,7 +229,7 @@ fn cpu_count(root: &Root, cpuinfo: Option<&(String, bool)>) -> Option<u64> {
 
 fn mem_total_kib(root: &Root) -> Option<u64> {
     let meminfo = root.read("proc/meminfo")?;
-    let value = cpuinfo_value(&meminfo, "MemTotal")?;
+    let value = cpuinfo::value(&meminfo, "MemTotal")?;
     value.trim_end_matches("kB").trim().parse().ok()
 }
 
@@ -242,8 +239,8 @@ fn firmware(root: &Root) -> Option<Firmware> {
     }
     // Only x86 has a BIOS, and a BIOS leaves SMBIOS tables; an x86 VM booted straight into
     // its kernel (Firecracker) has neither EFI nor DMI, and its firmware stays unknown.
-    let arch = root.read_value("proc/sys/kernel/arch")?;
-    (matches!(arch.as_str(), "x86_64" | "i686") && root.is_dir("sys/firmware/dmi"))
+    let arch = arch::detect_arch(root)?;
+    (matches!(arch, Arch::X86_64 | Arch::I686) && root.is_dir("sys/firmware/dmi"))
         .then_some(Firmware::Bios)
 }
 
@@ -318,15 +315,20 @@ fn disks(root: &Root) -> Option<Disks> {
 }
 
 fn system_vendor(root: &Root) -> Option<VendorName> {
-    if detect_platform(root) != PlatformId::Metal {
-        return None;
-    }
     let vendor = root.read_value("sys/class/dmi/id/sys_vendor")?;
-    if DMI_PLACEHOLDERS.contains(&vendor.as_str()) {
+    if is_placeholder(&vendor) {
         return None;
     }
     VendorName::new(known_vendor(&vendor))
 }
+
+/// Whether a DMI string is one firmware ships unfilled.
+pub(crate) fn is_placeholder(value: &str) -> bool {
+    DMI_PLACEHOLDERS.contains(&value)
+}
+
+/// What [`known_vendor`] says of a name outside the list.
+pub(crate) const OTHER_VENDOR: &str = "other";
 
 /// Server and PC makers, by a word their DMI vendor string contains (lower case), and the short
 /// name reported. Anything else could be a site's own label, so it is reported as "other".
@@ -361,10 +363,12 @@ const KNOWN_VENDORS: &[(&str, &str)] = &[
     ("nvidia", "NVIDIA"),
     ("framework", "Framework"),
     ("raspberry pi", "Raspberry Pi"),
+    // U-Boot fills DMI from the device tree's compatible string on boards like the Pi.
+    ("raspberrypi", "Raspberry Pi"),
 ];
 
 /// The short name of a known vendor, or "other".
-fn known_vendor(dmi: &str) -> &'static str {
+pub(crate) fn known_vendor(dmi: &str) -> &'static str {
     let lower = dmi.to_ascii_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
@@ -382,7 +386,7 @@ fn known_vendor(dmi: &str) -> &'static str {
                 words.contains(key)
             }
         })
-        .map_or("other", |(_, name)| name)
+        .map_or(OTHER_VENDOR, |(_, name)| name)
 }
 
 #[cfg(test)]

@@ -1,37 +1,54 @@
-//! The cloud instance type, from the one afterburn attribute that holds it.
+//! The cloud instance type, from the one afterburn attribute of the detected platform that holds
+//! it.
 
 use headcount_report::{InstanceType, Level, PlatformId, Report};
 
 use crate::{Collector, Context, Field, parse_env};
 
-/// Reads `run/metadata/afterburn`, taking the instance type key and nothing else.
+/// Reads `run/metadata/afterburn`, taking the detected platform's instance type key and nothing
+/// else.
 pub struct InstanceTypeCollector;
 
 const FIELDS: &[Field] = &[Field {
     name: "platform.instance_type",
     kind: "string (A-Z a-z 0-9 . _ -, at most 48)",
     bucketing: "",
-    description: "Cloud instance type: the one instance type attribute afterburn wrote to run/metadata/afterburn (AFTERBURN_AWS_INSTANCE_TYPE, AFTERBURN_AZURE_VMSIZE, AFTERBURN_GCP_MACHINE_TYPE, ...); every other attribute of that file is ignored. Only reported along with a platform.",
+    description: "Cloud instance or machine type: the attribute afterburn wrote to run/metadata/afterburn for the detected platform, and only that one (aws AFTERBURN_AWS_INSTANCE_TYPE, azure AFTERBURN_AZURE_VMSIZE, gcp AFTERBURN_GCP_MACHINE_TYPE (its last path segment), aliyun AFTERBURN_ALIYUN_INSTANCE_TYPE, akamai AFTERBURN_AKAMAI_INSTANCE_TYPE, cloudstack AFTERBURN_CLOUDSTACK_SERVICE_OFFERING, exoscale AFTERBURN_EXOSCALE_SERVICE_OFFERING, kubevirt AFTERBURN_KUBEVIRT_INSTANCE_TYPE, openstack AFTERBURN_OPENSTACK_INSTANCE_TYPE, oraclecloud AFTERBURN_ORACLECLOUD_INSTANCE_SHAPE, packet AFTERBURN_PACKET_PLAN, scaleway AFTERBURN_SCALEWAY_INSTANCE_TYPE); every other attribute of that file, and every key of another platform, is ignored. Absent on platforms afterburn gives no type for, and when the platform is unknown or not reported.",
 }];
 
-/// Afterburn's instance type attribute of each platform that has one.
-const TYPE_KEYS: &[(PlatformId, &str)] = &[
+/// Afterburn's machine type attribute of each platform that has one (afterburn's
+/// docs/usage/attributes.md; the keys its providers write).
+pub const TYPE_KEYS: &[(PlatformId, &str)] = &[
     (PlatformId::Aws, "AFTERBURN_AWS_INSTANCE_TYPE"),
     (PlatformId::Azure, "AFTERBURN_AZURE_VMSIZE"),
-    (PlatformId::Azurestack, "AFTERBURN_AZURESTACK_VMSIZE"),
     (PlatformId::Gcp, "AFTERBURN_GCP_MACHINE_TYPE"),
     (PlatformId::Aliyun, "AFTERBURN_ALIYUN_INSTANCE_TYPE"),
-    (PlatformId::Openstack, "AFTERBURN_OPENSTACK_INSTANCE_TYPE"),
     (PlatformId::Akamai, "AFTERBURN_AKAMAI_INSTANCE_TYPE"),
     (
         PlatformId::Cloudstack,
         "AFTERBURN_CLOUDSTACK_SERVICE_OFFERING",
     ),
     (PlatformId::Exoscale, "AFTERBURN_EXOSCALE_SERVICE_OFFERING"),
+    (PlatformId::Kubevirt, "AFTERBURN_KUBEVIRT_INSTANCE_TYPE"),
+    (PlatformId::Openstack, "AFTERBURN_OPENSTACK_INSTANCE_TYPE"),
+    (
+        PlatformId::Oraclecloud,
+        "AFTERBURN_ORACLECLOUD_INSTANCE_SHAPE",
+    ),
     (PlatformId::Packet, "AFTERBURN_PACKET_PLAN"),
+    (PlatformId::Scaleway, "AFTERBURN_SCALEWAY_INSTANCE_TYPE"),
 ];
 
-const AFTERBURN: &str = "run/metadata/afterburn";
+/// Where afterburn's attributes service writes.
+pub const AFTERBURN: &str = "run/metadata/afterburn";
+
+/// Afterburn's type attribute for `platform`, if it has one.
+pub fn type_key(platform: PlatformId) -> Option<&'static str> {
+    TYPE_KEYS
+        .iter()
+        .find(|(p, _)| *p == platform)
+        .map(|(_, k)| *k)
+}
 
 impl Collector for InstanceTypeCollector {
     fn name(&self) -> &'static str {
@@ -51,17 +68,15 @@ impl Collector for InstanceTypeCollector {
         let Some(platform) = report.platform.as_mut() else {
             return;
         };
+        // Only the detected platform's key: on an unknown platform a type key says nothing
+        // trustworthy about where the machine runs.
+        let Some(key) = type_key(platform.id) else {
+            return;
+        };
         let Some(text) = ctx.root.read(AFTERBURN) else {
             return;
         };
-        // The platform's own key first; any other known key when the platform is not named.
-        let wanted: Vec<&str> = TYPE_KEYS
-            .iter()
-            .filter(|(p, _)| *p == platform.id || platform.id == PlatformId::Unknown)
-            .map(|(_, k)| *k)
-            .collect();
-        let Some(value) = parse_env(&text).find_map(|(k, v)| wanted.contains(&k).then_some(v))
-        else {
+        let Some(value) = parse_env(&text).find_map(|(k, v)| (k == key).then_some(v)) else {
             return;
         };
         // GCP's metadata service gives `projects/<number>/machineTypes/<type>`: the project
@@ -69,7 +84,22 @@ impl Collector for InstanceTypeCollector {
         let value = value.rsplit('/').next().unwrap_or_default();
         platform.instance_type = InstanceType::new(value);
         if platform.instance_type.is_none() {
-            tracing::debug!("instance type does not fit the report, left out");
+            tracing::debug!(key, "instance type does not fit the report, left out");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_metal_have_no_key() {
+        assert_eq!(type_key(PlatformId::Unknown), None);
+        assert_eq!(type_key(PlatformId::Metal), None);
+        assert_eq!(
+            type_key(PlatformId::Kubevirt),
+            Some("AFTERBURN_KUBEVIRT_INSTANCE_TYPE")
+        );
     }
 }

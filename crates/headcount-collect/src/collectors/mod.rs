@@ -3,6 +3,7 @@
 pub mod age;
 pub mod arch;
 pub mod containers;
+pub mod cpuinfo;
 pub mod hardware;
 pub mod instance_type;
 pub mod network;

@@ -4,19 +4,21 @@ use headcount_report::{Level, OriginalOs, OsBuild, Report};
 
 use crate::{Collector, Context, Field};
 
-/// Reads the CoreOS aleph file, else the bootc one.
+/// Reads the CoreOS aleph file, else osbuild's, else bootc's.
 pub struct OriginalOsCollector;
 
 const FIELDS: &[Field] = &[Field {
     name: "original_os.build",
     kind: "string (A-Z a-z 0-9 . _ + ~ -, at most 48)",
     bucketing: "",
-    description: "Build of the image first installed on this machine: sysroot/.coreos-aleph-version.json key version (build in older images), else sysroot/.bootc-aleph.json key version.",
+    description: "Build of the image first installed on this machine, from the aleph file its installer left on the physical root, tried in this order: sysroot/.coreos-aleph-version.json key build (images coreos-assembler built until 2024) or version (later images, where the file links to one of the next two); sysroot/.aleph-version.json key version (osbuild's ostree.aleph stage); sysroot/.bootc-aleph.json key version (bootc install).",
 }];
 
-/// The aleph files and the keys holding the version, in order: the CoreOS file wins.
-const ALEPHS: [(&str, &[&str]); 2] = [
+/// The aleph files and the keys holding the version, in order: the CoreOS file wins (on images
+/// built since 2024 it is a link to one of the other two).
+const ALEPHS: [(&str, &[&str]); 3] = [
     ("sysroot/.coreos-aleph-version.json", &["version", "build"]),
+    ("sysroot/.aleph-version.json", &["version"]),
     ("sysroot/.bootc-aleph.json", &["version"]),
 ];
 

@@ -1,0 +1,350 @@
+//! Machines that real fleets run and that the collectors once got wrong: each test names the
+//! kind of machine, reads its fixture root (or a copy changed in one place) and checks the facts
+//! a report must carry. Where each fact's format comes from: tests/fixtures/SOURCES.md.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use headcount_collect::build_report;
+use headcount_report::{Arch, Firmware, Level, PlatformId, Report, Window};
+
+fn collect(root: &Path) -> Report {
+    build_report(root, Level::Full, &[], Window::Daily, now()).unwrap()
+}
+
+fn fixture(kind: &str) -> PathBuf {
+    fixtures_dir().join(kind)
+}
+
+/// A scratch copy of a fixture root, to change one fact of it.
+fn copy_of(kind: &str, name: &str) -> PathBuf {
+    let root = scratch(name);
+    copy_tree(&fixture(kind), &root);
+    root
+}
+
+fn platform(r: &Report) -> PlatformId {
+    r.platform.as_ref().unwrap().id
+}
+
+fn instance_type(r: &Report) -> Option<String> {
+    r.platform
+        .as_ref()
+        .and_then(|p| p.instance_type.as_ref())
+        .map(|t| t.as_str().to_owned())
+}
+
+fn system_vendor(r: &Report) -> Option<String> {
+    r.hardware
+        .as_ref()
+        .and_then(|h| h.system_vendor.as_ref())
+        .map(|v| v.as_str().to_owned())
+}
+
+fn set_cmdline(root: &Path, cmdline: &str) {
+    fs::write(root.join("proc/cmdline"), format!("{cmdline}\n")).unwrap();
+}
+
+// ---- architecture on kernels without proc/sys/kernel/arch ----
+
+#[test]
+fn rhel_kernels_without_kernel_arch_report_the_osrelease_arch_and_firmware() {
+    let root = fixture("rhcos-openstack-x86_64");
+    assert!(!root.join("proc/sys/kernel/arch").exists());
+    let r = collect(&root);
+    assert_eq!(r.arch, Some(Arch::X86_64));
+    let hw = r.hardware.unwrap();
+    assert_eq!(hw.firmware, Some(Firmware::Bios), "SeaBIOS, SMBIOS tables");
+    assert_eq!(hw.secure_boot, Some(false));
+    assert_eq!(r.os.unwrap().id.unwrap().as_str(), "rhcos");
+}
+
+#[test]
+fn older_ubuntu_kernels_report_the_cpuinfo_arch() {
+    let root = fixture("cloudstack-ubuntu-x86_64");
+    assert!(!root.join("proc/sys/kernel/arch").exists());
+    let r = collect(&root);
+    assert_eq!(
+        r.arch,
+        Some(Arch::X86_64),
+        "5.15.0-105-generic has no suffix"
+    );
+    assert_eq!(r.hardware.unwrap().firmware, Some(Firmware::Bios));
+}
+
+#[test]
+fn arm64_kernels_without_kernel_arch_report_aarch64_from_cpuinfo() {
+    let root = copy_of("oraclecloud-fcos-aarch64", "arch-arm64");
+    fs::remove_file(root.join("proc/sys/kernel/arch")).unwrap();
+    fs::write(
+        root.join("proc/sys/kernel/osrelease"),
+        "5.15.0-1045-oracle\n",
+    )
+    .unwrap();
+    assert_eq!(collect(&root).arch, Some(Arch::Aarch64));
+    fs::remove_dir_all(root).unwrap();
+}
+
+// ---- the aleph file each installer writes ----
+
+#[test]
+fn aleph_files_are_read_whoever_wrote_them() {
+    // coreos-assembler's links to osbuild's and bootc's files, and each file alone.
+    let root = copy_of("qemu-fcos-x86_64", "aleph-bootc");
+    let original = |root: &Path| {
+        collect(root)
+            .original_os
+            .map(|o| o.build.as_str().to_owned())
+    };
+    assert_eq!(original(&root).as_deref(), Some("44.20261115.1.0"));
+    fs::remove_file(root.join("sysroot/.coreos-aleph-version.json")).unwrap();
+    fs::remove_file(root.join("sysroot/.aleph-version.json")).unwrap();
+    assert_eq!(original(&root).as_deref(), Some("44.20261115.1.0"));
+    fs::remove_dir_all(root).unwrap();
+    let root = copy_of("kubevirt-fcos-x86_64", "aleph-osbuild");
+    fs::remove_file(root.join("sysroot/.coreos-aleph-version.json")).unwrap();
+    assert_eq!(original(&root).as_deref(), Some("42.20250901.3.0"));
+    fs::remove_dir_all(root).unwrap();
+    assert_eq!(
+        original(&fixture("rhcos-openstack-x86_64")).as_deref(),
+        Some("414.92.202310210434-0")
+    );
+}
+
+// ---- the machine type of every afterburn provider, and only the detected one's ----
+
+#[test]
+fn kubevirt_instance_type_is_read() {
+    let r = collect(&fixture("kubevirt-fcos-x86_64"));
+    assert_eq!(platform(&r), PlatformId::Kubevirt);
+    assert_eq!(instance_type(&r).as_deref(), Some("u1.medium"));
+}
+
+#[test]
+fn oracle_cloud_shape_is_read() {
+    let r = collect(&fixture("oraclecloud-fcos-aarch64"));
+    assert_eq!(platform(&r), PlatformId::Oraclecloud);
+    assert_eq!(instance_type(&r).as_deref(), Some("VM.Standard.A1.Flex"));
+}
+
+#[test]
+fn scaleway_instance_type_is_read() {
+    let root = copy_of("kubevirt-fcos-x86_64", "scaleway-type");
+    set_cmdline(&root, "ignition.platform.id=scaleway");
+    fs::write(
+        root.join("run/metadata/afterburn"),
+        "AFTERBURN_SCALEWAY_HOSTNAME=scw-node\nAFTERBURN_SCALEWAY_INSTANCE_TYPE=PLAY2-NANO\n",
+    )
+    .unwrap();
+    assert_eq!(
+        instance_type(&collect(&root)).as_deref(),
+        Some("PLAY2-NANO")
+    );
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_type_key_of_another_platform_is_never_read() {
+    let root = copy_of("kubevirt-fcos-x86_64", "foreign-type");
+    // Nothing names the platform: no kernel argument, no DMI.
+    set_cmdline(&root, "root=UUID=1e2d3c4b-5a69-4788-97a6-b5c4d3e2f1a0 rw");
+    fs::remove_dir_all(root.join("sys/class/dmi")).unwrap();
+    let afterburn = root.join("run/metadata/afterburn");
+    let mut text = fs::read_to_string(&afterburn).unwrap();
+    text.push_str("AFTERBURN_AWS_INSTANCE_TYPE=m5.large\n");
+    fs::write(&afterburn, text).unwrap();
+    let r = collect(&root);
+    assert_eq!(platform(&r), PlatformId::Unknown);
+    assert_eq!(instance_type(&r), None, "a type key on an unknown platform");
+    fs::remove_dir_all(root).unwrap();
+}
+
+// ---- platform detection ----
+
+#[test]
+fn a_metal_install_inside_hyper_v_reports_hyperv_and_no_system_vendor() {
+    let r = collect(&fixture("hyperv-metal-id-fcos-x86_64"));
+    assert_eq!(platform(&r), PlatformId::Hyperv);
+    assert_eq!(
+        system_vendor(&r),
+        None,
+        "Microsoft is the hypervisor's name"
+    );
+}
+
+#[test]
+fn a_metal_install_in_an_unnamed_vm_is_not_metal() {
+    let root = copy_of("hyperv-metal-id-fcos-x86_64", "metal-in-vm");
+    for f in [
+        "sys_vendor",
+        "product_name",
+        "product_version",
+        "bios_vendor",
+    ] {
+        fs::write(root.join("sys/class/dmi/id").join(f), "Example Systems\n").unwrap();
+    }
+    let r = collect(&root);
+    assert_eq!(platform(&r), PlatformId::Unknown, "the CPU says hypervisor");
+    assert_eq!(system_vendor(&r), None);
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn cloudstack_guests_are_cloudstack_not_kvm() {
+    let r = collect(&fixture("cloudstack-ubuntu-x86_64"));
+    assert_eq!(platform(&r), PlatformId::Cloudstack);
+    assert_eq!(system_vendor(&r), None);
+}
+
+#[test]
+fn the_last_ignition_platform_id_wins() {
+    let root = copy_of("aws-fcos-x86_64", "last-platform-id");
+    let cmdline = fs::read_to_string(root.join("proc/cmdline")).unwrap();
+    set_cmdline(
+        &root,
+        &format!("{} ignition.platform.id=gcp", cmdline.trim()),
+    );
+    assert_eq!(platform(&collect(&root)), PlatformId::Gcp);
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn flatcar_oem_id_names_the_platform() {
+    let root = copy_of("qemu-fcos-x86_64", "flatcar-oem-id");
+    for (arg, want) in [
+        ("flatcar.oem.id=digitalocean", PlatformId::Digitalocean),
+        ("flatcar.oem.id=ec2", PlatformId::Aws),
+        ("coreos.oem.id=gce", PlatformId::Gcp),
+        ("flatcar.oem.id=pxe", PlatformId::Metal),
+    ] {
+        set_cmdline(
+            &root,
+            &format!("BOOT_IMAGE=/flatcar/vmlinuz-a {arg} root=LABEL=ROOT"),
+        );
+        // pxe on a QEMU machine is a VM whatever the argument says.
+        let want = if want == PlatformId::Metal {
+            PlatformId::Qemu
+        } else {
+            want
+        };
+        assert_eq!(platform(&collect(&root)), want, "{arg}");
+    }
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn every_ignition_platform_id_is_a_label() {
+    let root = copy_of("metal-fcos-x86_64", "ignition-ids");
+    for id in ["brightbox", "file", "nvidiabluefield", "akamai", "hyperv"] {
+        set_cmdline(&root, &format!("ignition.platform.id={id}"));
+        assert_eq!(platform(&collect(&root)).as_str(), id);
+    }
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_raspberry_pi_under_u_boot_is_metal() {
+    let r = collect(&fixture("rpi4-fcos-aarch64"));
+    assert_eq!(platform(&r), PlatformId::Metal);
+    assert_eq!(system_vendor(&r).as_deref(), Some("Raspberry Pi"));
+
+    // Older U-Boot writes only "Unknown"; the device tree still names the board.
+    let root = copy_of("rpi4-fcos-aarch64", "rpi-old-u-boot");
+    set_cmdline(&root, "BOOT_IMAGE=(hd0,gpt2)/vmlinuz root=UUID=0e1f2a3b rw");
+    let dmi = root.join("sys/class/dmi/id");
+    fs::write(dmi.join("sys_vendor"), "Unknown\n").unwrap();
+    fs::write(dmi.join("product_name"), "Unknown Product\n").unwrap();
+    assert_eq!(platform(&collect(&root)), PlatformId::Metal);
+    // Without the device tree, an unknown DMI vendor on aarch64 proves nothing.
+    fs::remove_dir_all(root.join("sys/firmware/devicetree")).unwrap();
+    assert_eq!(platform(&collect(&root)), PlatformId::Unknown);
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn an_arm_guest_with_an_unknown_dmi_vendor_is_not_metal() {
+    let root = copy_of("oraclecloud-fcos-aarch64", "arm-guest");
+    set_cmdline(&root, "BOOT_IMAGE=(hd0,gpt2)/vmlinuz root=UUID=6a7b8c9d rw");
+    let dmi = root.join("sys/class/dmi/id");
+    fs::write(dmi.join("sys_vendor"), "Example Cloud\n").unwrap();
+    fs::write(dmi.join("product_name"), "Standard VM\n").unwrap();
+    fs::write(dmi.join("chassis_asset_tag"), "\n").unwrap();
+    let r = collect(&root);
+    assert_eq!(platform(&r), PlatformId::Unknown);
+    assert_eq!(system_vendor(&r), None);
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn ibm_z_sysinfo_tells_z_vm_kvm_and_lpar_apart() {
+    // proc/sysinfo as systemd's detect_vm_zvm reads it: a guest lists its control program.
+    let root = scratch("s390x");
+    fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("proc/sys/kernel/arch"), "s390x\n").unwrap();
+    fs::write(root.join("proc/cpuinfo"), "vendor_id       : IBM/S390\n").unwrap();
+    set_cmdline(&root, "ignition.platform.id=metal rd.znet=qeth,0.0.bdf0");
+    let base =
+        "Manufacturer:         IBM\nType:                 3931\nLPAR Name:            LP01\n";
+    for (vm, want) in [
+        ("", PlatformId::Metal),
+        ("VM00 Control Program: z/VM    7.3.0\n", PlatformId::Zvm),
+        ("VM00 Control Program: KVM/Linux\n", PlatformId::Qemu),
+    ] {
+        fs::write(root.join("proc/sysinfo"), format!("{base}{vm}")).unwrap();
+        assert_eq!(platform(&collect(&root)), want, "{vm}");
+    }
+    fs::remove_dir_all(root).unwrap();
+}
+
+// ---- containers started by Quadlet ----
+
+#[test]
+fn quadlet_containers_are_counted() {
+    let r = collect(&fixture("quadlet-fcos-x86_64"));
+    let podman = r.containers.unwrap().podman.unwrap();
+    assert!(podman.active, "no socket, but three containers run");
+    assert_eq!(podman.running.unwrap().as_str(), "2-4");
+}
+
+// ---- cloud block volumes ----
+
+#[test]
+fn oracle_block_volumes_are_virtual_disks() {
+    let disks = collect(&fixture("oraclecloud-fcos-aarch64"))
+        .hardware
+        .unwrap()
+        .disks
+        .unwrap();
+    assert_eq!(disks.r#virtual.as_str(), "2-4");
+    assert_eq!(disks.hdd.as_str(), "0");
+    assert_eq!(disks.ssd.as_str(), "0");
+}
+
+// ---- what later collectors build on ----
+
+#[test]
+fn the_detection_says_what_decided_the_platform() {
+    use headcount_collect::{HardwareVerdict, PlatformSource, Root, detect_platform};
+    let d = detect_platform(&Root::new(&fixture("hyperv-metal-id-fcos-x86_64")));
+    assert_eq!(d.id, PlatformId::Hyperv);
+    assert_eq!(d.source, PlatformSource::Hardware);
+    assert_eq!(d.hardware, Some(HardwareVerdict::Named(PlatformId::Hyperv)));
+    // A kernel argument naming a cloud is taken as it is: the hardware is not read.
+    let d = detect_platform(&Root::new(&fixture("aws-fcos-x86_64")));
+    assert_eq!(d.id, PlatformId::Aws);
+    assert_eq!(
+        d.source,
+        PlatformSource::KernelArgument("ignition.platform.id")
+    );
+    assert_eq!(d.hardware, None);
+    let d = detect_platform(&Root::new(&fixture("rpi4-fcos-aarch64")));
+    assert_eq!(
+        (d.id, d.hardware),
+        (PlatformId::Metal, Some(HardwareVerdict::Metal))
+    );
+}
