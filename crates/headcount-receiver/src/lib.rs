@@ -3,7 +3,8 @@
 //! Data flows one way: `POST /v1/report` ([`http`]) -> validate -> counter keys ([`fields`]) ->
 //! group commit ([`store`]) -> a period closes ([`periods`]) -> its public table is released
 //! once, differentially private ([`release`], [`dp`]) -> the views read released tables only
-//! (`/v1/counts`, `/v1/series`: [`views`]; [`publish`]). The operator's [`export`] and
+//! (`/v1/counts`, `/v1/series`: [`views`]; [`publish`]; the page at `/` that charts them:
+//! [`dashboard`]). The operator's [`export`] and
 //! [`import`] read and write the exact counters. The protocol is written down in
 //! docs/development/protocol.md, operation in docs/usage/receiver.md.
 #![deny(missing_docs)]
@@ -11,6 +12,7 @@
 pub mod cardinality;
 pub mod config;
 mod connections;
+pub mod dashboard;
 pub mod dp;
 pub mod fields;
 mod framing;
