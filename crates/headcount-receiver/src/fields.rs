@@ -124,9 +124,11 @@ impl Counters {
             }
         }
         let leaves = keys.len();
-        for tab in crosstabs {
+        // A combination's value: the JSON array of its fields' values (`null` where absent).
+        let combination = |tab: &mut dyn Iterator<Item = &str>,
+                           keys: &[(Cow<'static, str>, Range<usize>)],
+                           text: &str| {
             let values: Vec<Value> = tab
-                .iter()
                 .map(|f| {
                     keys[..leaves]
                         .iter()
@@ -136,9 +138,22 @@ impl Counters {
                         })
                 })
                 .collect();
+            Value::Array(values).to_string()
+        };
+        for tab in crosstabs {
+            let value = combination(&mut tab.iter().map(String::as_str), &keys, &text);
             let start = text.len();
-            text.push_str(&Value::Array(values).to_string());
+            text.push_str(&value);
             keys.push((Cow::Owned(crosstab_field(tab)), start..text.len()));
+        }
+        for tab in crate::countme::builtin_crosstabs(report.window) {
+            let value = combination(&mut tab.iter().copied(), &keys, &text);
+            let start = text.len();
+            text.push_str(&value);
+            keys.push((
+                Cow::Owned(tab.join(&CROSSTAB_SEPARATOR.to_string())),
+                start..text.len(),
+            ));
         }
         Counters {
             window: report.window,
@@ -149,7 +164,7 @@ impl Counters {
         }
     }
 
-    /// Every counter, leaves first, then the cross-tabulations.
+    /// Every counter, leaves first, then the configured and the built-in cross-tabulations.
     pub fn iter(&self) -> impl Iterator<Item = KeyRef<'_>> {
         self.keys.iter().map(|(field, r)| KeyRef {
             window: self.window,
@@ -188,8 +203,9 @@ fn flatten(path: &str, v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// Every counter one report increments, owned: the cross-tabulations first, then the leaves
-/// sorted by path.
+/// Every counter one report increments, owned: one per configured cross-tabulation and per
+/// built-in cross-tabulation of its window (the countme tuple of a weekly report), then one per
+/// field, sorted by path.
 pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
     let c = Counters::of(report, crosstabs);
     let mut leaves: Vec<Key> = c.iter().take(c.leaves).map(|k| k.to_key()).collect();
@@ -348,6 +364,37 @@ mod tests {
         assert_eq!(k[1].value, r#"["x86_64",null]"#);
         assert!(k.iter().all(|k| k.period.to_string() == "2026-11-23"));
         assert!(k[2..].iter().all(|k| matches!(k.field, Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_weekly_report_also_counts_the_countme_tuple() {
+        let weekly = MINIMAL.replacen(
+            r#""window":"daily","period":"2026-11-23""#,
+            r#""window":"weekly","period":"2026-W48""#,
+            1,
+        );
+        let r = headcount_report::validate(weekly.as_bytes()).unwrap();
+        let k = keys(&r, &[]);
+        let tuple: Vec<&Key> = k
+            .iter()
+            .filter(|k| k.field == crate::countme::FIELD)
+            .collect();
+        assert_eq!(tuple.len(), 1);
+        assert_eq!(tuple[0].value, r#"["fedora","43","coreos","x86_64","4"]"#);
+        assert_eq!(k.len(), leaves(&r).len() + 1);
+        // Daily and monthly reports do not have it.
+        let r = headcount_report::validate(MINIMAL.as_bytes()).unwrap();
+        assert!(
+            keys(&r, &[])
+                .iter()
+                .all(|k| k.field != crate::countme::FIELD)
+        );
+        // A report without a variant: null in the tuple.
+        let bare = weekly.replacen(r#""variant_id":"coreos","#, "", 1);
+        let r = headcount_report::validate(bare.as_bytes()).unwrap();
+        let k = keys(&r, &[]);
+        let t = k.iter().find(|k| k.field == crate::countme::FIELD).unwrap();
+        assert_eq!(t.value, r#"["fedora","43",null,"x86_64","4"]"#);
     }
 
     #[test]

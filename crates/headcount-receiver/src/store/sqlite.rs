@@ -19,8 +19,7 @@ use super::{
 
 use crate::cardinality::{Ask, Existing, OTHER};
 
-/// The `meta` key of the first look of the release step.
-const FIRST_LOOK: &str = "first_release_look";
+use super::first_look_key;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[
@@ -97,8 +96,10 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(&e)?;
-    // IMMEDIATE: a deferred transaction that reads the version and then writes fails at once
-    // ("database is locked", no busy wait) when another connection committed in between.
+    // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the version is
+    // read. A deferred transaction that reads and then writes fails at once, without waiting,
+    // when another connection wrote in between, and the release step opens this connection
+    // beside the writer's, once per window.
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(&e)?;
@@ -380,15 +381,14 @@ pub(super) fn release_state(
 ) -> Result<ReleaseState, StoreError> {
     let e = err(path);
     let conn = open_writer(path)?;
+    let key = first_look_key(window);
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        params![FIRST_LOOK, today.format("%Y-%m-%d").to_string()],
+        params![key, today.format("%Y-%m-%d").to_string()],
     )
     .map_err(&e)?;
     let first: String = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [FIRST_LOOK], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .map_err(&e)?;
     let first_look = NaiveDate::parse_from_str(&first, "%Y-%m-%d").unwrap_or(today);
     let periods = |sql: &str| -> Result<Vec<Period>, StoreError> {
@@ -595,44 +595,6 @@ pub(super) fn commit_import(conn: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
-    /// The release step opens its own writing connection while the writer commits: opening must
-    /// wait for the lock, not fail at once with "database is locked" (a deferred migration
-    /// transaction that read, then wrote after another commit, did).
-    #[test]
-    fn opening_while_the_writer_commits_waits_instead_of_failing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let mut writer = open_writer(&path).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let committing = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let key = crate::fields::Key {
-                    window: Window::Daily,
-                    period: "2026-11-23".parse().unwrap(),
-                    field: "arch".into(),
-                    value: "x86_64".into(),
-                };
-                // As the writer task does under load: commit, take the next batch, commit.
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    commit(&mut writer, &vec![(key.clone(), 1)]).unwrap();
-                    std::thread::sleep(std::time::Duration::from_micros(500));
-                }
-            })
-        };
-        let failures: Vec<String> = (0..200)
-            .filter_map(|_| open_writer(&path).err().map(|e| e.to_string()))
-            .collect();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        committing.join().unwrap();
-        assert!(
-            failures.is_empty(),
-            "{} failed: {:?}",
-            failures.len(),
-            failures.first()
-        );
-    }
-
     #[test]
     fn writer_connection_is_durable_and_migrated_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -659,5 +621,27 @@ mod tests {
             durability(&conn, &path),
             Err(StoreError::NotDurable(_))
         ));
+    }
+
+    /// Opening a writer connection while another connection writes waits for it: the release
+    /// step opens one per window beside the writer's. A deferred transaction read the version,
+    /// then failed at once (SQLITE_BUSY_SNAPSHOT) when the other committed before its own write.
+    #[test]
+    fn opening_a_writer_beside_a_committing_one_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut other = open_writer(&path).unwrap();
+        let tx = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')", [])
+            .unwrap();
+        let opening = {
+            let path = path.clone();
+            std::thread::spawn(move || open_writer(&path).map(|_| ()))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().unwrap();
+        opening.join().unwrap().unwrap();
     }
 }

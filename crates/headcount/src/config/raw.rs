@@ -31,6 +31,7 @@ pub struct RawReporting {
     pub max_startup_delay_secs: Option<u64>,
     pub max_rollover_delay_secs: Option<u64>,
     pub allow_plain_http: Option<bool>,
+    pub windows: Option<Vec<String>>,
 }
 
 /// One fragment, parsed. Every value remembers the line it came from.
@@ -55,6 +56,7 @@ pub const SECTIONS: [(&str, &[&str]); 2] = [
             "max_startup_delay_secs",
             "max_rollover_delay_secs",
             "allow_plain_http",
+            "windows",
         ],
     ),
 ];
@@ -186,6 +188,7 @@ fn set_key(
                 .max_rollover_delay_secs
                 .or(r.max_rollover_delay_secs.take());
             r.allow_plain_http = v.allow_plain_http.or(r.allow_plain_http.take());
+            r.windows = v.windows.or(r.windows.take());
         }
     }
     Ok(())
@@ -253,6 +256,7 @@ mod tests {
                 max_startup_delay_secs: Some(0),
                 max_rollover_delay_secs: Some(0),
                 allow_plain_http: Some(false),
+                windows: Some(vec![]),
             }),
         };
         let value = toml::Table::try_from(&full).unwrap();
