@@ -205,7 +205,8 @@ def test_the_spec_packages_what_make_install_lays_out():
         # What %autosetup unpacks: the files the Makefile installs from.
         subprocess.run(["tar", "-czf", str(top / "SOURCES" / f"headcount-{version}.tar.gz"),
                         "--transform", f"s,^,headcount-{version}/,", "-C", str(REPO),
-                        "Makefile", "README.md", "systemd", "dist", "docs"], check=True)
+                        "Makefile", "README.md", "systemd", "dist", "docs",
+                        "crates/headcount-receiver/src/dashboard/vendor"], check=True)
         build = subprocess.run(["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {top}",
                                 "--define", f"host_release {RELEASE}",
                                 "--load", str(REPO / "tests/system/rpm-stub.macros"),
@@ -236,3 +237,31 @@ def test_the_spec_packages_what_make_install_lays_out():
                                  check=True, capture_output=True, text=True).stdout
         for step in ("systemd_post", "systemd_preun", "systemd_postun_with_restart"):
             assert f"{step} headcount-receiver.service" in scripts, scripts
+        check_bundled_uplot(rpms["headcount-receiver"], packaged["headcount-receiver"])
+        # The daemon bundles nothing of the dashboard.
+        assert "bundled(" not in rpm_query(rpms["headcount"], "--provides")
+
+
+def rpm_query(package, *args):
+    return subprocess.run(["rpm", "-qp", *args, str(package)], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def check_bundled_uplot(package, files):
+    """The receiver compiles in the dashboard's vendored uPlot: Fedora's guidelines for bundled
+    JavaScript want `Provides: bundled(js-uplot) = <version>` of exactly the vendored version, its
+    licence in License: and its licence file shipped as %license."""
+    vendor = REPO / "crates/headcount-receiver/src/dashboard/vendor"
+    source = dict(line.split(" ", 1) for line in (vendor / "SOURCE").read_text().splitlines()
+                  if line and not line.startswith("#") and not line.startswith("sha256 "))
+    assert source["package"] == "uplot", source
+    provides = rpm_query(package, "--provides").splitlines()
+    assert f"bundled(js-uplot) = {source['version']}" in provides, provides
+    licence = rpm_query(package, "--qf", "%{LICENSE}")
+    assert "MIT" in re.split(r"[ ()]+", licence), licence
+    assert "The MIT License" in (vendor / "uPlot.LICENSE").read_text()
+    shipped = [path for flags, mode, path in files if "l" in flags]
+    assert "/usr/share/licenses/headcount-receiver/uPlot.LICENSE" in shipped, shipped
+    spec = (REPO / "dist/headcount.spec").read_text()
+    source_licence = re.search(r"^SourceLicense:\s+(.+)$", spec, re.M).group(1)
+    assert "MIT" in source_licence.split(), source_licence
