@@ -7,6 +7,22 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Reads a label from the string as the parser has it, without copying it first (serde's
+/// `Cow<str>` always copies): a receiver reads about twenty labels per full report.
+struct LabelVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: FromStr<Err: fmt::Display>> serde::de::Visitor<'_> for LabelVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        v.parse().map_err(E::custom)
+    }
+}
+
 /// Declares a closed set of wire labels: an enum with `as_str`, `ALL`, `FromStr`, `Display`,
 /// serde as the label, and a JSON Schema `enum` of every label.
 macro_rules! labels {
@@ -58,8 +74,7 @@ macro_rules! labels {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = Cow::<str>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                d.deserialize_str(LabelVisitor(std::marker::PhantomData))
             }
         }
 
