@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use headcount_report::{Period, Window};
 
-use crate::fields::Key;
+use crate::counters::Key;
 
 /// The value counted in place of values beyond the bound. It is also what the daemon sends for
 /// a value that fails its shape rule: in both cases a value not shown on its own. It never takes

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use headcount_report::{Arch, OsName, OsVersionId};
 use serde::Deserialize;
 
+use crate::counters;
 use crate::countme::names::{self, ArchNames, NameRule, Names};
 use crate::countme::totals::Spelling;
-use crate::fields;
 
 /// Default k: the release threshold is never below it, whatever the privacy budget allows.
 pub const DEFAULT_K: u64 = 10;
@@ -286,7 +286,7 @@ impl Settings {
             }
             settings.k = k;
         }
-        let known = fields::known_fields();
+        let known = counters::known_fields();
         for (i, tab) in counts.crosstabs.unwrap_or_default().into_iter().enumerate() {
             let key = format!("counts.crosstabs[{i}]");
             if !(MIN_CROSSTAB_FIELDS..=MAX_CROSSTAB_FIELDS).contains(&tab.len()) {

@@ -16,7 +16,7 @@ use headcount_report::{MAX_REPORT_BYTES, ValidationError, validate};
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::fields;
+use crate::counters;
 use crate::metrics::Metrics;
 use crate::periods::{self, Clock, NotOpen};
 use crate::ratelimit::Limiter;
@@ -209,7 +209,7 @@ async fn answer(s: &AppState, headers: &HeaderMap, body: Body) -> Response {
     }
     match s
         .writer
-        .count_report(&fields::Counters::of(&report, &s.settings.crosstabs))
+        .count_report(&counters::Counters::of(&report, &s.settings.crosstabs))
         .await
     {
         Ok(()) => (

@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader, Read};
 use headcount_report::{Period, Window};
 use serde_json::Value;
 
-use crate::fields::{self, CROSSTAB_SEPARATOR, Key};
+use crate::counters::{self, CROSSTAB_SEPARATOR, Key};
 use crate::store::{Database, Import, ImportRows, StoreError};
 
 /// Longest line accepted: a counter line is a few hundred bytes at most.
@@ -336,7 +336,7 @@ impl Checked {
 /// Accepts a (field, value) counter only if a valid report could have produced it exactly.
 fn check_counter(field: &str, value: &str) -> Result<(), String> {
     if value == crate::cardinality::OTHER
-        && (fields::is_known_field(field) || crate::views::is_publishable_field(field))
+        && (counters::is_known_field(field) || crate::views::is_publishable_field(field))
     {
         // What the receiver counts beyond its bound on distinct values, for any field.
         return Ok(());
@@ -387,7 +387,7 @@ fn check_counter(field: &str, value: &str) -> Result<(), String> {
 /// (as a string, or as a JSON number or boolean), validates and counts exactly `value` for
 /// `field`.
 fn check_value(field: &str, value: &str) -> Result<(), String> {
-    if !fields::is_known_field(field) {
+    if !counters::is_known_field(field) {
         return Err(format!("field {field:?} is not a report field"));
     }
     let literal = serde_json::from_str::<Value>(value)
@@ -406,7 +406,7 @@ fn check_value(field: &str, value: &str) -> Result<(), String> {
             continue;
         };
         if let Ok(r) = headcount_report::validate(&bytes)
-            && fields::leaves(&r)
+            && counters::leaves(&r)
                 .iter()
                 .any(|(f, v)| f == field && v == value)
         {
@@ -518,11 +518,11 @@ mod tests {
     #[test]
     fn the_template_is_a_valid_full_report_with_every_field() {
         let r = headcount_report::validate(&serde_json::to_vec(template()).unwrap()).unwrap();
-        let leaves: BTreeSet<String> = fields::leaves(&r)
+        let leaves: BTreeSet<String> = counters::leaves(&r)
             .into_iter()
             .map(|(f, _)| f.into())
             .collect();
-        assert_eq!(leaves, fields::known_fields());
+        assert_eq!(leaves, counters::known_fields());
     }
 
     #[test]

@@ -12,14 +12,14 @@
 pub mod cardinality;
 pub mod config;
 mod connections;
+pub mod counters;
 pub mod countme;
 pub mod dashboard;
 pub mod dp;
-pub mod fields;
 pub mod framing;
 pub mod http;
 pub mod import;
-mod leaves;
+mod leaf_serializer;
 pub mod limits;
 pub mod metrics;
 pub mod periods;

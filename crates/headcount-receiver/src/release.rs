@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use headcount_report::{Period, Window};
 
 use crate::config::Settings;
+use crate::counters::{self, CROSSTAB_SEPARATOR};
 use crate::dp::{Calibration, DpError, Exact, Noise};
-use crate::fields::{self, CROSSTAB_SEPARATOR};
 use crate::metrics::{Metrics, Operation, Released};
 use crate::periods::{self, Clock};
 use crate::store::{self, Database, Release, ReleaseParams, ReleasedField, StoreError};
@@ -206,8 +206,13 @@ pub fn calibrate(settings: &Settings, window: Window) -> Result<Calibration, DpE
 /// cross-tabulations and the window's built-in ones (the countme tuple of weekly releases),
 /// whether or not a period has data for them.
 pub fn published_fields(settings: &Settings, window: Window) -> Vec<String> {
-    let mut out: Vec<String> = fields::known_fields().into_iter().collect();
-    out.extend(settings.crosstabs.iter().map(|t| fields::crosstab_field(t)));
+    let mut out: Vec<String> = counters::known_fields().into_iter().collect();
+    out.extend(
+        settings
+            .crosstabs
+            .iter()
+            .map(|t| counters::crosstab_field(t)),
+    );
     out.extend(
         crate::countme::builtin_crosstabs(window)
             .iter()
@@ -327,11 +332,11 @@ mod tests {
         let s = Settings::default();
         assert_eq!(
             calibrate(&s, Window::Daily).unwrap().value_cells as usize,
-            fields::known_fields().len()
+            counters::known_fields().len()
         );
         assert_eq!(
             calibrate(&s, Window::Weekly).unwrap().value_cells as usize,
-            fields::known_fields().len() + 1,
+            counters::known_fields().len() + 1,
             "the countme tuple"
         );
     }

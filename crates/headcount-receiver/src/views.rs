@@ -13,7 +13,7 @@ use headcount_report::{Period, Window};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::fields::{self, CROSSTAB_SEPARATOR};
+use crate::counters::{self, CROSSTAB_SEPARATOR};
 use crate::periods::{self, Clock};
 use crate::store::{PublicReader, Release, ReleaseParams, SeriesPoint};
 
@@ -232,7 +232,7 @@ pub fn is_publishable_field(field: &str) -> bool {
     unique.dedup();
     (parts.len() == 1 || (2..=crate::config::MAX_CROSSTAB_FIELDS).contains(&parts.len()))
         && unique.len() == parts.len()
-        && parts.iter().all(|p| fields::is_known_field(p))
+        && parts.iter().all(|p| counters::is_known_field(p))
 }
 
 #[derive(Serialize)]

@@ -363,7 +363,7 @@ fn released_weeks_publish_as_countme_totals(b: &Backend) {
             .is_none()
     );
     // Weekly releases have one cell more per report than daily ones: the tuple.
-    let daily_cells = 2 * headcount_receiver::fields::known_fields().len() + 1;
+    let daily_cells = 2 * headcount_receiver::counters::known_fields().len() + 1;
     assert_eq!(j["privacy"][0]["cells_per_report"], daily_cells + 2);
 
     // The views serve the weekly window and the tuple like any field.

@@ -60,7 +60,7 @@ fn privacy_page_states_the_calibrations_figures() {
     }
     let fields = format!(
         "({} fields)",
-        headcount_receiver::fields::known_fields().len()
+        headcount_receiver::counters::known_fields().len()
     );
     assert!(PRIVACY.contains(&fields), "privacy.md lacks {fields:?}");
     let (epsilon, _, _) = c.spent().unwrap();

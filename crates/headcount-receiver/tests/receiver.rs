@@ -686,7 +686,7 @@ fn sigterm_stops_gracefully(b: &Backend) {
 /// Retention: daily counters older than the configured age are deleted at start; monthly
 /// counters and recent daily ones are kept.
 fn retention_deletes_old_daily_counters_only(b: &Backend) {
-    use headcount_receiver::fields::Key;
+    use headcount_receiver::counters::Key;
     use headcount_receiver::store;
     use headcount_report::Period;
 

@@ -43,7 +43,7 @@ pub fn is_builtin(field: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::{CROSSTAB_SEPARATOR, is_known_field};
+    use crate::counters::{CROSSTAB_SEPARATOR, is_known_field};
 
     #[test]
     fn the_tuple_is_made_of_report_fields_and_named_by_them() {

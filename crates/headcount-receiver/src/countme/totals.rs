@@ -20,7 +20,7 @@ use std::str::FromStr;
 use headcount_report::{AgeBucket, Arch, Period, Window};
 
 use super::names::{ArchNames, Names, basearch};
-use crate::fields::CROSSTAB_SEPARATOR;
+use crate::counters::CROSSTAB_SEPARATOR;
 use crate::store::{Database, PublicReader, Reader, ReleaseParams};
 
 /// The column names, as mirrors-countme writes them.

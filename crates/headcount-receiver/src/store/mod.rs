@@ -19,7 +19,7 @@ use headcount_report::{Period, Window};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use crate::cardinality::{Ask, Bound, Existing};
-use crate::fields::{Counters, Key};
+use crate::counters::{Counters, Key};
 use crate::metrics::{Folded, Metrics, Operation};
 
 /// Retention requests queued for the writer.

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use headcount_report::{Period, Report, Window};
 use serde_json::Value;
 
-use crate::leaves::Leaves;
+use crate::leaf_serializer::Leaves;
 
 /// Report keys that place the report in time; they key the counters instead of being counted.
 const NOT_COUNTED: [&str; 3] = ["schema", "window", "period"];
