@@ -9,14 +9,86 @@ use headcount_receiver::publish::Format;
 use headcount_receiver::{Database, Error, ServeOptions, Settings};
 use headcount_report::{Period, Window};
 
-/// EX_CONFIG from sysexits.h: the configuration is invalid.
-const EXIT_CONFIG: u8 = 78;
-/// A bad command-line value, as clap reports its own usage errors.
-const EXIT_USAGE: u8 = 2;
+/// Why a command failed. Every exit status comes from [`Failure::code`], and each is listed
+/// under "Exit status" in docs/usage/receiver.md (0 is success).
+enum Failure {
+    /// A bad command-line value: 2, as clap reports its own usage errors.
+    Usage(String),
+    /// What the library refused: 78, 69, 65 or 1 by [`Failure::code`].
+    Receiver(Error),
+    /// The async runtime cannot start: 1.
+    Runtime(std::io::Error),
+}
+
+/// EX_DATAERR from sysexits.h: the import file is not export's CSV.
+const EXIT_DATAERR: u8 = 65;
 /// EX_UNAVAILABLE: the database or the socket is not usable.
 const EXIT_UNAVAILABLE: u8 = 69;
-/// EX_DATAERR: the import file is not export's CSV.
-const EXIT_DATAERR: u8 = 65;
+/// EX_CONFIG: the configuration is invalid.
+const EXIT_CONFIG: u8 = 78;
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Receiver(
+                Error::Config(_) | Error::Tls(_) | Error::Limits(_) | Error::Privacy(_),
+            ) => EXIT_CONFIG,
+            Failure::Receiver(
+                Error::Store(_)
+                | Error::Listen { .. }
+                | Error::Release(_)
+                | Error::Import(headcount_receiver::import::ImportError::Store(_)),
+            ) => EXIT_UNAVAILABLE,
+            Failure::Receiver(Error::Import(_)) => EXIT_DATAERR,
+            Failure::Receiver(Error::Output(_)) | Failure::Runtime(_) => 1,
+        }
+    }
+
+    /// Prints the error and its causes, one `error:` line per line of text (a config error is
+    /// one line per problem, already naming file and key); a cause whose text the message
+    /// already holds is not repeated.
+    fn print(&self) {
+        let (mut text, mut cause) = match self {
+            Failure::Usage(message) => (message.clone(), None),
+            Failure::Receiver(e) => (e.to_string(), std::error::Error::source(e)),
+            Failure::Runtime(e) => (
+                format!("cannot start the async runtime: {e}"),
+                std::error::Error::source(e),
+            ),
+        };
+        while let Some(c) = cause {
+            let more = c.to_string();
+            if !text.contains(&more) {
+                text = format!("{text}: {more}");
+            }
+            cause = c.source();
+        }
+        for line in text.lines() {
+            eprintln!("error: {line}");
+        }
+    }
+}
+
+impl<E: Into<Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Receiver(e.into())
+    }
+}
+
+/// A usage error.
+fn usage<T>(message: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure::Usage(message.into()))
+}
+
+/// Items as one space-separated line.
+fn joined<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Receives headcount reports and keeps counts, never records.
 #[derive(Parser)]
@@ -127,21 +199,15 @@ impl std::str::FromStr for ExportFormat {
     }
 }
 
-/// `--from` and `--to` as periods of `window`, in order; `None` (after saying why) otherwise.
-fn range(window: Window, from: &str, to: &str) -> Option<(Period, Period)> {
+/// `--from` and `--to` as periods of `window`, in order.
+fn range(window: Window, from: &str, to: &str) -> Result<(Period, Period), Failure> {
     match (
         Period::parse_for(window, from),
         Period::parse_for(window, to),
     ) {
-        (Ok(f), Ok(t)) if f <= t => Some((f, t)),
-        (Ok(f), Ok(t)) => {
-            eprintln!("error: --from {f} is after --to {t}");
-            None
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: --from/--to: {e}");
-            None
-        }
+        (Ok(f), Ok(t)) if f <= t => Ok((f, t)),
+        (Ok(f), Ok(t)) => usage(format!("--from {f} is after --to {t}")),
+        (Err(e), _) | (_, Err(e)) => usage(format!("--from/--to: {e}")),
     }
 }
 
@@ -165,10 +231,9 @@ fn note_left_out(totals: &headcount_receiver::countme::totals::Totals) {
 
 /// Parses `--database` here rather than in clap, which would echo the value: it may hold a
 /// password.
-fn parse_database(s: &str) -> Option<Database> {
+fn parse_database(s: &str) -> Result<Database, Failure> {
     s.parse()
-        .map_err(|e| eprintln!("error: --database: {e}"))
-        .ok()
+        .map_err(|e| Failure::Usage(format!("--database: {e}")))
 }
 
 fn init_logging() {
@@ -207,244 +272,191 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
-fn exit_code(e: &Error) -> u8 {
-    match e {
-        Error::Config(_) | Error::Tls(_) | Error::Limits(_) | Error::Privacy(_) => EXIT_CONFIG,
-        Error::Store(_) | Error::Listen { .. } | Error::Release(_) => EXIT_UNAVAILABLE,
-        Error::Import(headcount_receiver::import::ImportError::Store(_)) => EXIT_UNAVAILABLE,
-        Error::Import(_) => EXIT_DATAERR,
-        Error::Output(_) => 1,
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Ok(runtime) => runtime.block_on(run(cli.command)),
+        Err(e) => Err(Failure::Runtime(e)),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve {
-                listen,
-                database,
-                config,
-            } => {
-                let Some(database) = parse_database(&database) else {
-                    return Ok(ExitCode::from(EXIT_USAGE));
-                };
-                let settings = match config {
-                    Some(path) => Settings::load(&path)?,
-                    None => Settings::default(),
-                };
-                let options = ServeOptions::new(listen, database, settings);
-                headcount_receiver::serve(options, shutdown_signal()).await
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.print();
+            ExitCode::from(failure.code())
+        }
+    }
+}
+
+/// Runs one command.
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Serve {
+            listen,
+            database,
+            config,
+        } => {
+            let database = parse_database(&database)?;
+            let settings = match config {
+                Some(path) => Settings::load(&path)?,
+                None => Settings::default(),
+            };
+            let options = ServeOptions::new(listen, database, settings);
+            Ok(headcount_receiver::serve(options, shutdown_signal()).await?)
+        }
+        Command::Publish {
+            database,
+            config,
+            window,
+            from,
+            to,
+            format,
+        } => {
+            let database = parse_database(&database)?;
+            let window = match (format, window) {
+                (Format::CountmeTotals, None | Some(Window::Weekly)) => Window::Weekly,
+                (Format::CountmeTotals, Some(w)) => {
+                    return usage(format!("--format countme-totals is weekly, not {w}"));
+                }
+                (_, Some(w)) => w,
+                (_, None) => return usage("--window is required (daily, weekly or monthly)"),
+            };
+            let (from, to) = range(window, &from, &to)?;
+            let settings = config.map(|path| Settings::load(&path)).transpose()?;
+            let mut out = std::io::stdout().lock();
+            if format == Format::CountmeTotals {
+                let released =
+                    headcount_receiver::publish_countme(&database, settings, from, to, &mut out)
+                        .await?;
+                if !released.missing.is_empty() {
+                    eprintln!(
+                        "note: {} weeks of the range have no release (not closed yet, or nothing counted): {}",
+                        released.missing.len(),
+                        joined(&released.missing)
+                    );
+                }
+                if !released.without_tuple.is_empty() {
+                    eprintln!(
+                        "note: {} released weeks have no countme tuple (released before this receiver counted it): {}",
+                        released.without_tuple.len(),
+                        joined(&released.without_tuple)
+                    );
+                }
+                for r in headcount_receiver::views::privacy_ranges(
+                    released.params.iter().map(|(w, p)| (*w, p)),
+                ) {
+                    eprintln!(
+                        "note: weeks {} to {}: every hits is noisy (scale {:.1}); a combination is a row only if its noisy count is at least {} (never below k {}), the rest is in no row",
+                        r.from, r.to, r.privacy.noise_scale, r.privacy.threshold, r.privacy.k
+                    );
+                }
+                note_left_out(&released.totals);
+                return Ok(());
             }
-            Command::Publish {
-                database,
-                config,
-                window,
-                from,
-                to,
-                format,
-            } => {
-                let Some(database) = parse_database(&database) else {
-                    return Ok(ExitCode::from(EXIT_USAGE));
-                };
-                let window = match (format, window) {
-                    (Format::CountmeTotals, None | Some(Window::Weekly)) => Window::Weekly,
-                    (Format::CountmeTotals, Some(w)) => {
-                        eprintln!("error: --format countme-totals is weekly, not {w}");
-                        return Ok(ExitCode::from(EXIT_USAGE));
+            let summary = headcount_receiver::publish_range(
+                &database, settings, window, from, to, format, &mut out,
+            )
+            .await?;
+            if !summary.missing.is_empty() {
+                eprintln!(
+                    "note: {} {window} periods of the range have no release (not closed yet, or nothing counted): {}",
+                    summary.missing.len(),
+                    joined(&summary.missing)
+                );
+            }
+            Ok(())
+        }
+        Command::Import {
+            database,
+            replace,
+            file,
+        } => {
+            let database = parse_database(&database)?;
+            let summary = match &file {
+                Some(path) => {
+                    let f = std::fs::File::open(path).map_err(|e| {
+                        Error::Output(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", path.display()),
+                        ))
+                    })?;
+                    headcount_receiver::import::import(&database, f, replace).await?
+                }
+                None => {
+                    headcount_receiver::import::import(&database, std::io::stdin().lock(), replace)
+                        .await?
+                }
+            };
+            if summary.rows > 0 || summary.releases_stored.is_empty() {
+                eprintln!(
+                    "imported {} counters of {} periods into {database}{}",
+                    summary.rows,
+                    summary.periods.len(),
+                    if replace {
+                        format!(" ({} counters replaced)", summary.replaced)
+                    } else {
+                        String::new()
                     }
-                    (_, Some(w)) => w,
-                    (_, None) => {
-                        eprintln!("error: --window is required (daily, weekly or monthly)");
-                        return Ok(ExitCode::from(EXIT_USAGE));
-                    }
-                };
-                let Some((from, to)) = range(window, &from, &to) else {
-                    return Ok(ExitCode::from(EXIT_USAGE));
-                };
-                let settings = config.map(|path| Settings::load(&path)).transpose()?;
-                let mut out = std::io::stdout().lock();
-                if format == Format::CountmeTotals {
-                    let released = headcount_receiver::publish_countme(
-                        &database, settings, from, to, &mut out,
+                );
+            }
+            if !summary.releases_stored.is_empty() {
+                eprintln!(
+                    "stored {} released tables into {database}",
+                    summary.releases_stored.len()
+                );
+            }
+            if !summary.already_released.is_empty() {
+                eprintln!(
+                    "warning: {} periods were already released and keep their public tables (a release is never recomputed): {}",
+                    summary.already_released.len(),
+                    joined(&summary.already_released)
+                );
+            }
+            Ok(())
+        }
+        Command::Export {
+            database,
+            window,
+            period,
+            format,
+            from,
+            to,
+            config,
+        } => {
+            let database = parse_database(&database)?;
+            match (format, window, period, from, to) {
+                (ExportFormat::Counters, Some(window), Some(period), None, None)
+                    if config.is_none() =>
+                {
+                    let period = Period::parse_for(window, &period)
+                        .map_err(|e| Failure::Usage(format!("--period: {e}")))?;
+                    let mut out = std::io::stdout().lock();
+                    Ok(headcount_receiver::export(&database, window, period, &mut out).await?)
+                }
+                (ExportFormat::Counters, ..) => usage(
+                    "export --format counters takes --window and --period (and no --from, --to or --config)",
+                ),
+                (ExportFormat::CountmeTotals, None, None, Some(from), Some(to)) => {
+                    let (from, to) = range(Window::Weekly, &from, &to)?;
+                    let spelling = match config {
+                        Some(path) => Settings::load(&path)?.countme,
+                        None => Default::default(),
+                    };
+                    let mut out = std::io::stdout().lock();
+                    let totals = headcount_receiver::export_countme(
+                        &database, &spelling, from, to, &mut out,
                     )
                     .await?;
-                    if !released.missing.is_empty() {
-                        eprintln!(
-                            "note: {} weeks of the range have no release (not closed yet, or nothing counted): {}",
-                            released.missing.len(),
-                            released.missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
-                        );
-                    }
-                    if !released.without_tuple.is_empty() {
-                        eprintln!(
-                            "note: {} released weeks have no countme tuple (released before this receiver counted it): {}",
-                            released.without_tuple.len(),
-                            released.without_tuple.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
-                        );
-                    }
-                    for r in headcount_receiver::views::privacy_ranges(
-                        released.params.iter().map(|(w, p)| (*w, p)),
-                    ) {
-                        eprintln!(
-                            "note: weeks {} to {}: every hits is noisy (scale {:.1}); a combination is a row only if its noisy count is at least {} (never below k {}), the rest is in no row",
-                            r.from, r.to, r.privacy.noise_scale, r.privacy.threshold, r.privacy.k
-                        );
-                    }
-                    note_left_out(&released.totals);
-                    return Ok(ExitCode::SUCCESS);
+                    note_left_out(&totals);
+                    Ok(())
                 }
-                let summary = headcount_receiver::publish_range(
-                    &database, settings, window, from, to, format, &mut out,
-                )
-                .await?;
-                if !summary.missing.is_empty() {
-                    eprintln!(
-                        "note: {} {window} periods of the range have no release (not closed yet, or nothing counted): {}",
-                        summary.missing.len(),
-                        summary
-                            .missing
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    );
-                }
-                Ok(())
+                (ExportFormat::CountmeTotals, ..) => usage(
+                    "export --format countme-totals takes --from and --to (weeks, YYYY-Www), no --window or --period",
+                ),
             }
-            Command::Import {
-                database,
-                replace,
-                file,
-            } => {
-                let Some(database) = parse_database(&database) else {
-                    return Ok(ExitCode::from(EXIT_USAGE));
-                };
-                let summary = match &file {
-                    Some(path) => {
-                        let f = std::fs::File::open(path).map_err(|e| {
-                            Error::Output(std::io::Error::new(
-                                e.kind(),
-                                format!("{}: {e}", path.display()),
-                            ))
-                        })?;
-                        headcount_receiver::import::import(&database, f, replace).await?
-                    }
-                    None => {
-                        headcount_receiver::import::import(&database, std::io::stdin().lock(), replace)
-                            .await?
-                    }
-                };
-                if summary.rows > 0 || summary.releases_stored.is_empty() {
-                    eprintln!(
-                        "imported {} counters of {} periods into {database}{}",
-                        summary.rows,
-                        summary.periods.len(),
-                        if replace {
-                            format!(" ({} counters replaced)", summary.replaced)
-                        } else {
-                            String::new()
-                        }
-                    );
-                }
-                if !summary.releases_stored.is_empty() {
-                    eprintln!(
-                        "stored {} released tables into {database}",
-                        summary.releases_stored.len()
-                    );
-                }
-                if !summary.already_released.is_empty() {
-                    eprintln!(
-                        "warning: {} periods were already released and keep their public tables (a release is never recomputed): {}",
-                        summary.already_released.len(),
-                        summary
-                            .already_released
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    );
-                }
-                Ok(())
-            }
-            Command::Export {
-                database,
-                window,
-                period,
-                format,
-                from,
-                to,
-                config,
-            } => {
-                let Some(database) = parse_database(&database) else {
-                    return Ok(ExitCode::from(EXIT_USAGE));
-                };
-                match (format, window, period, from, to) {
-                    (ExportFormat::Counters, Some(window), Some(period), None, None)
-                        if config.is_none() =>
-                    {
-                        let period = match Period::parse_for(window, &period) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                eprintln!("error: --period: {e}");
-                                return Ok(ExitCode::from(EXIT_USAGE));
-                            }
-                        };
-                        let mut out = std::io::stdout().lock();
-                        headcount_receiver::export(&database, window, period, &mut out).await
-                    }
-                    (ExportFormat::Counters, ..) => {
-                        eprintln!(
-                            "error: export --format counters takes --window and --period (and no --from, --to or --config)"
-                        );
-                        return Ok(ExitCode::from(EXIT_USAGE));
-                    }
-                    (ExportFormat::CountmeTotals, None, None, Some(from), Some(to)) => {
-                        let Some((from, to)) = range(Window::Weekly, &from, &to) else {
-                            return Ok(ExitCode::from(EXIT_USAGE));
-                        };
-                        let spelling = match config {
-                            Some(path) => Settings::load(&path)?.countme,
-                            None => Default::default(),
-                        };
-                        let mut out = std::io::stdout().lock();
-                        let totals = headcount_receiver::export_countme(
-                            &database, &spelling, from, to, &mut out,
-                        )
-                        .await?;
-                        note_left_out(&totals);
-                        Ok(())
-                    }
-                    (ExportFormat::CountmeTotals, ..) => {
-                        eprintln!(
-                            "error: export --format countme-totals takes --from and --to (weeks, YYYY-Www), no --window or --period"
-                        );
-                        return Ok(ExitCode::from(EXIT_USAGE));
-                    }
-                }
-            }
-        }
-        .map(|()| ExitCode::SUCCESS)
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            // Config errors are one line per problem, already naming file and key.
-            for line in e.to_string().lines() {
-                eprintln!("error: {line}");
-            }
-            ExitCode::from(exit_code(&e))
         }
     }
 }

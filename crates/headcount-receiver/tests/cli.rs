@@ -8,26 +8,19 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{BIN, Backend, Receiver, report};
+use common::{BIN, Backend, Receiver, report, run};
 
 fn serve_with_config(b: &Backend, text: &str) -> (i32, String) {
-    let config = b.config(text);
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &b.url,
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let config = b.config(text).display().to_string();
+    run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &b.url,
+        "--config",
+        &config,
+    ])
 }
 
 #[test]
@@ -72,19 +65,86 @@ fn invalid_config_exits_78_naming_file_and_key() {
 
 #[test]
 fn bad_database_url_is_a_usage_error() {
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            "mysql://u:pw@h/db",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        "mysql://u:pw@h/db",
+    ]);
+    assert_eq!(code, 2);
     assert!(err.contains("sqlite:PATH") && !err.contains("pw@"), "{err}");
+}
+
+/// Each exit status the binary has is reached by the case the usage page gives for it, and the
+/// page's table lists exactly these.
+#[test]
+fn every_exit_status_is_documented_and_reached() {
+    let b = Backend::sqlite();
+    let missing = b.dir.path().join("missing.csv").display().to_string();
+    let garbage = b.dir.path().join("garbage.csv");
+    std::fs::write(&garbage, "not,what,export,writes\n").unwrap();
+    let garbage = garbage.display().to_string();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let empty = b.dir.path().join("empty.csv");
+    std::fs::write(&empty, "window,period,field,value,count\n").unwrap();
+    let empty = empty.display().to_string();
+    let cases: [(&[&str], i32); 6] = [
+        (&["import", "--database", &b.url, &empty], 0),
+        (&["import", "--database", &b.url, &missing], 1),
+        (&["export", "--database", &b.url, "--window", "daily"], 2),
+        (&["import", "--database", &b.url, &garbage], 65),
+        (&["serve", "--listen", &taken, "--database", &b.url], 69),
+        (
+            &[
+                "publish",
+                "--database",
+                &b.url,
+                "--window",
+                "daily",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-01-01",
+                "--config",
+                "/nonexistent/receiver.toml",
+            ],
+            78,
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, err) = run(args);
+        assert_eq!(code, expected, "{args:?}: {err}");
+        if code != 0 {
+            assert!(
+                err.lines().any(|l| l.starts_with("error: ")),
+                "{args:?}: {err}"
+            );
+        }
+    }
+
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/usage/receiver.md"),
+    )
+    .unwrap();
+    let documented: Vec<i32> = page
+        .lines()
+        .skip_while(|l| !l.starts_with("Exit status"))
+        .skip_while(|l| !l.starts_with("| Status"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.split('|')
+                .nth(1)
+                .unwrap()
+                .trim()
+                .trim_matches('*')
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(documented, cases.map(|(_, code)| code));
 }
 
 fn openssl(args: &[&str], dir: &std::path::Path) {

@@ -349,6 +349,19 @@ impl Client {
     }
 }
 
+/// Runs the binary with `args` to its end: (exit status, standard error).
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Today's UTC period of a window, as the receiver computes it.
 pub fn period(window: &str) -> String {
     let now = chrono::Utc::now();
