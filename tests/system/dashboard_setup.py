@@ -14,12 +14,11 @@ import datetime
 import http.client
 import json
 import pathlib
-import signal
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
+
+from local_receiver import LocalReceiver, wait_until
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "crates" / "headcount-receiver" / "src" / "dashboard"
@@ -35,22 +34,6 @@ SENTINEL_POSTS = 8
 # A period is released once its end plus the grace (2 h) and a minute to settle have passed;
 # five minutes more so a test started right then does not race the receiver's first look.
 CLOSES_AFTER = datetime.timedelta(hours=2, minutes=6)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def get_json(port, path):
@@ -127,14 +110,10 @@ class YearReceiver:
                        check=True, capture_output=True)
         config = self.workdir / "receiver.toml"
         config.write_text("[counts]\ncrosstabs = [[%s]]\n" % ", ".join(f'"{f}"' for f in CROSSTAB))
-        self.port = free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.log = open(self.workdir / "receiver.log", "w")
-        self.proc = subprocess.Popen(
-            [receiver_bin, "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--database", self.database, "--config", config],
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        self.receiver = LocalReceiver(receiver_bin, self.database, config,
+                                      log=self.workdir / "receiver.log", timeout=120)
+        self.port = self.receiver.port
+        self.origin = self.receiver.origin
         try:
             wait_until(self._released, 120, "the year to be released")
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -145,8 +124,7 @@ class YearReceiver:
             raise
 
     def _released(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError((self.workdir / "receiver.log").read_text())
+        self.receiver.check_running()
         expected = {"daily": self.days(), "monthly": self.months}
         if self.weeks:
             expected["weekly"] = self.weeks
@@ -172,14 +150,7 @@ class YearReceiver:
         return get_json(self.port, path)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.receiver.stop()
 
 
 def assets_digest():

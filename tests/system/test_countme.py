@@ -17,7 +17,6 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,28 +24,14 @@ import time
 import pytest
 
 from conftest import REPO, binary
+import local_receiver
+from local_receiver import LocalReceiver, wait_until
 
 FIXTURE = REPO / "tests" / "fixtures" / "aws-fcos-x86_64"
 FEDORA_TOTALS = REPO / "tests" / "fixtures" / "countme-totals.csv"
 COUNTME_PAGE = REPO / "docs" / "usage" / "countme.md"
 TUPLE = "os.id|os.version_id|os.variant_id|arch|age_bucket"
 HEADER = "week_start,week_end,hits,os_name,os_version,os_variant,os_arch,sys_age,repo_tag,repo_arch"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 class Postgres:
@@ -67,7 +52,7 @@ class Postgres:
         data = self.dir / "data"
         subprocess.run([*prefix, self.bin / "initdb", "-A", "trust", "-U", "headcount", "--no-sync",
                         "-E", "UTF8", "-D", data], check=True, capture_output=True)
-        self.port = free_port()
+        self.port = local_receiver.free_port()
         self.proc = subprocess.Popen(
             [*prefix, self.bin / "postgres", "-D", data, "-p", str(self.port), "-c",
              "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}"],
@@ -113,22 +98,10 @@ def counters(database, window, period):
 
 
 def test_a_weekly_daemon_posts_three_reports_once_and_the_export_has_its_row(tmp_path, database):
-    port = free_port()
     config = tmp_path / "receiver.toml"
     config.write_text("[counts]\nk = 1\n")
-    receiver = subprocess.Popen(
-        [binary("headcount-receiver"), "serve", "--listen", f"127.0.0.1:{port}", "--database",
-         database, "--config", config],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return receiver.poll() is not None and pytest.fail(receiver.stdout.read())
-
-    wait_until(up, 30, "the receiver to listen")
+    receiver = LocalReceiver(binary("headcount-receiver"), database, config)
+    port = receiver.port
     root = tmp_path / "root"
     shutil.copytree(FIXTURE, root, symlinks=True)
     # The machine was installed 10 weeks ago: age bucket 3 for DNF and headcount alike.
@@ -191,8 +164,7 @@ def test_a_weekly_daemon_posts_three_reports_once_and_the_export_has_its_row(tmp
             f"{monday},{sunday},1,Fedora Linux,43,coreos,x86_64,3,headcount,x86_64\r\n"), out.stdout
         assert out.stderr == ""
     finally:
-        receiver.send_signal(signal.SIGTERM)
-        receiver.wait(timeout=15)
+        receiver.stop()
 
 
 def join_script() -> str:

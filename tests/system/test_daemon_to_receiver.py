@@ -12,33 +12,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from conftest import REPO, binary
+from local_receiver import LocalReceiver, wait_until
 
 FIXTURE = REPO / "tests" / "fixtures" / "aws-fcos-x86_64"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def leaves(obj, prefix=""):
@@ -53,28 +36,11 @@ def leaves(obj, prefix=""):
 
 @pytest.fixture
 def receiver(tmp_path):
-    port = free_port()
     config = tmp_path / "receiver.toml"
     config.write_text("[counts]\nk = 1\n")
-    database = f"sqlite:{tmp_path / 'counts.db'}"
-    proc = subprocess.Popen(
-        [binary("headcount-receiver"), "serve", "--listen", f"127.0.0.1:{port}",
-         "--database", database, "--config", config],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return proc.poll() is not None and pytest.fail(proc.stdout.read())
-
-    wait_until(up, 10, "the receiver to listen")
-    yield {"port": port, "database": database, "proc": proc}
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
+    receiver = LocalReceiver(binary("headcount-receiver"), f"sqlite:{tmp_path / 'counts.db'}", config)
+    yield receiver
+    receiver.stop()
 
 
 def test_the_daemon_reports_to_the_receiver_and_every_field_is_counted_once(tmp_path, receiver):
@@ -84,7 +50,7 @@ def test_the_daemon_reports_to_the_receiver_and_every_field_is_counted_once(tmp_
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "50-test.toml").write_text(
         "[reporting]\n"
-        f'endpoint = "http://127.0.0.1:{receiver["port"]}/v1/report"\n'
+        f'endpoint = "http://127.0.0.1:{receiver.port}/v1/report"\n'
         "max_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\n"
     )
     state = tmp_path / "state"
@@ -123,7 +89,7 @@ def test_the_daemon_reports_to_the_receiver_and_every_field_is_counted_once(tmp_
 
     for window, period in periods.items():
         out = subprocess.run(
-            [binary("headcount-receiver"), "export", "--database", receiver["database"],
+            [binary("headcount-receiver"), "export", "--database", receiver.database,
              "--window", window, "--period", period],
             capture_output=True, text=True, check=True,
         )
@@ -133,7 +99,7 @@ def test_the_daemon_reports_to_the_receiver_and_every_field_is_counted_once(tmp_
         assert counted == expected, (window, out.stdout)
 
     # Nothing of the open period is public: it is released, with noise, only once it has closed.
-    url = f"http://127.0.0.1:{receiver['port']}/v1/counts?window=daily&period={periods['daily']}"
+    url = f"http://127.0.0.1:{receiver.port}/v1/counts?window=daily&period={periods['daily']}"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url, timeout=5)
     assert refused.value.code == 404

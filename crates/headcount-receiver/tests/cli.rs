@@ -12,15 +12,19 @@ use common::{BIN, Backend, Receiver, report, run};
 
 fn serve_with_config(b: &Backend, text: &str) -> (i32, String) {
     let config = b.config(text).display().to_string();
-    run(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &b.url,
-        "--config",
-        &config,
-    ])
+    let (code, _, err) = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &b.url,
+            "--config",
+            &config,
+        ],
+        b"",
+    );
+    (code, err)
 }
 
 #[test]
@@ -65,13 +69,16 @@ fn invalid_config_exits_78_naming_file_and_key() {
 
 #[test]
 fn bad_database_url_is_a_usage_error() {
-    let (code, err) = run(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        "mysql://u:pw@h/db",
-    ]);
+    let (code, _, err) = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "mysql://u:pw@h/db",
+        ],
+        b"",
+    );
     assert_eq!(code, 2);
     assert!(err.contains("sqlite:PATH") && !err.contains("pw@"), "{err}");
 }
@@ -114,7 +121,7 @@ fn every_exit_status_is_documented_and_reached() {
         ),
     ];
     for (args, expected) in cases {
-        let (code, err) = run(args);
+        let (code, _, err) = run(args, b"");
         assert_eq!(code, expected, "{args:?}: {err}");
         if code != 0 {
             assert!(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Backend, Receiver, export, period};
+use common::{Backend, Receiver, export, period, run};
 use headcount_report::{Period, Window};
 
 const JSON: Option<&str> = Some("application/json");
@@ -13,23 +13,28 @@ const TUPLE: &str = "os.id|os.version_id|os.variant_id|arch|age_bucket";
 const HEADER: &str =
     "week_start,week_end,hits,os_name,os_version,os_variant,os_arch,sys_age,repo_tag,repo_arch";
 
-/// Runs the binary; returns (exit code, stdout, stderr).
-fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::BIN)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+/// Runs `command` (export or publish) with `--format countme-totals` from week `from` to `to`,
+/// and `extra`: (exit status, standard output, standard error).
+fn countme_totals(
+    command: &str,
+    db: &str,
+    from: &str,
+    to: &str,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec![
+        command,
+        "--database",
+        db,
+        "--format",
+        "countme-totals",
+        "--from",
+        from,
+        "--to",
+        to,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, b"")
 }
 
 /// A minimal report of `window`'s current period; `os` is the inside of its `os` object, `tail`
@@ -84,20 +89,7 @@ fn weekly_reports_export_as_countme_totals(b: &Backend) {
     let p: Period = week.parse().unwrap();
     let (monday, sunday) = (p.first_day(), p.last_day());
     assert_eq!(monday.format("%A").to_string(), "Monday");
-    let (code, out, err) = run(
-        &[
-            "export",
-            "--database",
-            &b.url,
-            "--format",
-            "countme-totals",
-            "--from",
-            &week,
-            "--to",
-            &week,
-        ],
-        b"",
-    );
+    let (code, out, err) = countme_totals("export", &b.url, &week, &week, &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
@@ -135,21 +127,12 @@ fn weekly_reports_export_as_countme_totals(b: &Backend) {
     let config = b.config(
         "[countme]\nos_arch = { aarch64 = \"arm64\" }\nos_names = [{ id = \"rhcos\", name = \"RHCOS\" }]\n",
     );
-    let (code, out, err) = run(
-        &[
-            "export",
-            "--database",
-            &b.url,
-            "--format",
-            "countme-totals",
-            "--from",
-            &week,
-            "--to",
-            &week,
-            "--config",
-            &config.display().to_string(),
-        ],
-        b"",
+    let (code, out, err) = countme_totals(
+        "export",
+        &b.url,
+        &week,
+        &week,
+        &["--config", &config.display().to_string()],
     );
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -226,20 +209,7 @@ fn released_weeks_publish_as_countme_totals(b: &Backend) {
     assert_eq!(code, 0, "{err}");
     // The exact rows, for the operator.
     let w = closed.to_string();
-    let (code, exact, err) = run(
-        &[
-            "export",
-            "--database",
-            &b.url,
-            "--format",
-            "countme-totals",
-            "--from",
-            &w,
-            "--to",
-            &w,
-        ],
-        b"",
-    );
+    let (code, exact, err) = countme_totals("export", &b.url, &w, &w, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         exact.contains(",5000,Fedora Linux,43,coreos,x86_64,4,headcount,x86_64\r\n"),
@@ -252,20 +222,7 @@ fn released_weeks_publish_as_countme_totals(b: &Backend) {
 
     // Nothing is released yet: publish without the config only reads.
     let current = period("weekly");
-    let (code, out, err) = run(
-        &[
-            "publish",
-            "--database",
-            &b.url,
-            "--format",
-            "countme-totals",
-            "--from",
-            &w,
-            "--to",
-            &current,
-        ],
-        b"",
-    );
+    let (code, out, err) = countme_totals("publish", &b.url, &w, &current, &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, format!("{HEADER}\r\n"));
     assert!(
@@ -276,22 +233,7 @@ fn released_weeks_publish_as_countme_totals(b: &Backend) {
     // With the receiver's config, the closed week is released first.
     let config = b.config("[counts]\nk = 3\n");
     let cfg = config.display().to_string();
-    let (code, out, err) = run(
-        &[
-            "publish",
-            "--database",
-            &b.url,
-            "--config",
-            &cfg,
-            "--format",
-            "countme-totals",
-            "--from",
-            &w,
-            "--to",
-            &current,
-        ],
-        b"",
-    );
+    let (code, out, err) = countme_totals("publish", &b.url, &w, &current, &["--config", &cfg]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.split("\r\n").collect();
     assert_eq!(lines[0], HEADER);
@@ -441,18 +383,7 @@ fn weekly_periods_follow_the_acceptance_rule(b: &Backend) {
     }
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(&super::Backend::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(&super::Backend::postgres()) } )*
-        }
-    };
-}
-
-suite!(
+common::suite!(
     weekly_reports_export_as_countme_totals,
     released_weeks_publish_as_countme_totals,
     weekly_periods_follow_the_acceptance_rule,

@@ -285,15 +285,4 @@ fn stalled_and_idle_connections_are_closed() {
     );
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(&super::Backend::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(&super::Backend::postgres()) } )*
-        }
-    };
-}
-
-suite!(honest_posts_are_answered_while_slow_clients_are_cut);
+common::suite!(honest_posts_are_answered_while_slow_clients_are_cut);

@@ -20,7 +20,7 @@ fn with_build(build: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn counts_answers_commits_and_folded_values(mut b: Backend) {
+fn counts_answers_commits_and_folded_values(b: &mut Backend) {
     let config = b.config(
         "[counts]\nk = 1\nmax_values = 2\n\
          [rate_limit]\nreports_per_second = 1\nburst = 4\n\
@@ -162,15 +162,4 @@ fn counts_answers_commits_and_folded_values(mut b: Backend) {
     assert!(m("headcount_receiver_database_errors_total{operation=\"commit\"}") >= 1.0);
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::Backend::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(super::Backend::postgres()) } )*
-        }
-    };
-}
-
-suite!(counts_answers_commits_and_folded_values);
+common::suite!(counts_answers_commits_and_folded_values);

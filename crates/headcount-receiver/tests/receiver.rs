@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, Client, Receiver, export, period, report, total};
+use common::{Backend, Client, Receiver, export, period, report, run, total};
 
 const JSON: Option<&str> = Some("application/json");
 const MAX_REPORT_BYTES: usize = headcount_report::MAX_REPORT_BYTES;
@@ -340,25 +340,6 @@ fn kill_9_loses_no_acknowledged_report(b: &Backend) {
     );
 }
 
-/// Runs the binary with `args`, `stdin` as standard input; returns (exit code, stdout, stderr).
-fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::BIN)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 /// Days before today, as a daily period.
 fn days_ago(n: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(n))
@@ -538,34 +519,20 @@ fn import_release_publish(b: &Backend) {
     );
     let rows: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(rows[0], "window,period,field,value,count");
-    assert!(
-        rows.contains(&format!("daily,{p1},reports,,{}", v["reports"]).as_str()),
-        "{csv}"
-    );
-    assert!(
-        rows.contains(
-            &format!(
-                "daily,{p1},arch,x86_64,{}",
-                v["fields"]["arch"]["values"]["x86_64"]
-            )
-            .as_str()
+    for row in [
+        format!("daily,{p1},reports,,{}", v["reports"]),
+        format!(
+            "daily,{p1},arch,x86_64,{}",
+            v["fields"]["arch"]["values"]["x86_64"]
         ),
-        "{csv}"
-    );
-    assert!(
-        rows.contains(&format!("daily,{p1},arch,,{}", v["fields"]["arch"]["other"]).as_str()),
-        "{csv}"
-    );
-    assert!(
-        rows.contains(
-            &format!(
-                "daily,{p1},os.version_id|arch,43|x86_64,{}",
-                v["fields"]["os.version_id|arch"]["values"]["43|x86_64"]
-            )
-            .as_str()
+        format!("daily,{p1},arch,,{}", v["fields"]["arch"]["other"]),
+        format!(
+            "daily,{p1},os.version_id|arch,43|x86_64,{}",
+            v["fields"]["os.version_id|arch"]["values"]["43|x86_64"]
         ),
-        "{csv}"
-    );
+    ] {
+        assert!(rows.contains(&row.as_str()), "{row}: {csv}");
+    }
     assert!(!csv.contains("s390x"), "{csv}");
     assert!(
         rows.iter()
@@ -820,18 +787,7 @@ fn distinct_values_are_bounded(b: &Backend) {
     );
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(&super::Backend::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(&super::Backend::postgres()) } )*
-        }
-    };
-}
-
-suite!(
+common::suite!(
     status_codes,
     rate_limit,
     concurrent_counts_are_exact,

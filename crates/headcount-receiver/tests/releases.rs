@@ -282,14 +282,7 @@ fn views_refuse_bad_queries(b: &Backend) {
         "/v1/series?window=daily&field=arch&from=2026-11-30&to=2026-11-01",
         "/v1/series?window=daily&field=arch&from=2020-01-01&to=2026-11-01",
     ] {
-        let resp = r.get(q);
-        assert_eq!(
-            resp.status,
-            400,
-            "{q}: {}",
-            String::from_utf8_lossy(&resp.body)
-        );
-        let body = resp.json();
+        let body = r.get(q).expect(400).json();
         assert_eq!(body["error"], "invalid_query", "{q}");
         assert_eq!(body.as_object().unwrap().len(), 2);
     }
@@ -398,18 +391,7 @@ fn two_receivers_release_each_period_once() {
     }
 }
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(&super::Backend::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(&super::Backend::postgres()) } )*
-        }
-    };
-}
-
-suite!(
+common::suite!(
     a_period_is_released_once_and_never_recomputed,
     views_refuse_bad_queries,
     a_receiver_upgraded_to_weekly_releases_weeks_from_the_upgrade_on,

@@ -1,6 +1,6 @@
 //! Test harness: the real `headcount-receiver` binary, a real PostgreSQL server started in a
 //! temporary directory, and a tiny HTTP/1.1 client (keep-alive) that shows raw status lines.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unused_macros, unused_imports)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -220,6 +220,18 @@ pub struct Response {
 }
 
 impl Response {
+    /// Asserts the status, showing the body when it differs; the response for more checks.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Response {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -349,18 +361,37 @@ impl Client {
     }
 }
 
-/// Runs the binary with `args` to its end: (exit status, standard error).
-pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (i32, String) {
-    let out = Command::new(BIN)
+/// Runs the binary with `args`, `stdin` as standard input, to its end: (exit status, standard
+/// output, standard error).
+pub fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
         .args(args)
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
     )
 }
+
+/// Declares each test function (taking a `&Backend` or `&mut Backend`) twice: once on SQLite, once on PostgreSQL.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&mut $crate::common::Backend::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(&mut $crate::common::Backend::postgres()) } )*
+        }
+    };
+}
+pub(crate) use suite;
 
 /// Today's UTC period of a window, as the receiver computes it.
 pub fn period(window: &str) -> String {
@@ -424,17 +455,6 @@ pub fn total(rows: &[(String, String, i64)], field: &str) -> i64 {
         .sum()
 }
 
-fn euid_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
 fn postgres_bin_dir() -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -482,7 +502,7 @@ impl Postgres {
 
     pub fn start() -> Postgres {
         let bin = postgres_bin_dir();
-        let as_postgres = euid_is_root();
+        let as_postgres = nix::unistd::Uid::effective().is_root();
         let dir = tempfile::Builder::new()
             .prefix("headcount-pg-")
             .tempdir()
