@@ -772,6 +772,62 @@ pub async fn open_measured(
     Ok((writer, WriterTask(task), durability))
 }
 
+/// Schema migrations of both backends, applied in order, in words both understand but three:
+/// `{int}` (a 64-bit integer), `{real}` (a double) and `{keyed}` (after a table stored by its
+/// primary key alone: SQLite's `WITHOUT ROWID`). Never edit one that has shipped: add another.
+const MIGRATIONS: [&str; 2] = [
+    "CREATE TABLE counts (
+    time_window TEXT NOT NULL,
+    period TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    count {int} NOT NULL,
+    PRIMARY KEY (time_window, period, field, value)
+){keyed}",
+    // Released tables: written once per period, read by every public view.
+    "CREATE TABLE releases (
+    time_window TEXT NOT NULL,
+    period TEXT NOT NULL,
+    reports {int} NOT NULL,
+    epsilon {real} NOT NULL,
+    delta {real} NOT NULL,
+    threshold {int} NOT NULL,
+    noise_scale {real} NOT NULL,
+    k {int} NOT NULL,
+    grace_secs {int} NOT NULL,
+    cells_per_report {int} NOT NULL,
+    PRIMARY KEY (time_window, period)
+){keyed};
+CREATE TABLE released_fields (
+    time_window TEXT NOT NULL,
+    field TEXT NOT NULL,
+    period TEXT NOT NULL,
+    other {int} NOT NULL,
+    vals TEXT NOT NULL,
+    PRIMARY KEY (time_window, field, period)
+);
+CREATE INDEX released_fields_by_period ON released_fields (time_window, period);
+CREATE TABLE counted_periods (
+    time_window TEXT NOT NULL,
+    period TEXT NOT NULL,
+    PRIMARY KEY (time_window, period)
+){keyed};
+INSERT INTO counted_periods SELECT DISTINCT time_window, period FROM counts;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL){keyed}",
+];
+
+/// [`MIGRATIONS`] in one backend's words.
+fn migrations(int: &str, real: &str, keyed: &str) -> Vec<String> {
+    MIGRATIONS
+        .iter()
+        .map(|m| {
+            m.replace("{int}", int)
+                .replace("{real}", real)
+                .replace("{keyed}", keyed)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! `synchronous_commit = on` so it is flushed to the server's WAL before a report is
 //! acknowledged.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use headcount_report::{Period, Window};
@@ -14,56 +15,16 @@ use chrono::NaiveDate;
 
 use super::{
     Count, Durability, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
-    StoreError, Sums, redact,
+    StoreError, Sums, first_look_key, redact,
 };
 
 use crate::cardinality::{Ask, Existing, OTHER};
 
-use super::first_look_key;
-
 const PARAMS: &str = "epsilon, delta, threshold, noise_scale, k, grace_secs, cells_per_report";
 
 /// Schema migrations, applied in order; `headcount_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE counts (
-    time_window TEXT NOT NULL,
-    period TEXT NOT NULL,
-    field TEXT NOT NULL,
-    value TEXT NOT NULL,
-    count BIGINT NOT NULL,
-    PRIMARY KEY (time_window, period, field, value)
-)",
-    // Released tables: written once per period, read by every public view.
-    "CREATE TABLE releases (
-    time_window TEXT NOT NULL,
-    period TEXT NOT NULL,
-    reports BIGINT NOT NULL,
-    epsilon DOUBLE PRECISION NOT NULL,
-    delta DOUBLE PRECISION NOT NULL,
-    threshold BIGINT NOT NULL,
-    noise_scale DOUBLE PRECISION NOT NULL,
-    k BIGINT NOT NULL,
-    grace_secs BIGINT NOT NULL,
-    cells_per_report BIGINT NOT NULL,
-    PRIMARY KEY (time_window, period)
-);
-CREATE TABLE released_fields (
-    time_window TEXT NOT NULL,
-    field TEXT NOT NULL,
-    period TEXT NOT NULL,
-    other BIGINT NOT NULL,
-    vals TEXT NOT NULL,
-    PRIMARY KEY (time_window, field, period)
-);
-CREATE INDEX released_fields_by_period ON released_fields (time_window, period);
-CREATE TABLE counted_periods (
-    time_window TEXT NOT NULL,
-    period TEXT NOT NULL,
-    PRIMARY KEY (time_window, period)
-);
-INSERT INTO counted_periods SELECT DISTINCT time_window, period FROM counts;
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-];
+static MIGRATIONS: LazyLock<Vec<String>> =
+    LazyLock::new(|| super::migrations("BIGINT", "DOUBLE PRECISION", ""));
 
 /// Any fixed number: receivers starting at once take this advisory lock to migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x6865_6164_636f_756e;

@@ -3,6 +3,7 @@
 //! loss, which is exactly the acknowledged-but-lost case this receiver must not have.
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use headcount_report::{Period, Window};
@@ -14,54 +15,14 @@ use chrono::NaiveDate;
 
 use super::{
     Count, Durability, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
-    StoreError, Sums,
+    StoreError, Sums, first_look_key,
 };
 
 use crate::cardinality::{Ask, Existing, OTHER};
 
-use super::first_look_key;
-
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE counts (
-    time_window TEXT NOT NULL,
-    period TEXT NOT NULL,
-    field TEXT NOT NULL,
-    value TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (time_window, period, field, value)
-) WITHOUT ROWID",
-    // Released tables: written once per period, read by every public view.
-    "CREATE TABLE releases (
-    time_window TEXT NOT NULL,
-    period TEXT NOT NULL,
-    reports INTEGER NOT NULL,
-    epsilon REAL NOT NULL,
-    delta REAL NOT NULL,
-    threshold INTEGER NOT NULL,
-    noise_scale REAL NOT NULL,
-    k INTEGER NOT NULL,
-    grace_secs INTEGER NOT NULL,
-    cells_per_report INTEGER NOT NULL,
-    PRIMARY KEY (time_window, period)
-) WITHOUT ROWID;
-CREATE TABLE released_fields (
-    time_window TEXT NOT NULL,
-    field TEXT NOT NULL,
-    period TEXT NOT NULL,
-    other INTEGER NOT NULL,
-    vals TEXT NOT NULL,
-    PRIMARY KEY (time_window, field, period)
-);
-CREATE INDEX released_fields_by_period ON released_fields (time_window, period);
-CREATE TABLE counted_periods (
-    time_window TEXT NOT NULL,
-    period TEXT NOT NULL,
-    PRIMARY KEY (time_window, period)
-) WITHOUT ROWID;
-INSERT INTO counted_periods SELECT DISTINCT time_window, period FROM counts;
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
-];
+static MIGRATIONS: LazyLock<Vec<String>> =
+    LazyLock::new(|| super::migrations("INTEGER", "REAL", " WITHOUT ROWID"));
 
 /// How long a reader or a second process waits for a lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

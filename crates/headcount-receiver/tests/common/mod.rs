@@ -1,6 +1,12 @@
 //! Test harness: the real `headcount-receiver` binary, a real PostgreSQL server started in a
 //! temporary directory, and a tiny HTTP/1.1 client (keep-alive) that shows raw status lines.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unused_macros, unused_imports)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    dead_code,
+    unused_macros,
+    unused_imports
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
