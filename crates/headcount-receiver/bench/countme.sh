@@ -18,17 +18,9 @@ BIN=target/release/headcount-receiver
 
 cargo build --release --locked -p headcount-receiver --bins >&2
 
-WORK=$(mktemp -d /tmp/headcount-countme.XXXXXX)
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-load() { cut -d' ' -f1-3 /proc/loadavg; }
+# shellcheck source=crates/headcount-receiver/bench/common.sh
+. crates/headcount-receiver/bench/common.sh
+make_work headcount-countme
 echo "machine: $(nproc) cores, load average $(load)"
 
 # The last week is the one before the previous, so every week is closed.
@@ -88,18 +80,6 @@ bench() { # NAME DATABASE_URL
 
 bench sqlite "sqlite:$WORK/counts.db"
 
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-PGDIR=$WORK/pg
-mkdir -p "$PGDIR"
-AS=()
-if [ "$(id -u)" -eq 0 ]; then
-    chown postgres:postgres "$PGDIR"
-    AS=(setpriv --reuid=postgres --regid=postgres --init-groups --reset-env)
-fi
-"${AS[@]}" "$PGBIN/initdb" -A trust -U headcount --no-sync -E UTF8 -D "$PGDIR/data" >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${AS[@]}" "$PGBIN/postgres" -D "$PGDIR/data" -p "$PORT" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories="$PGDIR" >/dev/null 2>&1 &
-PIDS+=($!)
-until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; do sleep 0.2; done
-bench postgres "postgres://headcount@127.0.0.1:$PORT/postgres"
+start_postgres "$PORT"
+bench postgres "$PG_URL"

@@ -30,15 +30,9 @@ LUA=crates/headcount-receiver/bench/post.lua
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 cargo build --release --locked -p headcount -p headcount-receiver --bins --examples >&2
 
-WORK=$(mktemp -d /tmp/headcount-bench.XXXXXX)
-chmod 755 "$WORK" # PostgreSQL runs as the postgres user below
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=crates/headcount-receiver/bench/common.sh
+. crates/headcount-receiver/bench/common.sh
+make_work headcount-bench
 
 export BODY_FILE=$WORK/body.json
 # What a real machine posts: `headcount preview --json` of a fixture machine, without the final
@@ -131,20 +125,9 @@ bench_receiver() {
 
 bench_receiver sqlite "sqlite:$WORK/counts.db"
 
-# --- PostgreSQL: a throwaway server, as the postgres user when run as root ---
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups --reset-env "$@"; else "$@"; fi; }
-mkdir "$WORK/pg"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pg"
-as_pg "$PGBIN/initdb" -A trust -U headcount --no-sync -E UTF8 -D "$WORK/pg/data" >/dev/null
-as_pg "$PGBIN/postgres" -D "$WORK/pg/data" -p 15432 -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories="$WORK/pg" >"$WORK/pg.log" 2>&1 & PIDS+=($!)
-PG_PID=$!
-# Up to a minute: on a loaded machine PostgreSQL's startup can take more than a few seconds, and a
-# receiver started before it accepts fails with "the database system is starting up".
-for _ in $(seq 600); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p 15432 && break; sleep 0.1; done
-"$PGBIN/pg_isready" -q -h 127.0.0.1 -p 15432 || { echo "PostgreSQL did not start:" >&2; cat "$WORK/pg.log" >&2; exit 1; }
-bench_receiver postgresql "postgres://headcount@127.0.0.1:15432/postgres"
+# --- PostgreSQL: a throwaway server ---
+start_postgres 15432
+bench_receiver postgresql "$PG_URL"
 kill -INT "$PG_PID"
 
 echo

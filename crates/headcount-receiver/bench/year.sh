@@ -19,17 +19,9 @@ YEAR=target/release/examples/year
 
 cargo build --release --locked -p headcount-receiver --bins --examples >&2
 
-WORK=$(mktemp -d /tmp/headcount-year.XXXXXX)
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-load() { cut -d' ' -f1-3 /proc/loadavg; }
+# shellcheck source=crates/headcount-receiver/bench/common.sh
+. crates/headcount-receiver/bench/common.sh
+make_work headcount-year
 echo "machine: $(nproc) cores, load average $(load)"
 
 LAST=$(date -u -d '2 days ago' +%F)
@@ -81,14 +73,6 @@ bench() { # NAME DATABASE_URL PORT
 
 bench sqlite "sqlite:$WORK/year.db" 18281
 
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups --reset-env "$@"; else "$@"; fi; }
-mkdir "$WORK/pg"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pg"
-as_pg "$PGBIN/initdb" -A trust -U headcount --no-sync -E UTF8 -D "$WORK/pg/data" >/dev/null
-as_pg "$PGBIN/postgres" -D "$WORK/pg/data" -p 15433 -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories="$WORK/pg" >"$WORK/pg.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p 15433 && break; sleep 0.1; done
-bench postgresql "postgres://headcount@127.0.0.1:15433/postgres" 18282
+start_postgres 15433
+bench postgresql "$PG_URL" 18282
 echo "machine after: load average $(load)"
