@@ -46,39 +46,6 @@ pub fn routes(state: Arc<ViewState>) -> Router {
         .with_state(state)
 }
 
-/// The privacy parameters of a release, as every view shows them.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct PrivacyView {
-    /// Per-period epsilon.
-    pub epsilon: f64,
-    /// Per-period delta.
-    pub delta: f64,
-    /// Values whose noisy count is below this are folded into `other`.
-    pub threshold: u64,
-    /// Scale (sigma) of the discrete Gaussian noise on every count.
-    pub noise_scale: f64,
-    /// The configured k, a floor of the threshold.
-    pub k: u64,
-    /// Reports for a period were accepted until this long after its end.
-    pub grace_secs: u64,
-    /// Cells one report could change.
-    pub cells_per_report: u32,
-}
-
-impl From<&ReleaseParams> for PrivacyView {
-    fn from(p: &ReleaseParams) -> Self {
-        PrivacyView {
-            epsilon: p.epsilon,
-            delta: p.delta,
-            threshold: p.threshold,
-            noise_scale: p.noise_scale,
-            k: p.k,
-            grace_secs: p.grace_secs,
-            cells_per_report: p.cells_per_report,
-        }
-    }
-}
-
 /// One field of a released table.
 #[derive(Debug, Serialize)]
 pub struct FieldView<'a> {
@@ -100,7 +67,7 @@ pub struct CountsView<'a> {
     /// Every published field and cross-tabulation.
     pub fields: std::collections::BTreeMap<&'a str, FieldView<'a>>,
     /// How the table was released.
-    pub privacy: PrivacyView,
+    pub privacy: ReleaseParams,
 }
 
 /// Builds the view of a stored release; `None` if a stored field is not JSON (never written by
@@ -122,7 +89,7 @@ pub fn counts_view(r: &Release) -> Option<CountsView<'_>> {
         period: r.period,
         reports: r.reports,
         fields,
-        privacy: PrivacyView::from(&r.params),
+        privacy: r.params,
     })
 }
 
@@ -148,7 +115,7 @@ pub struct PrivacyRange {
     pub to: Period,
     /// Their parameters.
     #[serde(flatten)]
-    pub privacy: PrivacyView,
+    pub privacy: ReleaseParams,
 }
 
 /// Groups consecutive periods with the same parameters.
@@ -163,7 +130,7 @@ pub fn privacy_ranges<'a>(
                 PrivacyRange {
                     from: period,
                     to: period,
-                    privacy: PrivacyView::from(params),
+                    privacy: *params,
                 },
                 *params,
             )),

@@ -103,17 +103,18 @@ fn every_exit_status_is_documented_and_reached() {
         (&["export", "--database", &b.url, "--window", "daily"], 2),
         (&["import", "--database", &b.url, &garbage], 65),
         (&["serve", "--listen", &taken, "--database", &b.url], 69),
+        // Export reads the config for its countme spellings.
         (
             &[
-                "publish",
+                "export",
                 "--database",
                 &b.url,
-                "--window",
-                "daily",
+                "--format",
+                "countme-totals",
                 "--from",
-                "2026-01-01",
+                "2026-W01",
                 "--to",
-                "2026-01-01",
+                "2026-W01",
                 "--config",
                 "/nonexistent/receiver.toml",
             ],

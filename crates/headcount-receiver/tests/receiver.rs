@@ -340,6 +340,24 @@ fn kill_9_loses_no_acknowledged_report(b: &Backend) {
     );
 }
 
+/// Runs `publish --window daily` of `from` to `to` with `extra`: (exit status, standard output,
+/// standard error).
+fn publish_daily(db: &str, from: &str, to: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "publish",
+        "--database",
+        db,
+        "--window",
+        "daily",
+        "--from",
+        from,
+        "--to",
+        to,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, b"")
+}
+
 /// Days before today, as a daily period.
 fn days_ago(n: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(n))
@@ -417,20 +435,7 @@ fn import_release_publish(b: &Backend) {
 
     let config = b.config("[counts]\nk = 3\ncrosstabs = [[\"os.version_id\", \"arch\"]]\n");
     // publish without the receiver's config only reads: nothing is released yet.
-    let (code, out, err) = run(
-        &[
-            "publish",
-            "--database",
-            &b.url,
-            "--window",
-            "daily",
-            "--from",
-            &p1,
-            "--to",
-            &p1,
-        ],
-        b"",
-    );
+    let (code, out, err) = publish_daily(&b.url, &p1, &p1, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains(&format!(
@@ -493,21 +498,11 @@ fn import_release_publish(b: &Backend) {
     assert_eq!(wait_released(&r).body, released.body);
 
     // publish writes the released tables, parameters in its header, the same numbers.
-    let (code, csv, err) = run(
-        &[
-            "publish",
-            "--database",
-            &b.url,
-            "--config",
-            &config.display().to_string(),
-            "--window",
-            "daily",
-            "--from",
-            &p1,
-            "--to",
-            &p2,
-        ],
-        b"",
+    let (code, csv, err) = publish_daily(
+        &b.url,
+        &p1,
+        &p2,
+        &["--config", &config.display().to_string()],
     );
     assert_eq!(code, 0, "{err}");
     assert!(csv.starts_with("# headcount released counts"), "{csv}");
@@ -539,22 +534,7 @@ fn import_release_publish(b: &Backend) {
             .any(|l| l.starts_with(&format!("daily,{p2},reports,,"))),
         "{csv}"
     );
-    let (code, json, err) = run(
-        &[
-            "publish",
-            "--database",
-            &b.url,
-            "--window",
-            "daily",
-            "--from",
-            &p1,
-            "--to",
-            &days_ago(-1),
-            "--format",
-            "json",
-        ],
-        b"",
-    );
+    let (code, json, err) = publish_daily(&b.url, &p1, &days_ago(-1), &["--format", "json"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("have no release"), "{err}");
     let j: serde_json::Value = serde_json::from_str(&json).unwrap();

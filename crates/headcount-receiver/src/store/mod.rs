@@ -407,8 +407,9 @@ impl Reader {
     }
 }
 
-/// The parameters a period's release was made with, stored beside it and published with it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The parameters a period's release was made with, stored beside it and published with it
+/// (every view shows them as they are serialized here).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ReleaseParams {
     /// Per-period epsilon.
     pub epsilon: f64,

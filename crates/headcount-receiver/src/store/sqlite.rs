@@ -222,13 +222,7 @@ fn retain(conn: &Connection, oldest: Period) -> Result<u64, rusqlite::Error> {
 
 pub(super) fn read(path: &Path, window: Window, period: Period) -> Result<Vec<Count>, StoreError> {
     let e = err(path);
-    // Read-only: reading must never create a database or take the writer's lock.
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(&e)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(&e)?;
+    let conn = open_read(path)?;
     let mut stmt = conn
         .prepare(
             "SELECT field, value, count FROM counts WHERE time_window = ?1 AND period = ?2
@@ -247,6 +241,7 @@ pub(super) fn read(path: &Path, window: Window, period: Period) -> Result<Vec<Co
     rows.collect::<Result<Vec<_>, _>>().map_err(&e)
 }
 
+/// Read-only: reading must never create a database or take the writer's lock.
 fn open_read(path: &Path) -> Result<Connection, StoreError> {
     let e = err(path);
     let conn = Connection::open_with_flags(
