@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Backend, Receiver, export, period, run};
+use common::{Backend, Receiver, export, period, publish_json, run};
 use headcount_report::{Period, Window};
 
 const JSON: Option<&str> = Some("application/json");
@@ -276,27 +276,10 @@ fn released_weeks_publish_as_countme_totals(b: &Backend) {
     assert!(!out.contains("s390x"), "{out}");
 
     // The same number as the weekly release, which every view serves.
-    let (code, table, err) = run(
-        &[
-            "publish",
-            "--database",
-            &b.url,
-            "--window",
-            "weekly",
-            "--from",
-            &w,
-            "--to",
-            &w,
-            "--format",
-            "json",
-        ],
-        b"",
-    );
-    assert_eq!(code, 0, "{err}");
-    let j: serde_json::Value = serde_json::from_str(&table).unwrap();
+    let j = publish_json(&b.url, "weekly", &w, &w);
     let period = &j["periods"][0];
     let shown = &period["fields"][TUPLE]["values"]["fedora|43|coreos|x86_64|4"];
-    assert_eq!(shown.as_f64(), Some(hits), "{table}");
+    assert_eq!(shown.as_f64(), Some(hits), "{j}");
     let sigma = j["privacy"][0]["noise_scale"].as_f64().unwrap();
     assert!((hits - 5000.0).abs() <= 6.0 * sigma, "{hits}");
     assert!(

@@ -128,23 +128,6 @@ fn import(db: &str, csv: &str) {
     );
 }
 
-/// Waits until `path` answers 200 (the receiver releases closed periods at start).
-fn wait_for(r: &Receiver, path: &str) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let answer = r.get(path);
-        if answer.status == 200 {
-            return answer.json();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{path}: {}",
-            answer.status
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 /// What the page asks to learn whether this receiver counts weeks (app.js, `newestRelease`):
 /// `level` per week over the 1000 weeks up to the one a year from today. True when a released
 /// week shows a value of it; the answer's periods besides.
@@ -189,14 +172,16 @@ fn the_weekly_window_is_offered_only_once_a_week_with_reports_is_released() {
         ),
     );
     let r = Receiver::start(&b.url, None);
-    wait_for(&r, &format!("/v1/counts?window=daily&period={closed_day}"));
+    r.wait_for(&format!("/v1/counts?window=daily&period={closed_day}"));
     // Last week closes this Monday at 02:00 UTC (the default grace of 2 h), and is released,
     // empty, a minute later.
     let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
     let last_week = week(monday - Duration::days(7));
     let closed = monday.and_hms_opt(2, 5, 0).unwrap().and_utc();
     if now > closed {
-        let empty = wait_for(&r, &format!("/v1/counts?window=weekly&period={last_week}"));
+        let empty = r
+            .wait_for(&format!("/v1/counts?window=weekly&period={last_week}"))
+            .json();
         assert!(
             empty["fields"]
                 .as_object()
@@ -218,7 +203,7 @@ fn the_weekly_window_is_offered_only_once_a_week_with_reports_is_released() {
     let counted = week(monday - Duration::days(21));
     import(&b.url, &format!("weekly,{counted},level,minimal,5000\n"));
     let r = Receiver::start(&b.url, None);
-    wait_for(&r, &format!("/v1/counts?window=weekly&period={counted}"));
+    r.wait_for(&format!("/v1/counts?window=weekly&period={counted}"));
     let (offered, periods) = weeks_offered(&r);
     assert!(offered, "{periods:?}");
     assert!(periods.contains(&counted) && !periods.contains(&week(today)));

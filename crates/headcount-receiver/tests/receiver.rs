@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, Client, Receiver, export, period, report, run, total};
+use common::{Backend, Client, Receiver, export, period, publish_json, report, run, total};
 
 const JSON: Option<&str> = Some("application/json");
 const MAX_REPORT_BYTES: usize = headcount_report::MAX_REPORT_BYTES;
@@ -237,16 +237,15 @@ fn concurrent_counts_are_exact(b: &Backend) {
     for (i, window) in ["daily", "monthly"].into_iter().enumerate() {
         let rows = export(&b.url, window, &period(window));
         // Every field every report has sums to the accepted reports.
-        for field in [
+        let fields = [
             "level",
             "os.version_id",
             "arch",
             "platform.id",
             "age_bucket",
             "os.version_id|arch",
-        ] {
-            assert_eq!(total(&rows, field), accepted[i], "{window} {field}");
-        }
+        ];
+        common::assert_totals(&rows, &fields, accepted[i], window);
     }
     // The open period is not public: it is released only once it has closed.
     let open = r.get(&format!(
@@ -445,23 +444,8 @@ fn import_release_publish(b: &Backend) {
     );
     assert!(!out.contains(&format!("daily,{p1},")), "{out}");
     let counts = format!("/v1/counts?window=daily&period={p1}");
-    let wait_released = |r: &Receiver| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let resp = r.get(&counts);
-            if resp.status == 200 {
-                return resp;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}",
-                String::from_utf8_lossy(&resp.body)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
     let r = Receiver::start(&b.url, Some(&config));
-    let released = wait_released(&r);
+    let released = r.wait_for(&counts);
     let v = released.json();
     let sigma = v["privacy"]["noise_scale"].as_f64().unwrap();
     let threshold = v["privacy"]["threshold"].as_u64().unwrap();
@@ -495,7 +479,7 @@ fn import_release_publish(b: &Backend) {
     drop(r);
     // Restarted, the receiver serves the same bytes: the release is stored, never redrawn.
     let r = Receiver::start(&b.url, Some(&config));
-    assert_eq!(wait_released(&r).body, released.body);
+    assert_eq!(r.wait_for(&counts).body, released.body);
 
     // publish writes the released tables, parameters in its header, the same numbers.
     let (code, csv, err) = publish_daily(
@@ -550,24 +534,7 @@ fn import_release_publish(b: &Backend) {
         err.contains("stored") && err.contains("released tables"),
         "{err}"
     );
-    let (code, again, err) = run(
-        &[
-            "publish",
-            "--database",
-            &moved,
-            "--window",
-            "daily",
-            "--from",
-            &p1,
-            "--to",
-            &p2,
-            "--format",
-            "json",
-        ],
-        b"",
-    );
-    assert_eq!(code, 0, "{err}");
-    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    let again = publish_json(&moved, "daily", &p1, &p2);
     assert_eq!(again["periods"][0], j["periods"][0]);
     assert_eq!(again["periods"][1], j["periods"][1]);
     let (code, _, err) = run(&["import", "--database", &moved], json.as_bytes());

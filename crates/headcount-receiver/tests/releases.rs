@@ -97,21 +97,9 @@ impl InProcess {
         Client::connect(self.addr).post(JSON, body)
     }
 
-    /// Waits until `path` answers 200 (the release loop runs every 50 ms).
+    /// `GET path` once it answers 200 (the release loop runs every 50 ms).
     fn wait_for(&self, path: &str) -> Response {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let r = self.get(path);
-            if r.status == 200 {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path}: {}",
-                String::from_utf8_lossy(&r.body)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_for_200(path, |p| self.get(p))
     }
 }
 

@@ -209,6 +209,30 @@ impl Receiver {
     pub fn get(&self, path_and_query: &str) -> Response {
         Client::connect(self.addr).request("GET", path_and_query, &[], b"")
     }
+
+    /// `GET path` once it answers 200, see [`wait_for_200`].
+    pub fn wait_for(&self, path: &str) -> Response {
+        wait_for_200(path, |p| self.get(p))
+    }
+}
+
+/// Asks `get(path)` every 50 ms until it answers 200 (a period is released by a loop, or at
+/// start); fails after 60 s, showing the last answer.
+pub fn wait_for_200(path: &str, get: impl Fn(&str) -> Response) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = get(path);
+        if r.status == 200 {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 impl Drop for Receiver {
@@ -387,6 +411,26 @@ pub fn run(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     )
 }
 
+/// `publish --format json` of `window` from `from` to `to`, which must succeed, parsed.
+pub fn publish_json(db: &str, window: &str, from: &str, to: &str) -> serde_json::Value {
+    let args = [
+        "publish",
+        "--database",
+        db,
+        "--window",
+        window,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--format",
+        "json",
+    ];
+    let (code, out, err) = run(&args, b"");
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 /// Declares each test function (taking a `&Backend` or `&mut Backend`) twice: once on SQLite, once on PostgreSQL.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -452,6 +496,14 @@ pub fn export(db: &str, window: &str, period: &str) -> Vec<(String, String, i64)
             (field, value, count.parse().unwrap())
         })
         .collect()
+}
+
+/// Asserts that the counters of each of `fields` sum to `reports`: fields every report has, each
+/// counted once per report. `context` names the case.
+pub fn assert_totals(rows: &[(String, String, i64)], fields: &[&str], reports: i64, context: &str) {
+    for field in fields {
+        assert_eq!(total(rows, field), reports, "{context} {field}");
+    }
 }
 
 /// Sum of the counters of one field (the `level` counters sum to the reports counted).
