@@ -81,13 +81,12 @@ fn usage<T>(message: impl Into<String>) -> Result<T, Failure> {
     Err(Failure::Usage(message.into()))
 }
 
-/// Items as one space-separated line.
-fn joined<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
-    items
-        .into_iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Says `{label}: {n} {what}: {the periods}` on standard error, unless there are none.
+fn say_periods(label: &str, what: &str, periods: &[Period]) {
+    if !periods.is_empty() {
+        let list: Vec<String> = periods.iter().map(ToString::to_string).collect();
+        eprintln!("{label}: {} {what}: {}", periods.len(), list.join(" "));
+    }
 }
 
 /// Receives headcount reports and keeps counts, never records.
@@ -331,20 +330,16 @@ async fn run(command: Command) -> Result<(), Failure> {
                 let released =
                     headcount_receiver::publish_countme(&database, settings, from, to, &mut out)
                         .await?;
-                if !released.missing.is_empty() {
-                    eprintln!(
-                        "note: {} weeks of the range have no release (not closed yet, or nothing counted): {}",
-                        released.missing.len(),
-                        joined(&released.missing)
-                    );
-                }
-                if !released.without_tuple.is_empty() {
-                    eprintln!(
-                        "note: {} released weeks have no countme tuple (released before this receiver counted it): {}",
-                        released.without_tuple.len(),
-                        joined(&released.without_tuple)
-                    );
-                }
+                say_periods(
+                    "note",
+                    "weeks of the range have no release (not closed yet, or nothing counted)",
+                    &released.missing,
+                );
+                say_periods(
+                    "note",
+                    "released weeks have no countme tuple (released before this receiver counted it)",
+                    &released.without_tuple,
+                );
                 for r in headcount_receiver::views::privacy_ranges(
                     released.params.iter().map(|(w, p)| (*w, p)),
                 ) {
@@ -360,13 +355,13 @@ async fn run(command: Command) -> Result<(), Failure> {
                 &database, settings, window, from, to, format, &mut out,
             )
             .await?;
-            if !summary.missing.is_empty() {
-                eprintln!(
-                    "note: {} {window} periods of the range have no release (not closed yet, or nothing counted): {}",
-                    summary.missing.len(),
-                    joined(&summary.missing)
-                );
-            }
+            say_periods(
+                "note",
+                &format!(
+                    "{window} periods of the range have no release (not closed yet, or nothing counted)"
+                ),
+                &summary.missing,
+            );
             Ok(())
         }
         Command::Import {
@@ -408,13 +403,11 @@ async fn run(command: Command) -> Result<(), Failure> {
                     summary.releases_stored.len()
                 );
             }
-            if !summary.already_released.is_empty() {
-                eprintln!(
-                    "warning: {} periods were already released and keep their public tables (a release is never recomputed): {}",
-                    summary.already_released.len(),
-                    joined(&summary.already_released)
-                );
-            }
+            say_periods(
+                "warning",
+                "periods were already released and keep their public tables (a release is never recomputed)",
+                &summary.already_released,
+            );
             Ok(())
         }
         Command::Export {

@@ -398,9 +398,7 @@ impl Reader {
         match &self.database {
             Database::Sqlite(path) => {
                 let path = path.clone();
-                tokio::task::spawn_blocking(move || sqlite::read(&path, window, period))
-                    .await
-                    .map_err(|e| StoreError::Write(e.to_string()))?
+                blocking(move || sqlite::read(&path, window, period)).await
             }
             Database::Postgres(url) => postgres::read(url, window, period).await,
         }
@@ -554,6 +552,31 @@ macro_rules! pooled {
     }};
 }
 
+/// One read of the released tables: bounded by the reader's semaphore, on the backend of the
+/// reader (SQLite on a blocking thread, given its path and an owned copy of each named
+/// argument; PostgreSQL on a pooled session, given the session and the URL), counted in the
+/// metrics when it fails.
+macro_rules! public_read {
+    ($self:ident, |$path:ident $(, $owned:ident)*| $sqlite:expr, |$c:ident, $url:ident| $postgres:expr) => {{
+        let _read = $self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        let read = async {
+            match &$self.inner {
+                PublicInner::Sqlite(path) => {
+                    let $path = path.clone();
+                    $( let $owned = $owned.to_owned(); )*
+                    blocking(move || $sqlite).await
+                }
+                PublicInner::Postgres(pool) => pooled!(pool, |$c| {
+                    let $url = &pool.url;
+                    $postgres.await
+                }),
+            }
+        }
+        .await;
+        $self.noted(read)
+    }};
+}
+
 impl PublicReader {
     /// A reader of the released tables of `database`.
     pub fn new(database: Database) -> PublicReader {
@@ -587,38 +610,18 @@ impl PublicReader {
         window: Window,
         period: Period,
     ) -> Result<Option<Release>, StoreError> {
-        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        let read = async {
-            match &self.inner {
-                PublicInner::Sqlite(path) => {
-                    let path = path.clone();
-                    blocking(move || sqlite::release(&path, window, period)).await
-                }
-                PublicInner::Postgres(pool) => pooled!(pool, |c| {
-                    postgres::release(&c, &pool.url, window, period).await
-                }),
-            }
-        }
-        .await;
-        self.noted(read)
+        public_read!(
+            self,
+            |path| sqlite::release(&path, window, period),
+            |c, url| postgres::release(&c, url, window, period)
+        )
     }
 
     /// The latest released period of `window`.
     pub async fn latest(&self, window: Window) -> Result<Option<Period>, StoreError> {
-        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        let read = async {
-            match &self.inner {
-                PublicInner::Sqlite(path) => {
-                    let path = path.clone();
-                    blocking(move || sqlite::latest(&path, window)).await
-                }
-                PublicInner::Postgres(pool) => {
-                    pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
-                }
-            }
-        }
-        .await;
-        self.noted(read)
+        public_read!(self, |path| sqlite::latest(&path, window), |c, url| {
+            postgres::latest(&c, url, window)
+        })
     }
 
     /// Every released period from `from` to `to` (inclusive) with `field`'s counts, in order.
@@ -629,20 +632,11 @@ impl PublicReader {
         from: Period,
         to: Period,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
-        let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        let read = async {
-            match &self.inner {
-                PublicInner::Sqlite(path) => {
-                    let (path, field) = (path.clone(), field.to_owned());
-                    blocking(move || sqlite::series(&path, window, &field, from, to)).await
-                }
-                PublicInner::Postgres(pool) => pooled!(pool, |c| {
-                    postgres::series(&c, &pool.url, window, field, from, to).await
-                }),
-            }
-        }
-        .await;
-        self.noted(read)
+        public_read!(
+            self,
+            |path, field| sqlite::series(&path, window, &field, from, to),
+            |c, url| postgres::series(&c, url, window, field, from, to)
+        )
     }
 
     /// Every release from `from` to `to` (inclusive), in order.
