@@ -767,6 +767,19 @@ pub async fn open_measured(
     Ok((writer, WriterTask(task), durability))
 }
 
+/// The columns of [`ReleaseParams`] in `releases`, in the order both backends read and write them.
+const PARAMS: &str = "epsilon, delta, threshold, noise_scale, k, grace_secs, cells_per_report";
+
+/// The statement that stores a release's row unless the period has one: window, period, reports
+/// and [`PARAMS`], bound as `{mark}1` to `{mark}10` (`$` for PostgreSQL, `?` for SQLite).
+fn insert_release(mark: char) -> String {
+    let values: Vec<String> = (1..=10).map(|i| format!("{mark}{i}")).collect();
+    format!(
+        "INSERT INTO releases (time_window, period, reports, {PARAMS}) VALUES ({}) ON CONFLICT DO NOTHING",
+        values.join(", ")
+    )
+}
+
 /// Schema migrations of both backends, applied in order, in words both understand but three:
 /// `{int}` (a 64-bit integer), `{real}` (a double) and `{keyed}` (after a table stored by its
 /// primary key alone: SQLite's `WITHOUT ROWID`). Never edit one that has shipped: add another.

@@ -14,13 +14,11 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 
 use super::{
-    Count, Durability, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
+    Count, Durability, PARAMS, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
     StoreError, Sums, first_look_key, redact,
 };
 
 use crate::cardinality::{Ask, Existing, OTHER};
-
-const PARAMS: &str = "epsilon, delta, threshold, noise_scale, k, grace_secs, cells_per_report";
 
 /// Schema migrations, applied in order; `headcount_schema` records how many ran.
 static MIGRATIONS: LazyLock<Vec<String>> =
@@ -284,15 +282,11 @@ pub(super) async fn store_release(url: &str, release: &Release) -> Result<bool, 
     let e = err(url);
     let mut client = open_writer(url).await?;
     let tx = client.transaction().await.map_err(&e)?;
+    let (window, period) = (release.window.as_str(), release.period.to_string());
     let p = &release.params;
-    let window = release.window.as_str();
-    let period = release.period.to_string();
     let inserted = tx
         .execute(
-            &format!(
-                "INSERT INTO releases (time_window, period, reports, {PARAMS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
-            ),
+            &super::insert_release('$'),
             &[
                 &window,
                 &period,

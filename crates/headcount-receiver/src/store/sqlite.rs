@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 
 use super::{
-    Count, Durability, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
+    Count, Durability, PARAMS, Release, ReleaseParams, ReleaseState, ReleasedField, SeriesPoint,
     StoreError, Sums, first_look_key,
 };
 
@@ -267,8 +267,6 @@ fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-const PARAMS: &str = "epsilon, delta, threshold, noise_scale, k, grace_secs, cells_per_report";
-
 /// Reads [`PARAMS`] starting at column `i`.
 fn params_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<ReleaseParams> {
     Ok(ReleaseParams {
@@ -288,15 +286,11 @@ pub(super) fn store_release(path: &Path, release: &Release) -> Result<bool, Stor
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(&e)?;
+    let (window, period) = (release.window.as_str(), release.period.to_string());
     let p = &release.params;
-    let window = release.window.as_str();
-    let period = release.period.to_string();
     let inserted = tx
         .execute(
-            &format!(
-                "INSERT INTO releases (time_window, period, reports, {PARAMS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"
-            ),
+            &super::insert_release('?'),
             params![
                 window,
                 period,
