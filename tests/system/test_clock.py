@@ -27,13 +27,20 @@ def jump(clock, daemon, date, reloads):
     settle(daemon, reloads)
 
 
-def test_clock_jumps_never_send_a_period_twice(tmp_path):
+def start(tmp_path, now):
+    """A receiver, a root reporting to it, and its daemon under a fake clock set to `now`, once
+    the daemon has sent its first two reports (the day and the month)."""
     rx = Receiver()
     root = Root(tmp_path, rx.url())
-    clock = FakeClock(tmp_path, "2027-03-10 12:00:00")
+    clock = FakeClock(tmp_path, now)
     d = root.daemon(clock.env())
     rx.wait_for(2)
     time.sleep(0.3)
+    return rx, root, clock, d
+
+
+def test_clock_jumps_never_send_a_period_twice(tmp_path):
+    rx, root, clock, d = start(tmp_path, "2027-03-10 12:00:00")
     assert sorted(rx.accepted_periods()) == [("daily", "2027-03-10"), ("monthly", "2027-03")]
     assert root.state() == {"daily": "2027-03-10", "monthly": "2027-03"}
 
@@ -84,12 +91,7 @@ def test_clock_jumps_never_send_a_period_twice(tmp_path):
 
 
 def test_a_clock_years_ahead_then_corrected_does_not_silence_the_machine_nor_report_twice(tmp_path):
-    rx = Receiver()
-    root = Root(tmp_path, rx.url())
-    clock = FakeClock(tmp_path, "2028-06-15 12:00:00")
-    d = root.daemon(clock.env())
-    rx.wait_for(2)
-    time.sleep(0.3)
+    rx, root, clock, d = start(tmp_path, "2028-06-15 12:00:00")
     assert root.state() == {"daily": "2028-06-15", "monthly": "2028-06"}
     # Corrected to the real date: the recorded periods lie beyond the horizon, so they are
     # replaced by the current ones, treated as settled (they may have been sent before the jump).

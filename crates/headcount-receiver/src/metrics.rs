@@ -96,34 +96,74 @@ const COMMIT_SECONDS_BUCKETS: (f64, f64, u16) = (0.0005, 2.0, 15);
 /// Reports per commit: 1 to 8192.
 const BATCH_REPORTS_BUCKETS: (f64, f64, u16) = (1.0, 2.0, 14);
 
-/// Every metric of one receiver process. Cloning the handles shares the values.
-pub struct Metrics {
-    registry: Registry,
+/// Declares [`Metrics`] and [`Metrics::new`] with each metric once: its field (doc, name, type),
+/// initial value, and its registered name and help, in the order `/metrics` shows them.
+macro_rules! metrics {
+    ($( $(#[doc = $doc:literal])* $field:ident: $ty:ty = $init:expr, $name:literal, $help:literal; )*) => {
+        /// Every metric of one receiver process. Cloning the handles shares the values.
+        pub struct Metrics {
+            registry: Registry,
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl Metrics {
+            /// Every metric at zero, registered.
+            pub fn new() -> Metrics {
+                let mut registry = Registry::with_prefix(PREFIX);
+                $(
+                    let $field: $ty = $init;
+                    registry.register($name, $help, $field.clone());
+                )*
+                Metrics { registry, $($field,)* }
+            }
+        }
+    };
+}
+
+metrics! {
     /// 202 answers: reports counted.
-    pub accepted: Counter,
+    accepted: Counter = Default::default(), "reports_accepted",
+        "Reports answered 202: counted, durably";
     /// Reports refused for good (4xx other than 429), by status and reason; requests refused
     /// before routing (ambiguous framing) too.
-    pub refused: Family<Refused, Counter>,
+    refused: Family<Refused, Counter> = Default::default(), "reports_refused",
+        "Reports refused for good (4xx other than 429) by status and reason; requests refused \
+        before routing count here too";
     /// 429 answers: the global rate limit.
-    pub rate_limited: Counter,
+    rate_limited: Counter = Default::default(), "rate_limited",
+        "Reports answered 429 by the global rate limit (the client sends again later)";
     /// 503 answers: the report could not be stored.
-    pub unavailable: Counter,
+    unavailable: Counter = Default::default(), "reports_unavailable",
+        "Reports answered 503 because their commit failed (the client sends again later)";
     /// Group commits attempted.
-    pub commit_batches: Counter,
+    commit_batches: Counter = Default::default(), "commit_batches",
+        "Group commits of counter increments attempted";
     /// Time of each group commit, from taking the batch to its outcome.
-    pub commit_seconds: Histogram,
+    commit_seconds: Histogram = histogram(COMMIT_SECONDS_BUCKETS), "commit_duration_seconds",
+        "Time of each group commit, cardinality lookups included";
     /// Reports in each group commit.
-    pub commit_reports: Histogram,
+    commit_reports: Histogram = histogram(BATCH_REPORTS_BUCKETS), "commit_batch_reports",
+        "Reports in each group commit";
     /// Errors of the database, by operation.
-    pub database_errors: Family<DatabaseError, Counter>,
+    database_errors: Family<DatabaseError, Counter> = Default::default(), "database_errors",
+        "Database errors by operation (commit, retention, release, read)";
     /// Increments counted as `other` because their field had `max_values` values already.
-    pub folded: Family<Folded, Counter>,
+    folded: Family<Folded, Counter> = Default::default(), "values_folded",
+        "Increments counted as other because the field had max_values values in the period";
     /// Connections open on the public listener.
-    pub connections_open: Gauge,
+    connections_open: Gauge = Default::default(), "connections_open",
+        "Connections open on the public listener";
     /// Connections the receiver closed on its clients, by reason.
-    pub connections_cut: Family<Cut, Counter>,
+    connections_cut: Family<Cut, Counter> = Default::default(), "connections_cut",
+        "Connections closed on their clients: read_deadline (too slow), at_cap (for a new one)";
     /// Releases this process stored, by window.
-    pub releases: Family<Released, Counter>,
+    releases: Family<Released, Counter> = Default::default(), "releases",
+        "Closed periods this process released and stored";
+}
+
+/// A histogram of exponential buckets (start, factor, count).
+fn histogram((start, factor, n): (f64, f64, u16)) -> Histogram {
+    Histogram::new(exponential_buckets(start, factor, n))
 }
 
 impl Default for Metrics {
@@ -133,101 +173,6 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Every metric at zero, registered.
-    pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix(PREFIX);
-        let accepted = Counter::default();
-        registry.register(
-            "reports_accepted",
-            "Reports answered 202: counted, durably",
-            accepted.clone(),
-        );
-        let refused = Family::<Refused, Counter>::default();
-        registry.register(
-            "reports_refused",
-            "Reports refused for good (4xx other than 429) by status and reason; requests \
-             refused before routing count here too",
-            refused.clone(),
-        );
-        let rate_limited = Counter::default();
-        registry.register(
-            "rate_limited",
-            "Reports answered 429 by the global rate limit (the client sends again later)",
-            rate_limited.clone(),
-        );
-        let unavailable = Counter::default();
-        registry.register(
-            "reports_unavailable",
-            "Reports answered 503 because their commit failed (the client sends again later)",
-            unavailable.clone(),
-        );
-        let commit_batches = Counter::default();
-        registry.register(
-            "commit_batches",
-            "Group commits of counter increments attempted",
-            commit_batches.clone(),
-        );
-        let (start, factor, n) = COMMIT_SECONDS_BUCKETS;
-        let commit_seconds = Histogram::new(exponential_buckets(start, factor, n));
-        registry.register(
-            "commit_duration_seconds",
-            "Time of each group commit, cardinality lookups included",
-            commit_seconds.clone(),
-        );
-        let (start, factor, n) = BATCH_REPORTS_BUCKETS;
-        let commit_reports = Histogram::new(exponential_buckets(start, factor, n));
-        registry.register(
-            "commit_batch_reports",
-            "Reports in each group commit",
-            commit_reports.clone(),
-        );
-        let database_errors = Family::<DatabaseError, Counter>::default();
-        registry.register(
-            "database_errors",
-            "Database errors by operation (commit, retention, release, read)",
-            database_errors.clone(),
-        );
-        let folded = Family::<Folded, Counter>::default();
-        registry.register(
-            "values_folded",
-            "Increments counted as other because the field had max_values values in the period",
-            folded.clone(),
-        );
-        let connections_open = Gauge::default();
-        registry.register(
-            "connections_open",
-            "Connections open on the public listener",
-            connections_open.clone(),
-        );
-        let connections_cut = Family::<Cut, Counter>::default();
-        registry.register(
-            "connections_cut",
-            "Connections closed on their clients: read_deadline (too slow), at_cap (for a new one)",
-            connections_cut.clone(),
-        );
-        let releases = Family::<Released, Counter>::default();
-        registry.register(
-            "releases",
-            "Closed periods this process released and stored",
-            releases.clone(),
-        );
-        Metrics {
-            registry,
-            accepted,
-            refused,
-            rate_limited,
-            unavailable,
-            commit_batches,
-            commit_seconds,
-            commit_reports,
-            database_errors,
-            folded,
-            connections_open,
-            connections_cut,
-            releases,
-        }
-    }
-
     /// Counts a database error of `operation`.
     pub fn database_error(&self, operation: Operation) {
         self.database_errors
