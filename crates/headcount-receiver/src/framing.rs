@@ -117,10 +117,15 @@ impl Framing {
                 }
                 None => bytes.len(),
             },
-            State::Body(n) => {
+            // A body, or a chunk's data and its CRLF: counted off; then the next request's head,
+            // or the next chunk's size line.
+            State::Body(n) | State::ChunkData(n) => {
                 let used = take(n, bytes.len());
                 if *n == 0 {
-                    self.state = State::Head(Vec::new());
+                    self.state = match self.state {
+                        State::Body(_) => State::Head(Vec::new()),
+                        _ => State::ChunkSize(Vec::new()),
+                    };
                 }
                 used
             }
@@ -140,13 +145,6 @@ impl Framing {
                 }
                 None => bytes.len(),
             },
-            State::ChunkData(n) => {
-                let used = take(n, bytes.len());
-                if *n == 0 {
-                    self.state = State::ChunkSize(Vec::new());
-                }
-                used
-            }
             State::Trailers(buf) => match take_until_end(buf, bytes, MAX_TRAILERS, trailers_end)? {
                 Some(used) => {
                     self.state = State::Head(Vec::new());

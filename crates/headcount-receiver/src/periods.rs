@@ -142,29 +142,26 @@ mod tests {
             accepts(current.next(), GRACE, at("2026-11-30T12:00:00Z")),
             Ok(())
         );
-        assert_eq!(
-            latest_closed(Window::Weekly, GRACE, at("2026-11-30T01:00:00Z")).to_string(),
-            "2026-W47"
-        );
-        assert_eq!(
-            latest_closed(Window::Weekly, GRACE, at("2026-12-02T00:00:00Z")).to_string(),
-            "2026-W48"
-        );
+        assert_latest_closed(&[
+            (Window::Weekly, "2026-11-30T01:00:00Z", "2026-W47"),
+            (Window::Weekly, "2026-12-02T00:00:00Z", "2026-W48"),
+        ]);
+    }
+
+    /// Each (window, now, the latest closed period then).
+    fn assert_latest_closed(cases: &[(Window, &str, &str)]) {
+        for (window, now, closed) in cases {
+            let latest = latest_closed(*window, GRACE, at(now));
+            assert_eq!(latest.to_string(), *closed, "{now}");
+        }
     }
 
     #[test]
     fn latest_closed_waits_for_the_grace() {
-        assert_eq!(
-            latest_closed(Window::Daily, GRACE, at("2026-12-01T01:00:00Z")).to_string(),
-            "2026-11-29"
-        );
-        assert_eq!(
-            latest_closed(Window::Daily, GRACE, at("2026-12-01T02:00:00Z")).to_string(),
-            "2026-11-30"
-        );
-        assert_eq!(
-            latest_closed(Window::Monthly, GRACE, at("2026-12-01T03:00:00Z")).to_string(),
-            "2026-11"
-        );
+        assert_latest_closed(&[
+            (Window::Daily, "2026-12-01T01:00:00Z", "2026-11-29"),
+            (Window::Daily, "2026-12-01T02:00:00Z", "2026-11-30"),
+            (Window::Monthly, "2026-12-01T03:00:00Z", "2026-11"),
+        ]);
     }
 }
