@@ -67,6 +67,17 @@ impl<'a, F: FnMut(&str, &str)> Leaves<'a, F> {
 
 type R = Result<(), Unsupported>;
 
+/// Serializer methods whose value is a leaf shown as its `Display` text.
+macro_rules! shown_as_text {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method(self, v: $ty) -> R {
+                self.shown(v)
+            }
+        )*
+    };
+}
+
 impl<'a, 'b, F: FnMut(&str, &str)> ser::Serializer for &'b mut Leaves<'a, F> {
     type Ok = ();
     type Error = Unsupported;
@@ -78,42 +89,24 @@ impl<'a, 'b, F: FnMut(&str, &str)> ser::Serializer for &'b mut Leaves<'a, F> {
     type SerializeStruct = Self;
     type SerializeStructVariant = Impossible<(), Unsupported>;
 
-    fn serialize_bool(self, v: bool) -> R {
-        self.shown(v)
-    }
-    fn serialize_i8(self, v: i8) -> R {
-        self.shown(v)
-    }
-    fn serialize_i16(self, v: i16) -> R {
-        self.shown(v)
-    }
-    fn serialize_i32(self, v: i32) -> R {
-        self.shown(v)
-    }
-    fn serialize_i64(self, v: i64) -> R {
-        self.shown(v)
-    }
-    fn serialize_u8(self, v: u8) -> R {
-        self.shown(v)
-    }
-    fn serialize_u16(self, v: u16) -> R {
-        self.shown(v)
-    }
-    fn serialize_u32(self, v: u32) -> R {
-        self.shown(v)
-    }
-    fn serialize_u64(self, v: u64) -> R {
-        self.shown(v)
-    }
+    shown_as_text!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_char: char,
+    );
     // Floats print differently here than in serde_json; let the general path handle them.
     fn serialize_f32(self, _: f32) -> R {
         Err(Unsupported)
     }
     fn serialize_f64(self, _: f64) -> R {
         Err(Unsupported)
-    }
-    fn serialize_char(self, v: char) -> R {
-        self.shown(v)
     }
     fn serialize_str(self, v: &str) -> R {
         self.leaf(v)
