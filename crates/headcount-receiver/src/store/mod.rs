@@ -137,7 +137,7 @@ pub struct Count {
 }
 
 /// The outcome of one group commit, shared by every request that joined it.
-type Outcome = Result<(), String>;
+type CommitResult = Result<(), String>;
 
 /// The pending increments. hashbrown for its `Equivalent` lookups: a request finds the batch's
 /// counter with the borrowed key and copies a value only for a counter the batch lacks. Hashed
@@ -149,7 +149,7 @@ struct Pending {
     sums: Batch,
     /// Requests that added to `sums` since the last swap.
     requests: usize,
-    done: watch::Sender<Option<Outcome>>,
+    done: watch::Sender<Option<CommitResult>>,
 }
 
 impl Pending {
@@ -251,7 +251,7 @@ impl Writer {
     /// Wakes the writer and waits for the outcome of the commit this request joined.
     async fn committed(
         &self,
-        mut done: watch::Receiver<Option<Outcome>>,
+        mut done: watch::Receiver<Option<CommitResult>>,
     ) -> Result<(), StoreError> {
         self.shared.work.notify_one();
         let outcome = done
@@ -282,7 +282,7 @@ impl Writer {
 /// One database's commit and retention, driven by [`run_writer`].
 trait Backend: Send + 'static {
     /// Commits the sums in one transaction.
-    fn commit(&mut self, sums: Sums) -> impl Future<Output = Outcome> + Send;
+    fn commit(&mut self, sums: Sums) -> impl Future<Output = CommitResult> + Send;
     /// Deletes old daily counters.
     fn retain(&mut self, oldest_kept: Period) -> impl Future<Output = Result<u64, String>> + Send;
     /// Answers the cardinality bound's questions, one answer per ask, in order.
@@ -293,7 +293,7 @@ trait Backend: Send + 'static {
 }
 
 /// Commits `sums` with the values beyond the bound counted as `other`.
-async fn commit_bounded(backend: &mut impl Backend, bound: &mut Bound, sums: Sums) -> Outcome {
+async fn commit_bounded(backend: &mut impl Backend, bound: &mut Bound, sums: Sums) -> CommitResult {
     let asks = bound.asks(&sums);
     let answers = if asks.is_empty() {
         Vec::new()
@@ -314,7 +314,7 @@ async fn commit_measured(
     metrics: &Metrics,
     requests: usize,
     sums: Sums,
-) -> Outcome {
+) -> CommitResult {
     let t0 = std::time::Instant::now();
     let outcome = commit_bounded(backend, bound, sums).await;
     metrics.commit(requests, t0.elapsed());
@@ -887,7 +887,7 @@ mod tests {
     async fn concurrent_requests_share_commits() {
         struct Slow(Arc<Mutex<Vec<Sums>>>);
         impl Backend for Slow {
-            async fn commit(&mut self, sums: Sums) -> Outcome {
+            async fn commit(&mut self, sums: Sums) -> CommitResult {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 self.0.lock().unwrap().push(sums);
                 Ok(())

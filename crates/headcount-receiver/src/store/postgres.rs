@@ -162,7 +162,7 @@ impl PostgresBackend {
 }
 
 impl super::Backend for PostgresBackend {
-    async fn commit(&mut self, sums: super::Sums) -> super::Outcome {
+    async fn commit(&mut self, sums: super::Sums) -> super::CommitResult {
         let c = self.client().await?;
         commit(c, &sums).await.map(drop).map_err(|e| e.to_string())
     }

@@ -155,7 +155,7 @@ impl SqliteBackend {
 }
 
 impl super::Backend for SqliteBackend {
-    async fn commit(&mut self, sums: super::Sums) -> super::Outcome {
+    async fn commit(&mut self, sums: super::Sums) -> super::CommitResult {
         self.with_conn(move |c| commit(c, &sums)).await
     }
 
