@@ -22,19 +22,9 @@ fn countme_totals(
     to: &str,
     extra: &[&str],
 ) -> (i32, String, String) {
-    let mut args = vec![
-        command,
-        "--database",
-        db,
-        "--format",
-        "countme-totals",
-        "--from",
-        from,
-        "--to",
-        to,
-    ];
-    args.extend_from_slice(extra);
-    run(&args, b"")
+    let totals = [command, "--database", db, "--format", "countme-totals"];
+    let range = ["--from", from, "--to", to];
+    run(&[&totals[..], &range, extra].concat(), b"")
 }
 
 /// A minimal report of `window`'s current period; `os` is the inside of its `os` object, `tail`

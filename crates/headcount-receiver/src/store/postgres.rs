@@ -9,8 +9,6 @@ use std::time::Duration;
 use headcount_report::{Period, Window};
 use tokio_postgres::{Client, NoTls};
 
-use std::collections::BTreeSet;
-
 use chrono::NaiveDate;
 
 use super::{
@@ -349,15 +347,13 @@ pub(super) async fn release_state(
             })
             .collect()
     };
-    let counted = periods("SELECT period FROM counted_periods WHERE time_window = $1").await?;
-    let released: BTreeSet<Period> = periods("SELECT period FROM releases WHERE time_window = $1")
-        .await?
-        .into_iter()
-        .collect();
     Ok(ReleaseState {
         first_look,
-        counted,
-        released,
+        counted: periods("SELECT period FROM counted_periods WHERE time_window = $1").await?,
+        released: periods("SELECT period FROM releases WHERE time_window = $1")
+            .await?
+            .into_iter()
+            .collect(),
     })
 }
 

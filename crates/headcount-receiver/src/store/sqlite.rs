@@ -9,8 +9,6 @@ use std::time::Duration;
 use headcount_report::{Period, Window};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use std::collections::BTreeSet;
-
 use chrono::NaiveDate;
 
 use super::{
@@ -350,14 +348,12 @@ pub(super) fn release_state(
             .map_err(&e)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(&e)
     };
-    let counted = periods("SELECT period FROM counted_periods WHERE time_window = ?1")?;
-    let released: BTreeSet<Period> = periods("SELECT period FROM releases WHERE time_window = ?1")?
-        .into_iter()
-        .collect();
     Ok(ReleaseState {
         first_look,
-        counted,
-        released,
+        counted: periods("SELECT period FROM counted_periods WHERE time_window = ?1")?,
+        released: periods("SELECT period FROM releases WHERE time_window = ?1")?
+            .into_iter()
+            .collect(),
     })
 }
 

@@ -498,10 +498,10 @@ pub fn export(db: &str, window: &str, period: &str) -> Vec<(String, String, i64)
         .collect()
 }
 
-/// Asserts that the counters of each of `fields` sum to `reports`: fields every report has, each
-/// counted once per report. `context` names the case.
-pub fn assert_totals(rows: &[(String, String, i64)], fields: &[&str], reports: i64, context: &str) {
-    for field in fields {
+/// Asserts that the counters of each of `fields` (space-separated) sum to `reports`: fields every
+/// report has, each counted once per report. `context` names the case.
+pub fn assert_totals(rows: &[(String, String, i64)], fields: &str, reports: i64, context: &str) {
+    for field in fields.split(' ') {
         assert_eq!(total(rows, field), reports, "{context} {field}");
     }
 }
