@@ -15,13 +15,13 @@ def free_port():
 
 
 def wait_until(predicate, timeout, what):
-    """The first true value of `predicate()`, polled every 50 ms; TimeoutError after `timeout` s."""
+    """The first true value of `predicate()`, polled every 20 ms; TimeoutError after `timeout` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(0.02)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 

@@ -22,22 +22,12 @@ import time
 import pytest
 
 from conftest import REPO, binary
+from local_receiver import wait_until
 
 FIXTURE = REPO / "tests" / "fixtures" / "aws-fcos-x86_64"
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MONTH = re.compile(r"^\d{4}-\d{2}$")
 WEEK = re.compile(r"^\d{4}-W\d{2}$")
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,11 +20,12 @@ import os
 import pathlib
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from local_receiver import LocalReceiver
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RELEASE = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")).resolve() / "release"
@@ -204,12 +205,6 @@ def counted(database, window, period):
                if r["field"] == "level")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def soak(seconds, workdir, seed=None):
     """Runs the soak; returns a dict of what it measured. Raises AssertionError on a broken
     promise."""
@@ -217,23 +212,11 @@ def soak(seconds, workdir, seed=None):
     workdir = pathlib.Path(workdir)
     (workdir / "receiver.toml").write_text(CONFIG)
     database = f"sqlite:{workdir / 'counts.db'}"
-    port = free_port()
-    log = open(workdir / "receiver.log", "wb")
-    proc = subprocess.Popen(
-        [RELEASE / "headcount-receiver", "serve", "--listen", f"127.0.0.1:{port}",
-         "--database", database, "--config", workdir / "receiver.toml"],
-        stdout=log, stderr=subprocess.STDOUT)
+    receiver = LocalReceiver(RELEASE / "headcount-receiver", database, workdir / "receiver.toml",
+                             log=workdir / "receiver.log", timeout=10)
+    proc = receiver.proc
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    (workdir / "receiver.log").read_text()
-                time.sleep(0.05)
-        load = Load(port, seconds, seed)
+        load = Load(receiver.port, seconds, seed)
         samples = []
 
         async def main():
@@ -249,11 +232,9 @@ def soak(seconds, workdir, seed=None):
         asyncio.run(main())
         elapsed = time.monotonic() - started
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, (workdir / "receiver.log").read_text()
+        assert proc.wait(timeout=30) == 0, receiver.output()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
+        receiver.stop()
 
     lost = {}
     for (window, period), acked in load.acked.items():
