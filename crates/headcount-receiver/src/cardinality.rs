@@ -193,6 +193,20 @@ mod tests {
         s
     }
 
+    /// A sorted batch of one period from `field value count` items separated by commas.
+    fn counts(period: &str, items: &str) -> Sums {
+        let keys: Vec<(&str, &str, &str, i64)> = items
+            .split(", ")
+            .map(|item| {
+                let [field, value, n] = item.split(' ').collect::<Vec<_>>()[..] else {
+                    panic!("{item}")
+                };
+                (period, field, value, n.parse().unwrap())
+            })
+            .collect();
+        batch(&keys)
+    }
+
     /// A store of counters in memory, answering asks as the SQL does.
     #[derive(Default)]
     struct Store(HashMap<Key, i64>);
@@ -232,6 +246,16 @@ mod tests {
             n
         }
 
+        /// `field`'s counters as `value=count`, sorted by value.
+        fn shown(&self, field: &str) -> String {
+            let shown: Vec<String> = self
+                .values(field)
+                .iter()
+                .map(|(v, n)| format!("{v}={n}"))
+                .collect();
+            shown.join(" ")
+        }
+
         fn values(&self, field: &str) -> Vec<(String, i64)> {
             let mut v: Vec<_> = self
                 .0
@@ -249,48 +273,22 @@ mod tests {
         let mut store = Store::default();
         let mut bound = Bound::new(3);
         // Five new values in one batch: the first three (in key order) keep a counter.
-        store.count(
-            &mut bound,
-            batch(&[
-                ("2026-11-23", "os.build", "a", 1),
-                ("2026-11-23", "os.build", "b", 2),
-                ("2026-11-23", "os.build", "c", 1),
-                ("2026-11-23", "os.build", "d", 1),
-                ("2026-11-23", "os.build", "e", 4),
-                ("2026-11-23", "arch", "x86_64", 9),
-            ]),
-        );
-        assert_eq!(
-            store.values("os.build"),
-            [
-                ("a".into(), 1),
-                ("b".into(), 2),
-                ("c".into(), 1),
-                ("other".into(), 5)
-            ]
-        );
+        let five =
+            "os.build a 1, os.build b 2, os.build c 1, os.build d 1, os.build e 4, arch x86_64 9";
+        store.count(&mut bound, counts("2026-11-23", five));
+        assert_eq!(store.shown("os.build"), "a=1 b=2 c=1 other=5");
         assert_eq!(bound.take_folded(), HashMap::from([("os.build".into(), 5)]));
         assert!(bound.take_folded().is_empty());
         // A kept value is still counted as itself; a literal "other" joins the folded ones and
         // takes no place; another field has its own room.
         store.count(
             &mut bound,
-            batch(&[
-                ("2026-11-23", "os.build", "b", 1),
-                ("2026-11-23", "os.build", "f", 1),
-                ("2026-11-23", "os.build", "other", 1),
-                ("2026-11-23", "arch", "aarch64", 1),
-            ]),
+            counts(
+                "2026-11-23",
+                "os.build b 1, os.build f 1, os.build other 1, arch aarch64 1",
+            ),
         );
-        assert_eq!(
-            store.values("os.build"),
-            [
-                ("a".into(), 1),
-                ("b".into(), 3),
-                ("c".into(), 1),
-                ("other".into(), 7)
-            ]
-        );
+        assert_eq!(store.shown("os.build"), "a=1 b=3 c=1 other=7");
         assert_eq!(store.values("arch").len(), 2);
         // Another period starts empty.
         store.count(&mut bound, batch(&[("2026-11-24", "os.build", "z", 1)]));
@@ -301,12 +299,7 @@ mod tests {
     fn known_values_cost_no_query_and_a_restart_asks_the_store() {
         let mut store = Store::default();
         let mut bound = Bound::new(2);
-        let b = || {
-            batch(&[
-                ("2026-11", "os.build", "a", 1),
-                ("2026-11", "os.build", "b", 1),
-            ])
-        };
+        let b = || counts("2026-11", "os.build a 1, os.build b 1");
         assert_eq!(store.count(&mut bound, b()), 1);
         assert_eq!(
             store.count(&mut bound, b()),
@@ -316,17 +309,8 @@ mod tests {
         // A new receiver (or one restarted) knows nothing, but the store does: "a" and "b" stay,
         // a third value is other.
         let mut fresh = Bound::new(2);
-        store.count(
-            &mut fresh,
-            batch(&[
-                ("2026-11", "os.build", "a", 1),
-                ("2026-11", "os.build", "c", 1),
-            ]),
-        );
-        assert_eq!(
-            store.values("os.build"),
-            [("a".into(), 3), ("b".into(), 2), ("other".into(), 1)]
-        );
+        store.count(&mut fresh, counts("2026-11", "os.build a 1, os.build c 1"));
+        assert_eq!(store.shown("os.build"), "a=3 b=2 other=1");
         // After a failed commit nothing is assumed.
         bound.forget();
         assert_eq!(store.count(&mut bound, b()), 1);
