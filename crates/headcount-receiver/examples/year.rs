@@ -220,48 +220,27 @@ impl Fleet {
         // Level full: hardware, network, containers, packages.
         let buckets = fixed(&[("1", 0.5), ("0", 0.3), ("2-4", 0.15), ("5-8", 0.05)]);
         let booleans = fixed(&[("true", 0.7), ("false", 0.3)]);
-        for field in [
-            "hardware.disks.nvme",
-            "hardware.disks.ssd",
-            "hardware.disks.hdd",
-            "hardware.disks.virtual",
-            "network.interfaces.ethernet",
-            "network.interfaces.bridge",
-            "network.interfaces.bond",
-            "network.interfaces.vlan",
-            "network.interfaces.wifi",
-            "network.interfaces.wireguard",
-            "network.interfaces.tun",
-            "network.interfaces.vxlan",
-            "network.interfaces.team",
-            "network.interfaces.other",
-            "containers.podman.running",
-            "containers.docker.running",
-            "containers.crio.running",
-            "containers.containerd.running",
-            "containers.nspawn.running",
-            "packages.layered",
-        ] {
+        for field in
+            "hardware.disks.nvme hardware.disks.ssd hardware.disks.hdd hardware.disks.virtual \
+             network.interfaces.ethernet network.interfaces.bridge network.interfaces.bond \
+             network.interfaces.vlan network.interfaces.wifi network.interfaces.wireguard \
+             network.interfaces.tun network.interfaces.vxlan network.interfaces.team \
+             network.interfaces.other containers.podman.running containers.docker.running \
+             containers.crio.running containers.containerd.running containers.nspawn.running \
+             packages.layered"
+                .split(' ')
+        {
             for (v, count) in split(full, &buckets) {
                 add(field, &v, count);
             }
         }
-        for field in [
-            "hardware.secure_boot",
-            "network.ipv4",
-            "network.ipv6",
-            "network.default_route",
-            "containers.podman.installed",
-            "containers.podman.active",
-            "containers.docker.installed",
-            "containers.docker.active",
-            "containers.crio.installed",
-            "containers.crio.active",
-            "containers.containerd.installed",
-            "containers.containerd.active",
-            "containers.nspawn.installed",
-            "containers.nspawn.active",
-        ] {
+        for field in "hardware.secure_boot network.ipv4 network.ipv6 network.default_route \
+             containers.podman.installed containers.podman.active containers.docker.installed \
+             containers.docker.active containers.crio.installed containers.crio.active \
+             containers.containerd.installed containers.containerd.active \
+             containers.nspawn.installed containers.nspawn.active"
+            .split(' ')
+        {
             for (v, count) in split(full, &booleans) {
                 add(field, &v, count);
             }
