@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use headcount_report::{Level, Period, Report, Window};
+use headcount_report::{Level, Period, Report, Rules, Window};
 
 mod collectors;
 mod render;
@@ -35,7 +35,8 @@ pub struct Field {
     pub description: &'static str,
 }
 
-/// What a collector may look at: the root to read under and the instant of collection.
+/// What a collector may look at: the root to read under, the instant of collection and the
+/// open-field rules values are held to.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// Where the machine's files are read.
@@ -44,16 +45,30 @@ pub struct Context {
     pub now: DateTime<Utc>,
     /// The platform, detected once for every collector that needs it.
     platform: OnceLock<Detection>,
+    /// The rules of the open fields (the built-in ones plus a vendor's os-release names).
+    rules: Rules,
 }
 
 impl Context {
-    /// A context reading under `root` at `now`.
+    /// A context reading under `root` at `now`, with the built-in rules.
     pub fn new(root: Root, now: DateTime<Utc>) -> Context {
         Context {
             root,
             now,
             platform: OnceLock::new(),
+            rules: Rules::default(),
         }
+    }
+
+    /// The same context holding values to `rules`.
+    pub fn with_rules(mut self, rules: Rules) -> Context {
+        self.rules = rules;
+        self
+    }
+
+    /// The rules open values are held to: a value breaking its rule is `other` or left out.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// The detected platform and what decided it, whether or not the platform collector runs
@@ -123,8 +138,7 @@ pub fn collector_names() -> impl Iterator<Item = &'static str> {
     COLLECTORS.iter().map(|c| c.name())
 }
 
-/// Collects a report of `level` for the `window` period containing `now`, reading under `root`
-/// and skipping the collectors named in `exclude`. `None` at level off: nothing is collected.
+/// [`build_report_with`] the built-in rules (no os-release names added).
 pub fn build_report(
     root: &Path,
     level: Level,
@@ -132,8 +146,22 @@ pub fn build_report(
     window: Window,
     now: DateTime<Utc>,
 ) -> Option<Report> {
+    build_report_with(root, level, exclude, &Rules::default(), window, now)
+}
+
+/// Collects a report of `level` for the `window` period containing `now`, reading under `root`,
+/// skipping the collectors named in `exclude`, and holding open values to `rules`. `None` at
+/// level off: nothing is collected.
+pub fn build_report_with(
+    root: &Path,
+    level: Level,
+    exclude: &[String],
+    rules: &Rules,
+    window: Window,
+    now: DateTime<Utc>,
+) -> Option<Report> {
     let mut report = Report::new(level, Period::containing(window, now))?;
-    let ctx = Context::new(Root::new(root), now);
+    let ctx = Context::new(Root::new(root), now).with_rules(rules.clone());
     for collector in COLLECTORS {
         if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
             continue;

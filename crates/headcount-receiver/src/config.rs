@@ -59,6 +59,7 @@ struct RawCounts {
     crosstabs: Option<Vec<Vec<String>>>,
     grace_secs: Option<u64>,
     max_values: Option<u32>,
+    known_os_names: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +117,9 @@ pub struct Settings {
     pub rate_limit: Option<RateLimit>,
     /// Daily counters older than this are deleted; monthly counters are kept.
     pub daily_retention: Duration,
+    /// The open-field rules reports are counted with: the contract's, plus the os-release names
+    /// the vendor added (the daemon's `[collecting] known_os_names`).
+    pub rules: headcount_report::Rules,
     /// Certificate and key for native TLS; plain HTTP (behind a reverse proxy) when absent.
     pub tls: Option<TlsFiles>,
 }
@@ -134,6 +138,7 @@ impl Default for Settings {
             connections: Connections::default(),
             rate_limit: None,
             daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
+            rules: headcount_report::Rules::default(),
             tls: None,
         }
     }
@@ -285,6 +290,16 @@ impl Settings {
                 problems.push("counts.max_values: must be at least 1".to_owned());
             }
             settings.max_values = max;
+        }
+
+        if let Some(names) = counts.known_os_names {
+            match headcount_report::Rules::with_os_names(&names) {
+                Ok(rules) => settings.rules = rules,
+                Err(bad) => problems.extend(
+                    bad.into_iter()
+                        .map(|b| format!("counts.known_os_names: {b}")),
+                ),
+            }
         }
 
         let connections = raw.connections.unwrap_or_default();

@@ -39,6 +39,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
-        Command::Schema => preview::schema(),
+        Command::Schema => preview::schema(&cli.root),
     }
 }

@@ -20,9 +20,14 @@ pub fn run(root: &Path, args: &PreviewArgs, now: DateTime<Utc>) -> Result<(), Er
     }
     let settings = &loaded.settings;
     let level = args.level.unwrap_or(settings.level);
-    let Some(report) =
-        headcount_collect::build_report(root, level, &settings.exclude, args.window, now)
-    else {
+    let Some(report) = headcount_collect::build_report_with(
+        root,
+        level,
+        &settings.exclude,
+        &settings.rules,
+        args.window,
+        now,
+    ) else {
         eprintln!("Level is off: nothing would be collected and nothing would be sent.");
         return Ok(());
     };
@@ -43,9 +48,11 @@ pub fn run(root: &Path, args: &PreviewArgs, now: DateTime<Utc>) -> Result<(), Er
     Ok(())
 }
 
-/// Prints the JSON Schema of the report.
-pub fn schema() -> Result<(), Error> {
-    let schema = headcount_report::schema();
+/// Prints the JSON Schema of the report this machine sends: the contract's, with the
+/// os-release names the configuration under `root` adds to the known ones.
+pub fn schema(root: &Path) -> Result<(), Error> {
+    let loaded = config::load(root, &crate::known_collectors())?;
+    let schema = headcount_report::schema_with(&loaded.settings.rules);
     let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

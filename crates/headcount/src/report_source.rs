@@ -34,7 +34,14 @@ impl ReportSource for Collectors {
         window: Window,
         now: DateTime<Utc>,
     ) -> Option<Vec<u8>> {
-        headcount_collect::build_report(root, settings.level, &settings.exclude, window, now)
-            .map(|r| r.to_body())
+        headcount_collect::build_report_with(
+            root,
+            settings.level,
+            &settings.exclude,
+            &settings.rules,
+            window,
+            now,
+        )
+        .map(|r| r.to_body())
     }
 }

@@ -11,9 +11,9 @@ pub struct InstanceTypeCollector;
 
 const FIELDS: &[Field] = &[Field {
     name: "platform.instance_type",
-    kind: "string (A-Z a-z 0-9 . _ -, at most 48)",
-    bucketing: "",
-    description: "Cloud instance or machine type: the attribute afterburn wrote to run/metadata/afterburn for the detected platform, and only that one (aws AFTERBURN_AWS_INSTANCE_TYPE, azure AFTERBURN_AZURE_VMSIZE, gcp AFTERBURN_GCP_MACHINE_TYPE (its last path segment), aliyun AFTERBURN_ALIYUN_INSTANCE_TYPE, akamai AFTERBURN_AKAMAI_INSTANCE_TYPE, cloudstack AFTERBURN_CLOUDSTACK_SERVICE_OFFERING, exoscale AFTERBURN_EXOSCALE_SERVICE_OFFERING, kubevirt AFTERBURN_KUBEVIRT_INSTANCE_TYPE, openstack AFTERBURN_OPENSTACK_INSTANCE_TYPE, oraclecloud AFTERBURN_ORACLECLOUD_INSTANCE_SHAPE, packet AFTERBURN_PACKET_PLAN, scaleway AFTERBURN_SCALEWAY_INSTANCE_TYPE); every other attribute of that file, and every key of another platform, is ignored. Absent on platforms afterburn gives no type for, and when the platform is unknown or not reported.",
+    kind: "string (the provider's instance type names, or other)",
+    bucketing: "a name outside the platform's documented names (an operator's own flavor or offering) is sent as other",
+    description: "Cloud instance or machine type: the attribute afterburn wrote to run/metadata/afterburn for the detected platform, and only that one (aws AFTERBURN_AWS_INSTANCE_TYPE, azure AFTERBURN_AZURE_VMSIZE, gcp AFTERBURN_GCP_MACHINE_TYPE (without the projects/<number>/machineTypes/ prefix), aliyun AFTERBURN_ALIYUN_INSTANCE_TYPE, akamai AFTERBURN_AKAMAI_INSTANCE_TYPE, cloudstack AFTERBURN_CLOUDSTACK_SERVICE_OFFERING, exoscale AFTERBURN_EXOSCALE_SERVICE_OFFERING, kubevirt AFTERBURN_KUBEVIRT_INSTANCE_TYPE, openstack AFTERBURN_OPENSTACK_INSTANCE_TYPE, oraclecloud AFTERBURN_ORACLECLOUD_INSTANCE_SHAPE, packet AFTERBURN_PACKET_PLAN, scaleway AFTERBURN_SCALEWAY_INSTANCE_TYPE); every other attribute of that file, and every key of another platform, is ignored. Absent on platforms afterburn gives no type for, and when the platform is unknown or not reported.",
 }];
 
 /// Afterburn's machine type attribute of each platform that has one (afterburn's
@@ -79,12 +79,18 @@ impl Collector for InstanceTypeCollector {
         let Some(value) = parse_env(&text).find_map(|(k, v)| (k == key).then_some(v)) else {
             return;
         };
-        // GCP's metadata service gives `projects/<number>/machineTypes/<type>`: the project
-        // number identifies the owner, so only the last segment is kept.
-        let value = value.rsplit('/').next().unwrap_or_default();
-        platform.instance_type = InstanceType::new(value);
-        if platform.instance_type.is_none() {
-            tracing::debug!(key, "instance type does not fit the report, left out");
+        // The contract's rule for this platform: its provider's names, else other (on GCP the
+        // metadata server's project path is taken off first).
+        platform.instance_type = InstanceType::for_platform(platform.id, &value);
+        if platform
+            .instance_type
+            .as_ref()
+            .is_some_and(|t| t.is_other())
+        {
+            tracing::debug!(
+                key,
+                "instance type breaks its platform's rule, sent as other"
+            );
         }
     }
 }
@@ -92,6 +98,18 @@ impl Collector for InstanceTypeCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every platform afterburn gives a type for has a rule in the contract, so no value is
+    /// ever sent unchecked.
+    #[test]
+    fn every_type_key_has_a_rule() {
+        for (platform, key) in TYPE_KEYS {
+            assert!(
+                InstanceType::for_platform(*platform, "i-0abc123def4567890").is_some(),
+                "{platform} ({key}) has no instance type rule"
+            );
+        }
+    }
 
     #[test]
     fn unknown_and_metal_have_no_key() {
