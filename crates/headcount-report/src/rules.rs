@@ -234,25 +234,34 @@ fn has_uuid(b: &[u8]) -> bool {
 /// Four digit groups of 1 to 3 digits, each a whole run of digits, joined by single `.`, `-`
 /// or `_`.
 fn has_ipv4(b: &[u8]) -> bool {
-    // (start, end) of each maximal digit run.
-    let mut groups: Vec<(usize, usize)> = Vec::new();
+    // Groups chained so far: each a whole digit run of 1 to 3 digits that ends right before a
+    // single separator and the next group.
+    let mut chained = 0;
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            groups.push((start, i));
-        } else {
+        if !b[i].is_ascii_digit() {
+            chained = 0;
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
             i += 1;
         }
+        chained = if i - start <= 3 { chained + 1 } else { 0 };
+        if chained == 4 {
+            return true;
+        }
+        // Only a single separator followed by a digit continues the chain.
+        let joined =
+            i + 1 < b.len() && matches!(b[i], b'.' | b'-' | b'_') && b[i + 1].is_ascii_digit();
+        if joined {
+            i += 1;
+        } else {
+            chained = 0;
+        }
     }
-    groups.windows(4).any(|w| {
-        w.iter().all(|(s, e)| e - s <= 3)
-            && w.windows(2)
-                .all(|p| p[1].0 == p[0].1 + 1 && matches!(b[p[0].1], b'.' | b'-' | b'_'))
-    })
+    false
 }
 
 fn has_mac(b: &[u8]) -> bool {
