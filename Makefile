@@ -20,6 +20,9 @@ UNITDIR     ?= $(LIBDIR)/systemd/system
 PRESETDIR   ?= $(LIBDIR)/systemd/system-preset
 CATALOGDIR  ?= $(LIBDIR)/systemd/catalog
 VENDORCONFDIR ?= $(LIBDIR)/headcount/config.d
+MOTDDIR     ?= $(LIBDIR)/motd.d
+# Where the unit's RuntimeDirectory=headcount/notice keeps the login notice while it sends.
+NOTICE      ?= /run/headcount/notice/motd
 SYSCONFDIR  ?= /etc
 RECEIVERCONFDIR ?= $(SYSCONFDIR)/headcount-receiver
 # The unit names its config as %E/... (= /etc); any other place is written out.
@@ -51,6 +54,9 @@ install:
 	$(INSTALL) -D -m 0644 dist/config.d/10-defaults.toml "$(DESTDIR)$(VENDORCONFDIR)/10-defaults.toml"
 	$(INSTALL) -D -m 0644 dist/man/headcount.8 "$(DESTDIR)$(MANDIR)/man8/headcount.8"
 	$(INSTALL) -D -m 0644 dist/man/headcount.conf.5 "$(DESTDIR)$(MANDIR)/man5/headcount.conf.5"
+	# pam_motd reads motd.d; the link dangles (and shows nothing) while the service is not sending.
+	$(INSTALL) -d -m 0755 "$(DESTDIR)$(MOTDDIR)"
+	ln -sfn "$(NOTICE)" "$(DESTDIR)$(MOTDDIR)/headcount"
 
 uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/headcount" \
@@ -59,7 +65,8 @@ uninstall:
 	      "$(DESTDIR)$(CATALOGDIR)/headcount.catalog" \
 	      "$(DESTDIR)$(VENDORCONFDIR)/10-defaults.toml" \
 	      "$(DESTDIR)$(MANDIR)/man8/headcount.8" \
-	      "$(DESTDIR)$(MANDIR)/man5/headcount.conf.5"
+	      "$(DESTDIR)$(MANDIR)/man5/headcount.conf.5" \
+	      "$(DESTDIR)$(MOTDDIR)/headcount"
 
 build-receiver:
 	$(CARGO) build --release --locked -p headcount-receiver

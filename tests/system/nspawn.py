@@ -32,20 +32,28 @@ RECEIVER_URL = f"http://127.0.0.1:{RECEIVER_PORT}/v1/report"
 RECEIVER_DIR = "/var/lib/test-receiver"
 PROXY_PORT = 8888
 PROXY_LOG = "/var/log/test-tinyproxy.log"
+SOCKS_PORT = 1080
+SOCKS_USER = "counter"
+SOCKS_PASSWORD = "s0cks-pw-in-the-container"
 
 BOOT_TIMEOUT = 60
 STOP_TIMEOUT = 15
 
 # A receiver on loopback inside the container: it stores each request's body, byte for byte, and
 # its path and headers, then answers 202. (The real headcount-receiver may replace it later.)
+# With a file named `hang` in its directory it reads the request, marks it in `hung`, and never
+# answers: a send stays in flight.
 RECEIVER_SCRIPT = """\
-import http.server, json, os, sys
+import http.server, json, os, sys, time
 
 DIR = sys.argv[2]
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if os.path.exists(os.path.join(DIR, "hang")):
+            open(os.path.join(DIR, "hung"), "a").write("1\\n")
+            time.sleep(3600)
         n = len([f for f in os.listdir(DIR) if f.endswith(".body")]) + 1
         # Header names are case-insensitive (hyper sends them lower-case): store them lower-cased.
         meta = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
@@ -103,11 +111,25 @@ ExecStartPost={WAIT_FOR_PORT.format(port=PROXY_PORT)}
 WantedBy=multi-user.target
 """
 
+# microsocks (Debian's, copied from the host: it needs only libc) as a SOCKS5 server with a login.
+SOCKS_UNIT = f"""\
+[Unit]
+Description=microsocks for the headcount system tests
+Before=headcount.service
+
+[Service]
+ExecStart=/usr/local/bin/microsocks -i 127.0.0.1 -p {SOCKS_PORT} -u {SOCKS_USER} -P {SOCKS_PASSWORD}
+ExecStartPost={WAIT_FOR_PORT.format(port=SOCKS_PORT)}
+
+[Install]
+WantedBy=multi-user.target
+"""
+
 # Test-only ordering: headcount starts after the loopback helpers are listening. A drop-in, so
 # the unit under test is the installed one, unchanged.
 HEADCOUNT_TEST_DROPIN = """\
 [Unit]
-After=test-receiver.service test-tinyproxy.service
+After=test-receiver.service test-tinyproxy.service test-microsocks.service
 """
 
 # Debian's Ignition 2.14 always relabels what it wrote: it reads SELINUXTYPE from the root and runs
@@ -253,6 +275,15 @@ class Machine:
         self.write("/etc/systemd/system/headcount.service.d/50-test-order.conf", HEADCOUNT_TEST_DROPIN)
         self._enable("test-tinyproxy.service")
 
+    def install_microsocks(self) -> None:
+        target = self.path("/usr/local/bin/microsocks")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2("/usr/bin/microsocks", target)
+        target.chmod(0o755)
+        self.write("/etc/systemd/system/test-microsocks.service", SOCKS_UNIT)
+        self.write("/etc/systemd/system/headcount.service.d/50-test-order.conf", HEADCOUNT_TEST_DROPIN)
+        self._enable("test-microsocks.service")
+
     def _enable(self, unit: str) -> None:
         subprocess.run(["systemctl", f"--root={self.root}", "enable", unit], check=True, capture_output=True)
 
@@ -393,6 +424,13 @@ class Machine:
             meta = json.loads(body.with_suffix(".meta").read_text())
             out.append((body.read_bytes(), meta))
         return out
+
+    def login_messages(self) -> str:
+        """What a console login shows: the real login(1) and PAM stack (pam_motd) on a pty."""
+        result = self.run(["timeout", "20", "script", "-qec", "login -f root", "/dev/null"], input="exit\n",
+                          check=False, timeout=30)
+        assert "logout" in result.stdout or result.returncode == 0, result
+        return result.stdout
 
     def journal_json(self, *match: str) -> list:
         """`journalctl -u headcount -o json --all` entries (optionally with field matches)."""

@@ -1,5 +1,6 @@
 """The install step and the documentation of config keys, checked without a container."""
 
+import os
 import pathlib
 import re
 import subprocess
@@ -56,6 +57,12 @@ def test_make_install_lays_out_everything_under_destdir():
             "usr/share/man/man8/headcount.8",
         ]
         assert (root / "usr/bin/headcount").stat().st_mode & 0o777 == 0o755
+        # The login notice: a link into the unit's RuntimeDirectory, dangling until the service runs.
+        links = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_symlink())
+        assert links == ["usr/lib/motd.d/headcount"]
+        assert os.readlink(root / "usr/lib/motd.d/headcount") == "/run/headcount/notice/motd"
+        unit = (REPO / "systemd/headcount.service").read_text()
+        assert "\nRuntimeDirectory=headcount/notice\n" in unit
         assert (root / "usr/lib/systemd/system/headcount.service").read_text() == \
             (REPO / "systemd/headcount.service").read_text()
 

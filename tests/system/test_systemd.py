@@ -25,7 +25,12 @@ from nspawn import (
     MESSAGE_ID_SENT,
     PROXY_LOG,
     PROXY_PORT,
+    RECEIVER_DIR,
+    RECEIVER_PORT,
     RECEIVER_URL,
+    SOCKS_PASSWORD,
+    SOCKS_PORT,
+    SOCKS_USER,
     Machine,
     headcount_config,
     ignition_data_url,
@@ -69,17 +74,21 @@ def machine(rootfs, request):
         m.stop()
 
 
-def reporting_machine(make, *, fragments=None, with_proxy=False, **reporting) -> Machine:
+def reporting_machine(make, *, fragments=None, with_proxy=False, with_socks=False, boot=True,
+                      **reporting) -> Machine:
     """A container with headcount, the loopback receiver and a test config, booted."""
     m = make()
     m.install_headcount()
     m.install_receiver()
     if with_proxy:
         m.install_proxy()
+    if with_socks:
+        m.install_microsocks()
     m.write("/etc/headcount/config.d/50-test.toml", headcount_config(**reporting))
     for name, text in (fragments or {}).items():
         m.write(f"/etc/headcount/config.d/{name}", text)
-    m.boot()
+    if boot:
+        m.boot()
     return m
 
 
@@ -376,3 +385,178 @@ def test_restart_sends_nothing_new(machine):
     time.sleep(2)  # with no startup delay, a report would go out at once
     assert m.received() == before
     assert len(m.journal_json(f"MESSAGE_ID={MESSAGE_ID_SENT}")) == 2
+
+
+# --- the operator's controls ---------------------------------------------------------------------
+
+LEVEL_FRAGMENT = "/etc/headcount/config.d/90-level.toml"
+NOTICE = "/run/headcount/notice/motd"
+NOTICE_LINE = "this machine reports anonymous counts at level"
+# The stand-in kernel command line. An nspawn container sees the host's /proc/cmdline, and
+# `systemd-nspawn --bind-ro=FILE:/proc/cmdline` is no stand-in for the daemon: checked by hand in
+# this container, `systemd-run -p ProtectProc=invisible cat /proc/cmdline` prints the host's line
+# again, because ProtectProc= gives the service a fresh procfs. A test drop-in binding the file
+# inside the service's own mount namespace is what the daemon reads; the test below checks that
+# with a transient unit of the same ProtectProc= and the same bind.
+CMDLINE_STANDIN = "/etc/headcount-test/cmdline"
+CMDLINE_DROPIN = f"""\
+[Service]
+BindReadOnlyPaths={CMDLINE_STANDIN}:/proc/cmdline
+"""
+
+
+def level(m: Machine, *args: str) -> subprocess.CompletedProcess:
+    return m.run(["headcount", "level", *args], check=False)
+
+
+def assert_stopped_cleanly(m: Machine) -> dict:
+    show = m.wait_for("headcount to be inactive",
+                      lambda: (s := m.show())["ActiveState"] in ("inactive", "failed") and s)
+    assert show["ActiveState"] == "inactive", show
+    assert show["Result"] == "success", show
+    assert m.run(["systemctl", "is-failed", "headcount.service"], check=False).stdout.strip() != "failed"
+    return show
+
+
+def notice_mode(m: Machine):
+    """The notice's mode inside the container (/run is the container's own tmpfs), or None."""
+    result = m.run(["stat", "-c", "%a", NOTICE], check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def state_files(m: Machine) -> list:
+    state = m.path(STATE_DIR)
+    return list(state.iterdir()) if state.exists() else []
+
+
+def test_level_off_on_a_running_service_abandons_the_send_in_flight_and_stops_it(machine):
+    m = reporting_machine(machine, boot=False, timeout_secs=120)
+    m.write(f"{RECEIVER_DIR}/hang", "")
+    m.boot()
+    # The first report is in flight: the receiver read it and will never answer.
+    m.wait_for("a request in flight", lambda: m.path(f"{RECEIVER_DIR}/hung").exists())
+    assert m.show()["ActiveState"] == "active"
+    started = time.monotonic()
+    result = level(m, "off")
+    took = time.monotonic() - started
+    assert result.returncode == 0, result
+    # The daemon acknowledged by stopping itself; the unit was not stopped for it.
+    assert "headcount.service stopped: nothing more is sent" in result.stdout, result.stdout
+    assert took < 5, f"headcount level off took {took:.1f}s"
+    # Once `level off` has returned, the service is gone: nothing more can leave.
+    show = m.show()
+    assert show["ActiveState"] == "inactive" and show["Result"] == "success", show
+    assert m.path(LEVEL_FRAGMENT).read_text().endswith('[collecting]\nlevel = "off"\n')
+    assert m.path(LEVEL_FRAGMENT).stat().st_mode & 0o777 == 0o644
+    messages = [e.get("MESSAGE", "") for e in daemon_entries(m)]
+    assert any("abandoned the" in msg for msg in messages), messages
+    assert m.journal_json(f"MESSAGE_ID={MESSAGE_ID_SENT}") == []
+    assert state_files(m) == [], "an abandoned send settled a period"
+    assert m.received() == []
+    assert notice_mode(m) is None
+
+
+def test_the_login_notice_is_there_at_minimal_and_gone_at_off(machine):
+    m = reporting_machine(machine)
+    before = wait_for_reports(m)
+    # The real login(1) through PAM: pam_motd reads /usr/lib/motd.d/headcount, a link to the notice.
+    shown = m.login_messages()
+    host = f"127.0.0.1:{RECEIVER_PORT}"
+    assert f"headcount: {NOTICE_LINE} minimal to {host}." in shown, shown
+    assert "`headcount preview`" in shown and "`sudo headcount level off`" in shown, shown
+    assert m.path("/usr/lib/motd.d/headcount").is_symlink()
+    assert notice_mode(m) == "644"
+    # `headcount status` says the same.
+    assert f"{NOTICE_LINE} minimal to {host}." in m.run(["headcount", "status"]).stdout
+    result = level(m, "off")
+    assert result.returncode == 0, result
+    assert_stopped_cleanly(m)
+    shown = m.login_messages()
+    assert NOTICE_LINE not in shown, shown
+    assert "Debian" in shown, "the login printed its usual messages"  # the check itself works
+    assert notice_mode(m) is None
+    time.sleep(2)
+    assert m.received() == before, "a report after level off"
+
+
+def test_level_full_starts_an_enabled_service_and_level_minimal_reloads_it(machine):
+    m = reporting_machine(machine, fragments={"90-level.toml": '[collecting]\nlevel = "off"\n'})
+    assert_stopped_cleanly(m)
+    assert m.received() == []
+    result = level(m, "full")
+    assert result.returncode == 0, result
+    assert "headcount.service started at level full" in result.stdout, result.stdout
+    reports = by_window(wait_for_reports(m))
+    assert {r["level"] for r in reports.values()} == {"full"}, reports
+    show = m.show()
+    assert show["ActiveState"] == "active" and show["StatusText"].startswith("level full"), show
+    pid = show["MainPID"]
+    result = level(m, "minimal")
+    assert result.returncode == 0, result
+    assert "headcount.service now runs at level minimal" in result.stdout, result.stdout
+    show = m.show()
+    assert show["MainPID"] == pid, "the level was applied by a reload, not a restart"
+    assert show["StatusText"].startswith("level minimal"), show
+    shown = m.run(["headcount", "level"]).stdout
+    assert shown.startswith(f"level:    minimal\nset by:   {LEVEL_FRAGMENT}:"), shown
+    # Refused with 78 when a later fragment would win, naming it; nothing written.
+    m.run(["sh", "-c", "printf '[collecting]\\nlevel = \"minimal\"\\n' > /etc/headcount/config.d/95-site.toml"])
+    result = level(m, "full")
+    assert result.returncode == 78, result
+    assert "95-site.toml" in result.stderr, result.stderr
+    assert m.path(LEVEL_FRAGMENT).read_text().endswith('level = "minimal"\n')
+    assert m.show()["StatusText"].startswith("level minimal")
+
+
+def test_headcount_level_off_on_the_kernel_command_line_sends_nothing(machine):
+    m = reporting_machine(machine, boot=False)
+    m.write(CMDLINE_STANDIN, "BOOT_IMAGE=/vmlinuz root=UUID=0 ro headcount.level=off quiet\n")
+    m.write("/etc/systemd/system/headcount.service.d/60-test-cmdline.conf", CMDLINE_DROPIN)
+    m.boot()
+    # The stand-in is what a service with the unit's ProtectProc= and the drop-in's bind reads,
+    # and headcount names it as the origin of the level.
+    seen = m.run(["systemd-run", "--wait", "--pipe", "-q", "-p", "ProtectProc=invisible", "-p", "DynamicUser=yes",
+                  "-p", f"BindReadOnlyPaths={CMDLINE_STANDIN}:/proc/cmdline", "headcount", "check-config"]).stdout
+    assert 'level = "off"  # kernel command line' in seen, seen
+    assert_stopped_cleanly(m)
+    time.sleep(2)
+    assert m.received() == []
+    assert state_files(m) == []
+    lines = daemon_entries(m)
+    assert len(lines) == 1 and lines[0].get("MESSAGE_ID") == MESSAGE_ID_NOTHING_SENT, lines
+    assert lines[0].get("HEADCOUNT_LEVEL") == "off", lines[0]
+
+
+def test_the_old_pinger_opt_out_written_by_real_ignition_sends_nothing(machine):
+    m = reporting_machine(machine, boot=False)
+    # The opt-out fedora-coreos-pinger documented, as a fleet's Ignition config still writes it.
+    fragment = "[reporting]\nenabled = false\n"
+    path = "/etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml"
+    m.ignition_files({
+        "ignition": {"version": "3.3.0"},
+        "storage": {"files": [{"path": path, "mode": 420,
+                               "contents": {"source": ignition_data_url(fragment)}}]},
+    })
+    m.boot()
+    assert_stopped_cleanly(m)
+    time.sleep(2)
+    assert m.received() == []
+    assert state_files(m) == []
+    check = m.run(["headcount", "check-config"]).stdout
+    assert f'level = "off"  # {path}:2 (the fedora-coreos-pinger opt-out' in check, check
+
+
+def test_reports_go_through_a_socks5_proxy_that_resolves_the_name(machine):
+    endpoint = f"http://localhost:{RECEIVER_PORT}/v1/report"
+    proxy = f"socks5h://{SOCKS_USER}:{SOCKS_PASSWORD}@127.0.0.1:{SOCKS_PORT}"
+    m = reporting_machine(machine, with_socks=True, boot=False, endpoint=endpoint, proxy=proxy)
+    # The debootstrapped root has no /etc/hosts (a real machine does): without it the proxy cannot
+    # resolve "localhost". IPv4 only, as the receiver listens on 127.0.0.1.
+    m.write("/etc/hosts", "127.0.0.1 localhost\n")
+    m.boot()
+    wait_for_reports(m)
+    socks_log = m.run(["journalctl", "--no-pager", "-u", "test-microsocks", "-o", "cat"]).stdout
+    assert socks_log.count(f"connected to localhost:{RECEIVER_PORT}") >= 2, socks_log
+    journal = m.run(["journalctl", "--no-pager", "-u", "headcount", "-o", "cat"]).stdout
+    assert "via proxy socks5h://***@127.0.0.1:1080" in journal, journal
+    assert SOCKS_PASSWORD not in journal

@@ -138,6 +138,11 @@ pub fn collector_names() -> impl Iterator<Item = &'static str> {
     COLLECTORS.iter().map(|c| c.name())
 }
 
+/// Each collector's name and the lowest level it runs at, in report order.
+pub fn collector_levels() -> impl Iterator<Item = (&'static str, Level)> {
+    COLLECTORS.iter().map(|c| (c.name(), c.level()))
+}
+
 /// [`build_report_with`] the built-in rules (no os-release names added).
 pub fn build_report(
     root: &Path,

@@ -35,6 +35,19 @@ pub fn render(loaded: &Loaded) -> String {
             }
         }
     }
+    let beyond_fragments = loaded
+        .level_sources
+        .iter()
+        .any(|l| !matches!(l.origin, config::Origin::File { .. }));
+    if loaded.level_sources.len() > 1 || beyond_fragments {
+        out.push_str(
+            "# Sources of the level, in precedence order (an \"off\" from any of them wins; \
+             then the kernel command line; then the later fragment):\n",
+        );
+        for l in &loaded.level_sources {
+            out.push_str(&format!("#   {}: {}\n", l.origin, l.level));
+        }
+    }
     let line = |out: &mut String, section: &str, key: &str, value: Option<String>, unset: &str| {
         let origin = loaded.origin(section, key);
         match value {

@@ -9,7 +9,7 @@ use headcount_report::{Level, Window};
 ///
 /// Once per UTC day and once per UTC month, headcount posts one small report of coarse
 /// platform and OS facts, with no unique ID. Configuration lives in
-/// {/usr/lib,/run,/etc}/headcount/config.d/*.toml.
+/// {/usr/lib,/run,/etc}/headcount/config.d/*.toml; `headcount level off` turns it off.
 #[derive(Debug, Parser)]
 #[command(name = "headcount", version, propagate_version = true)]
 pub struct Cli {
@@ -45,6 +45,23 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+
+    /// Show or change the collection level.
+    ///
+    /// Without LEVEL: the effective level, the source that set it (a file, or the kernel command
+    /// line) and what that level sends. With LEVEL: writes it to
+    /// /etc/headcount/config.d/90-level.toml under the root (atomically, mode 0644, keeping the
+    /// file's other keys and comments), then, with --root / under systemd, makes
+    /// headcount.service take it. off is never refused; once `level off` returns the service has
+    /// stopped and no report leaves. minimal and full are refused with exit 78, naming the
+    /// source, when a source of higher precedence would override them (an off anywhere, a later
+    /// fragment, the kernel command line); they start an enabled service that is not running.
+    /// Exits 77 when the file may not be written.
+    Level {
+        /// The level to set: off (nothing is collected or sent), minimal or full.
+        #[arg(value_name = "off|minimal|full")]
+        level: Option<Level>,
     },
 
     /// Show exactly what would be sent, without sending anything.

@@ -16,6 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Settings, redact};
 use crate::logging::{MESSAGE_ID_NOTHING_SENT, MESSAGE_ID_REFUSED, MESSAGE_ID_SENT};
+use crate::motd::{Notice, RUNTIME_DIRECTORY_ENV};
 use crate::schedule::{self, Action, Outcome, Schedule, Timing};
 use crate::send::{self, Verdict};
 use crate::state::{STATE_DIRECTORY_ENV, State, StateFile};
@@ -86,8 +87,11 @@ pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
         // instead of tokio's default 10 s, so the idle daemon is one thread.
         .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
         .build()?;
+    let notice = Notice::locate(std::env::var(RUNTIME_DIRECTORY_ENV).ok().as_deref());
+    notice.update(&settings);
     let daemon = Daemon {
         root: root.to_path_buf(),
+        notice,
         settings,
         state,
         state_file,
@@ -143,6 +147,8 @@ fn announce(settings: &Settings) -> Announce {
 
 struct Daemon<'a> {
     root: PathBuf,
+    /// The login notice, kept in step with the settings.
+    notice: Notice,
     settings: Settings,
     state: State,
     state_file: StateFile,
@@ -205,10 +211,22 @@ impl Daemon<'_> {
             match action {
                 Action::Send { window, period } => {
                     let stop = self
-                        .send(window, period, &mut sigterm, &mut sigint, &mut watchdog)
+                        .send(
+                            window,
+                            period,
+                            &mut sigterm,
+                            &mut sigint,
+                            &mut sighup,
+                            &mut watchdog,
+                        )
                         .await;
-                    if stop.is_some() {
-                        return self.stop();
+                    match stop {
+                        Some(Stop::Signal) => return self.stop(),
+                        Some(Stop::NothingToDo) => {
+                            notify::stopping();
+                            return Ok(());
+                        }
+                        None => {}
                     }
                 }
                 Action::Sleep { until } => {
@@ -237,6 +255,7 @@ impl Daemon<'_> {
 
     fn stop(&self) -> Result<(), DaemonError> {
         notify::stopping();
+        self.notice.clear();
         info!("stopping");
         Ok(())
     }
@@ -304,24 +323,27 @@ impl Daemon<'_> {
                     warn!("{w}");
                 }
                 if announce(&loaded.settings) == Announce::NothingToDo {
+                    self.notice.clear();
                     notify::ready("nothing will be sent (level off or no endpoint)");
                     return Stop::NothingToDo;
                 }
                 info!("configuration reloaded");
                 self.settings = loaded.settings;
+                self.notice.update(&self.settings);
             }
         }
         Stop::Signal
     }
 
-    /// Collects and sends one report; returns `Some` when a signal asked to stop meanwhile
-    /// (the request is abandoned and the state left untouched).
+    /// Collects and sends one report; returns `Some` when a signal asked to stop meanwhile, or
+    /// a reload turned reporting off (the request is abandoned and the state left untouched).
     async fn send(
         &mut self,
         window: Window,
         period: Period,
         sigterm: &mut tokio::signal::unix::Signal,
         sigint: &mut tokio::signal::unix::Signal,
+        sighup: &mut tokio::signal::unix::Signal,
         watchdog: &mut Option<tokio::time::Interval>,
     ) -> Option<Stop> {
         let now = Utc::now();
@@ -346,23 +368,37 @@ impl Daemon<'_> {
             return None;
         };
         let text = String::from_utf8_lossy(&body).into_owned();
-        let answer = {
-            let fut = send::send(&self.root, &self.settings, body);
-            tokio::pin!(fut);
-            loop {
-                tokio::select! {
-                    a = &mut fut => break a,
-                    _ = sigterm.recv() => return Some(Stop::Signal),
-                    _ = sigint.recv() => return Some(Stop::Signal),
-                    _ = watchdog_tick(watchdog) => notify::watchdog(),
+        // The request keeps the settings it started with; a reload meanwhile may replace
+        // `self.settings`.
+        let (root, settings) = (self.root.clone(), self.settings.clone());
+        let fut = send::send(&root, &settings, body);
+        tokio::pin!(fut);
+        let answer = loop {
+            tokio::select! {
+                a = &mut fut => break a,
+                _ = sigterm.recv() => return Some(Stop::Signal),
+                _ = sigint.recv() => return Some(Stop::Signal),
+                // A reload is applied at once, not after the answer: when it turns reporting
+                // off (`headcount level off` waits for this), the request in flight is dropped
+                // unanswered, so it never counts as sent. Otherwise it goes on.
+                _ = sighup.recv() => {
+                    if let Stop::NothingToDo = self.reload() {
+                        info!("abandoned the {window} report for {period} in flight: reporting was turned off");
+                        return Some(Stop::NothingToDo);
+                    }
+                    // READY=1 ends the reload now, with the whole status line, as the loop
+                    // does after a reload while sleeping.
+                    let action = Action::Send { window, period };
+                    notify::ready(&status_line(&self.settings, &self.state, &self.schedule, action, Utc::now()));
                 }
+                _ = watchdog_tick(watchdog) => notify::watchdog(),
             }
         };
         // Where the report really went: the endpoint, or where a same-origin redirect led.
         let url = answer
             .url
             .as_ref()
-            .or(self.settings.endpoint.as_ref())
+            .or(settings.endpoint.as_ref())
             .map(redact)
             .unwrap_or_default();
         let outcome = match answer.verdict {

@@ -7,6 +7,8 @@ use crate::daemon::DaemonError;
 pub const EXIT_CONFIG: u8 = 78;
 /// Exit code for any other failure.
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit code when a file may not be written (EX_NOPERM from sysexits.h).
+pub const EXIT_NOPERM: u8 = 77;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,9 @@ pub enum Error {
     /// Writing the command's output failed (for example a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// `headcount level` was refused or could not do its work.
+    #[error(transparent)]
+    Level(#[from] crate::level::LevelError),
 }
 
 impl Error {
@@ -29,6 +34,7 @@ impl Error {
             Error::Config(_) => EXIT_CONFIG,
             Error::Daemon(e) => e.exit_code(),
             Error::Output(_) => EXIT_FAILURE,
+            Error::Level(e) => e.exit_code(),
         }
     }
 }

@@ -9,7 +9,9 @@ pub mod config;
 pub mod daemon;
 mod error;
 mod file_read;
+pub mod level;
 pub mod logging;
+pub mod motd;
 pub mod notify;
 pub mod preview;
 pub mod report_source;
@@ -17,9 +19,10 @@ pub mod schedule;
 pub mod send;
 pub mod state;
 pub mod status;
+pub mod systemctl;
 pub mod timer;
 
-pub use error::{EXIT_CONFIG, EXIT_FAILURE, Error};
+pub use error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, Error};
 
 use cli::{Cli, Command};
 
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
         Command::Schema => preview::schema(&cli.root),
+        Command::Level { level } => level::run(&cli.root, level),
     }
 }

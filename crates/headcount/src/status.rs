@@ -32,6 +32,8 @@ pub struct Status {
     pub clock: Clock,
     /// Per window: last settled period and the next due time.
     pub windows: Vec<WindowStatus>,
+    /// The login notice the running service shows (`null` when nothing is sent).
+    pub notice: Option<String>,
 }
 
 /// The wall clock as the daemon judges it.
@@ -120,6 +122,7 @@ pub fn status(
             plausible_from,
         },
         windows,
+        notice: crate::motd::text(settings),
     }
 }
 
@@ -173,6 +176,13 @@ pub fn render(s: &Status) -> String {
             &format!("{}:", w.window),
             &format!("last settled {last}; next {next}"),
         );
+    }
+    match &s.notice {
+        Some(notice) => {
+            out.push('\n');
+            out.push_str(notice);
+        }
+        None => out.push_str("\nNothing is sent: no login notice is shown.\n"),
     }
     out
 }
@@ -264,6 +274,15 @@ mod tests {
             assert!(out.contains("proxy.example:3128"), "{out}");
         }
         assert!(text.contains("last settled 2026-11-23"), "{text}");
+        // The login notice's two lines, as the running service shows them.
+        assert!(
+            text.ends_with(&crate::motd::text(&settings).unwrap()),
+            "{text}"
+        );
+        assert!(
+            text.contains("reports anonymous counts at level minimal to counter.example."),
+            "{text}"
+        );
     }
 
     #[test]

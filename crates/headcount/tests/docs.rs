@@ -14,6 +14,9 @@ fn documented_keys() -> BTreeSet<(String, String)> {
     for line in PAGE.lines() {
         if let Some(rest) = line.strip_prefix("### `[") {
             section = rest.strip_suffix("]`").map(str::to_owned);
+        } else if line.starts_with('#') {
+            // Any other heading ends the key tables (later tables are about something else).
+            section = None;
         } else if let (Some(s), Some(rest)) = (&section, line.strip_prefix("| `")) {
             let key = rest.split('`').next().unwrap();
             keys.insert((s.clone(), key.to_owned()));
@@ -263,5 +266,57 @@ fn the_documented_status_line_and_json_keys_are_the_codes() {
             DAEMON_PAGE.contains(&format!("`{key}`")),
             "daemon.md does not name clock.{key}"
         );
+    }
+}
+
+const OPERATIONS: &str = include_str!("../../../docs/usage/operations.md");
+
+/// operations.md opens with how to turn headcount off, every way, in order of precedence, with
+/// the names the code uses.
+#[test]
+fn operations_opens_with_every_way_to_turn_it_off_in_order_of_precedence() {
+    use headcount::config::{cmdline::LEVEL_PARAM, pinger::PINGER_NAMES};
+    let first = OPERATIONS.lines().find(|l| l.starts_with("## ")).unwrap();
+    assert_eq!(first, "## Turn it off");
+    let start = OPERATIONS.find("## Turn it off").unwrap();
+    let section = &OPERATIONS[start..start + OPERATIONS[start + 3..].find("\n## ").unwrap() + 3];
+    let ways = [
+        format!("`{LEVEL_PARAM}=off`"),
+        format!("`/etc/{}/config.d/`", PINGER_NAMES[0]),
+        "`sudo headcount level off`".to_owned(),
+        "`[collecting] level = \"off\"`".to_owned(),
+    ];
+    let positions: Vec<usize> = ways
+        .iter()
+        .map(|w| {
+            section
+                .find(w.as_str())
+                .unwrap_or_else(|| panic!("{w} missing from the \"Turn it off\" section"))
+        })
+        .collect();
+    let mut sorted = positions.clone();
+    sorted.sort();
+    assert_eq!(positions, sorted, "not in order of precedence: {ways:?}");
+    for needle in [
+        format!("`/etc/{}/config.d/`", PINGER_NAMES[1]),
+        "`[reporting] enabled = false`".to_owned(),
+        format!("`/{}`", headcount::level::LEVEL_FRAGMENT),
+    ] {
+        assert!(section.contains(&needle), "{needle} missing");
+    }
+    // The Butane example for the kernel command line.
+    assert!(
+        OPERATIONS.contains(&format!(
+            "kernel_arguments:\n  should_exist:\n    - {LEVEL_PARAM}=off\n"
+        )),
+        "no Butane kernel_arguments example"
+    );
+}
+
+#[test]
+fn the_proxy_row_names_every_proxy_scheme() {
+    let row = PAGE.lines().find(|l| l.starts_with("| `proxy` |")).unwrap();
+    for scheme in headcount::config::PROXY_SCHEMES {
+        assert!(row.contains(&format!("`{scheme}://`")), "{scheme}: {row}");
     }
 }

@@ -25,9 +25,22 @@ one\-line status (level, last accepted periods, next due time) for
 .BR "systemctl status headcount" .
 SIGHUP
 .RB ( "systemctl reload headcount" )
-re\-reads the configuration; SIGTERM stops it within a second. At level
+re\-reads the configuration, at once even in the middle of a send; SIGTERM stops it within a
+second. At level
 .B off
-or without an endpoint it logs one line saying that nothing will be sent and exits 0.
+or without an endpoint it logs one line saying that nothing will be sent and exits 0; a reload to
+.B off
+abandons a report in flight.
+.B headcount level off
+waits for that, so once it returns no report leaves.
+.PP
+While it runs at minimal or full, a two\-line login notice (pam_motd, through the symlink
+.IR /usr/lib/motd.d/headcount )
+says so, names the receiver's host, and how to see
+.RB ( "headcount preview" )
+and change
+.RB ( "headcount level off" )
+it. The notice lives in the unit's runtime directory, so it goes away with the service.
 .PP
 Every report the receiver accepted is logged to the journal with MESSAGE_ID
 522108f49c1b482b93573325becbff69 and the exact body in the field HEADCOUNT_REPORT:
@@ -43,7 +56,13 @@ journalctl \-u headcount MESSAGE_ID=522108f49c1b482b93573325becbff69 \-o cat \-\
 Success; for the daemon also a stop by SIGTERM, and level off.
 .TP
 .B 78
-The configuration is invalid (EX_CONFIG); every error was printed with its file and key.
+The configuration is invalid (EX_CONFIG); every error was printed with its file and key. For
+.BR "headcount level minimal" | full :
+refused, because a source of higher precedence (named) would override it.
+.TP
+.B 77
+.BR "headcount level" :
+the level fragment may not be written (EX_NOPERM); run it as root.
 .TP
 .B 1
 Any other failure.
@@ -52,6 +71,28 @@ Any other failure.
 .I /usr/lib/headcount/config.d/*.toml, /run/headcount/config.d/*.toml, /etc/headcount/config.d/*.toml
 Configuration fragments, see
 .BR headcount.conf (5).
+.TP
+.I /etc/headcount/config.d/90\-level.toml
+The administrator's level, which
+.B headcount level
+writes.
+.TP
+.I /proc/cmdline
+.BI headcount.level= LEVEL
+on the kernel command line sets the level above every fragment (an
+.B off
+from any source wins).
+.TP
+.I /etc/fedora\-coreos\-pinger/config.d/*.toml, /etc/fedora\-coreos\-metrics\-client/config.d/*.toml
+The old pinger's opt-out,
+.B [reporting] enabled = false
+(also under /run and /usr/lib), means level
+.BR off .
+.TP
+.I /usr/lib/motd.d/headcount
+A symlink to
+.IR /run/headcount/notice/motd ,
+the login notice the service keeps while it sends.
 .TP
 .I /var/lib/headcount/
 State: the last settled period of each window, nothing else.
@@ -186,4 +227,20 @@ fn headcount_conf_5_states_the_code_defaults() {
         );
     }
     assert!(PAGE_5.contains(&format!("Default:\n.BR \\(dq{}\\(dq .", DEFAULT_LEVEL)));
+}
+
+#[test]
+fn headcount_conf_5_names_the_level_sources_beyond_the_fragments() {
+    assert!(PAGE_5.contains(&format!(
+        ".BI {}= LEVEL",
+        headcount::config::cmdline::LEVEL_PARAM
+    )));
+    for name in headcount::config::pinger::PINGER_NAMES {
+        let escaped = name.replace('-', "\\-");
+        assert!(
+            PAGE_5.contains(&format!("{{/usr/lib,/run,/etc}}/{escaped}/config.d/")),
+            "{name}"
+        );
+    }
+    assert!(PAGE_5.contains(".B socks5h://") && PAGE_5.contains(".B socks5://"));
 }

@@ -16,6 +16,15 @@ pub enum Origin {
         /// The line of the key.
         line: usize,
     },
+    /// `headcount.level=` on the kernel command line (the level only).
+    KernelCommandLine,
+    /// The old `fedora-coreos-pinger` opt-out, `[reporting] enabled = false` (level off only).
+    PingerOptOut {
+        /// The pinger fragment's path.
+        path: PathBuf,
+        /// The line of `enabled`.
+        line: usize,
+    },
 }
 
 impl std::fmt::Display for Origin {
@@ -23,6 +32,12 @@ impl std::fmt::Display for Origin {
         match self {
             Origin::Default => f.write_str("default"),
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::KernelCommandLine => f.write_str("kernel command line"),
+            Origin::PingerOptOut { path, line } => write!(
+                f,
+                "{}:{line} (the fedora-coreos-pinger opt-out, [reporting] enabled = false)",
+                path.display()
+            ),
         }
     }
 }

@@ -3,10 +3,15 @@
 //! Three stages, one module each: [`fragments`] finds the files that survive masking,
 //! [`raw`] parses each into optional serde fields, [`inputs`] merges them in order with the
 //! file that set each value; this module validates the result into [`Settings`], the only
-//! configuration type the rest of the program sees.
+//! configuration type the rest of the program sees. The level has two more sources above the
+//! fragments, the kernel command line ([`cmdline`]) and the old pinger opt-out ([`pinger`]);
+//! [`precedence`] decides between them.
 
+pub mod cmdline;
 pub mod fragments;
 mod inputs;
+pub mod pinger;
+pub mod precedence;
 mod raw;
 
 use std::fmt;
@@ -19,6 +24,8 @@ use url::Url;
 
 pub use inputs::Origin;
 use inputs::{Inputs, Sourced};
+use precedence::FragmentLevel;
+pub use precedence::LevelSource;
 /// Every section and its keys, in documentation order: the names docs and tests check against.
 pub use raw::SECTIONS;
 
@@ -46,7 +53,7 @@ pub struct Settings {
     pub rules: Rules,
     /// The full URL reports are POSTed to; `None` means nothing is ever sent.
     pub endpoint: Option<Url>,
-    /// HTTP(S) proxy; `None` means the standard proxy environment variables apply.
+    /// HTTP(S) or SOCKS5 proxy; `None` means the standard proxy environment variables apply.
     pub proxy: Option<ProxyUrl>,
     /// Extra PEM trust roots, as written in the config (absolute; read under the root).
     pub ca_file: Option<PathBuf>,
@@ -164,8 +171,10 @@ impl Diagnostic {
 
     fn for_value<T>(value: &Sourced<T>, key: &str, message: String) -> Self {
         let (path, pos) = match &value.origin {
-            Origin::File { path, line } => (Some(path.clone()), Some((*line, 1))),
-            Origin::Default => (None, None),
+            Origin::File { path, line } | Origin::PingerOptOut { path, line } => {
+                (Some(path.clone()), Some((*line, 1)))
+            }
+            Origin::Default | Origin::KernelCommandLine => (None, None),
         };
         Diagnostic {
             path,
@@ -235,6 +244,8 @@ pub struct Loaded {
     pub masks: Vec<PathBuf>,
     /// Problems that do not stop the program (including errors overridden by an opt-out).
     pub warnings: Vec<Diagnostic>,
+    /// Every source that names a valid level, in precedence order (see [`precedence`]).
+    pub level_sources: Vec<LevelSource>,
 }
 
 impl Loaded {
@@ -252,13 +263,45 @@ impl Loaded {
 /// `known_collectors` are the names `[collecting] exclude` accepts; an unknown one is a warning
 /// (a rollback to an older build must not fail over a collector it does not know).
 pub fn load(root: &Path, known_collectors: &[&str]) -> Result<Loaded, ConfigError> {
-    let (fragments, errors) = fragments::discover(root);
+    load_with(root, known_collectors, None)
+}
+
+/// A fragment that is not on disk (yet): what `headcount level` is about to write.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// Its path under the root, in one of the fragment directories.
+    pub path: PathBuf,
+    /// Its content.
+    pub text: String,
+}
+
+/// [`load`], as if `overlay` were written: it replaces (masks) any fragment of the same name.
+pub fn load_with(
+    root: &Path,
+    known_collectors: &[&str],
+    overlay: Option<&Overlay>,
+) -> Result<Loaded, ConfigError> {
+    let (mut fragments, mut errors) = fragments::discover(root);
+    if let Some(o) = overlay {
+        let name = o.path.file_name();
+        fragments.retain(|f| f.path.file_name() != name);
+        errors.retain(|e| e.path.as_deref() != Some(o.path.as_path()));
+        let at = fragments.partition_point(|f| f.path.file_name() < name);
+        fragments.insert(
+            at,
+            fragments::Fragment {
+                path: o.path.clone(),
+                text: o.text.clone(),
+            },
+        );
+    }
     merge(root, fragments, errors, known_collectors)
 }
 
 /// What [`load`] makes of fragments already read: `(path, bytes)` in the order they apply
-/// (masking already done). No fragment is read from disk (only `ca_file` is looked up under
-/// `root`), so any bytes can be driven through the whole parse, merge and validation.
+/// (masking already done). No fragment is read from disk (only `ca_file`, the kernel command
+/// line and the old pinger opt-out are looked up under `root`), so any bytes can be driven
+/// through the whole parse, merge and validation.
 pub fn load_from_bytes(
     root: &Path,
     files: &[(PathBuf, Vec<u8>)],
@@ -286,9 +329,17 @@ fn merge(
 ) -> Result<Loaded, ConfigError> {
     let mut inputs = Inputs::default();
     let mut applied = Vec::new();
+    let mut levels = Vec::new();
     for fragment in &fragments {
         let (parsed, parse_errors) = raw::parse(fragment);
         errors.extend(parse_errors);
+        if let Some(value) = parsed.raw.collecting.as_ref().and_then(|c| c.level.clone()) {
+            levels.push(FragmentLevel {
+                path: fragment.path.clone(),
+                line: parsed.line_of("collecting", "level").unwrap_or(0),
+                value,
+            });
+        }
         inputs.apply(&fragment.path, parsed);
         applied.push(fragment.path.clone());
     }
@@ -298,8 +349,17 @@ fn merge(
         .map(|f| f.path.clone())
         .collect();
     let mut warnings = Vec::new();
-    let settings = validate(&inputs, root, known_collectors, &mut errors, &mut warnings);
-    let origins = origins(&inputs);
+    let mut settings = validate(&inputs, root, known_collectors, &mut errors, &mut warnings);
+    let level = precedence::resolve(root, &levels, &mut errors, &mut warnings);
+    settings.level = level.level;
+    let mut origins = origins(&inputs);
+    if let Some((_, o)) = origins
+        .iter_mut()
+        .find(|(k, _)| *k == ("collecting", "level"))
+    {
+        *o = level.origin;
+    }
+    let level_sources = level.sources;
     // Report in the order a reader applies the fragments: file by file, line by line.
     let file_rank = |d: &Diagnostic| applied.iter().position(|p| Some(p) == d.path.as_ref());
     errors.sort_by_key(|d| (file_rank(d), d.pos));
@@ -316,6 +376,7 @@ fn merge(
             fragments: applied,
             masks,
             warnings,
+            level_sources,
         });
     }
     if !errors.is_empty() {
@@ -337,6 +398,7 @@ fn merge(
         fragments: applied,
         masks,
         warnings,
+        level_sources,
     })
 }
 
@@ -376,16 +438,7 @@ fn validate(
 ) -> Settings {
     let mut s = Settings::default();
 
-    if let Some(level) = &inputs.level {
-        match level.value.parse::<Level>() {
-            Ok(l) => s.level = l,
-            Err(e) => errors.push(Diagnostic::for_value(
-                level,
-                "collecting.level",
-                e.to_string(),
-            )),
-        }
-    }
+    // The level is not validated here: every fragment's value counts (see `precedence`).
 
     if let Some(exclude) = &inputs.exclude {
         for name in &exclude.value {
@@ -448,7 +501,7 @@ fn validate(
     }
 
     if let Some(proxy) = &inputs.proxy {
-        match parse_http_url(&proxy.value, true) {
+        match parse_url(&proxy.value, true, PROXY_SCHEMES) {
             Ok(url) => s.proxy = Some(ProxyUrl(url)),
             Err(message) => errors.push(Diagnostic::for_value(proxy, "reporting.proxy", message)),
         }
@@ -526,19 +579,32 @@ fn validate(
     s
 }
 
-/// An absolute `http://` or `https://` URL with a host. `secret` values (a proxy URL may hold
-/// credentials) are never quoted back in the message.
+/// Schemes of an endpoint.
+const ENDPOINT_SCHEMES: &[&str] = &["https", "http"];
+/// Schemes of a proxy: HTTP(S) (an https endpoint is reached with CONNECT), or SOCKS5 with the
+/// endpoint's host name resolved here (`socks5`) or by the proxy (`socks5h`).
+pub const PROXY_SCHEMES: &[&str] = &["http", "https", "socks5", "socks5h"];
+
+/// An absolute `http://` or `https://` URL with a host.
 fn parse_http_url(text: &str, secret: bool) -> Result<Url, String> {
+    parse_url(text, secret, ENDPOINT_SCHEMES)
+}
+
+/// An absolute URL of one of `schemes`, with a host. `secret` values (a proxy URL may hold
+/// credentials) are never quoted back in the message.
+fn parse_url(text: &str, secret: bool, schemes: &[&str]) -> Result<Url, String> {
     let shown = if secret {
         "the URL".to_owned()
     } else {
         format!("{text:?}")
     };
     let url = Url::parse(text).map_err(|e| format!("{shown} is not an absolute URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
+    if !schemes.contains(&url.scheme()) {
+        let allowed: Vec<String> = schemes.iter().map(|s| format!("{s:?}")).collect();
         return Err(format!(
-            "{shown} has scheme {:?}: allowed \"https\" or \"http\"",
-            url.scheme()
+            "{shown} has scheme {:?}: allowed {}",
+            url.scheme(),
+            allowed.join(", ")
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
