@@ -374,17 +374,22 @@ def test_stop_finishes_within_two_seconds(machine):
 
 
 def test_restart_sends_nothing_new(machine):
-    m = reporting_machine(machine)
-    before = wait_for_reports(m)
-    m.wait_for("both periods in StatusText", lambda: all(p in status_text(m) for p in current_periods()))
+    # With the weekly window a vendor adds: three reports on first start, none after a restart.
+    m = reporting_machine(machine, windows=["daily", "weekly", "monthly"])
+    before = wait_for_reports(m, 3)
+    week = datetime.datetime.now(datetime.timezone.utc).strftime("%G-W%V")
+    periods = (*current_periods(), week)
+    assert {w: r["period"] for w, r in by_window(before).items()} == dict(
+        zip(("daily", "monthly", "weekly"), periods))
+    m.wait_for("all three periods in StatusText", lambda: all(p in status_text(m) for p in periods))
     old_pid = m.show()["MainPID"]
     m.run(["systemctl", "restart", "headcount.service"])
     m.wait_for("the restarted daemon to be ready",
                lambda: (s := m.show())["ActiveState"] == "active" and s["MainPID"] != old_pid
-               and all(p in s.get("StatusText", "") for p in current_periods()))
+               and all(p in s.get("StatusText", "") for p in periods))
     time.sleep(2)  # with no startup delay, a report would go out at once
     assert m.received() == before
-    assert len(m.journal_json(f"MESSAGE_ID={MESSAGE_ID_SENT}")) == 2
+    assert len(m.journal_json(f"MESSAGE_ID={MESSAGE_ID_SENT}")) == 3
 
 
 # --- the operator's controls ---------------------------------------------------------------------

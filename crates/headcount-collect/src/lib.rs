@@ -115,14 +115,14 @@ pub static ENVELOPE: &[Field] = &[
     },
     Field {
         name: "window",
-        kind: "string (daily, monthly)",
+        kind: "string (daily, weekly, monthly)",
         bucketing: "",
         description: "The reporting window this report counts in.",
     },
     Field {
         name: "period",
-        kind: "string (YYYY-MM-DD or YYYY-MM)",
-        bucketing: "the UTC day or month, never a finer time",
+        kind: "string (YYYY-MM-DD, YYYY-Www or YYYY-MM)",
+        bucketing: "the UTC day, countme week (an ISO week, from Monday 00:00 UTC) or month, never a finer time",
         description: "The period of the window this report counts in.",
     },
     Field {

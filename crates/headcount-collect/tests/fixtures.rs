@@ -57,8 +57,8 @@ fn every_root_has_sources_and_metadata() {
     }
     for section in sources.lines().filter_map(|l| l.strip_prefix("## ")) {
         assert!(
-            section == "Shared formats" || fixtures_dir().join(section).is_dir(),
-            "SOURCES.md names {section}, which is no fixture root"
+            section == "Shared formats" || fixtures_dir().join(section).exists(),
+            "SOURCES.md names {section}, which is no fixture root or file"
         );
     }
 }
@@ -189,12 +189,25 @@ fn age_bucket_follows_machine_id_mtime_at_each_boundary() {
             "installed {extreme:?}"
         );
     }
-    fs::write(root.join("etc/machine-id"), "uninitialized\n").unwrap();
-    set_installed(&root, at(monday));
-    assert_eq!(
-        collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
-        Some(4)
-    );
+    // As DNF's get_system_epoch: unknown when the file is empty or its first word is
+    // "uninitialized"; any other content, even blanks, gives the mtime.
+    let a_week_ago = at(monday - week);
+    for (content, bucket) in [
+        ("uninitialized\n", 4),
+        ("  uninitialized trailing words\n", 4),
+        ("", 4),
+        ("\n", 1),
+        ("uninitializedX\n", 1),
+        ("0123456789abcdef0123456789abcdef\n", 1),
+    ] {
+        fs::write(root.join("etc/machine-id"), content).unwrap();
+        set_installed(&root, a_week_ago);
+        assert_eq!(
+            collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
+            Some(bucket),
+            "machine-id {content:?}"
+        );
+    }
     fs::remove_file(root.join("etc/machine-id")).unwrap();
     assert_eq!(
         collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
@@ -226,4 +239,39 @@ fn excluded_collectors_leave_their_fields_out() {
         no_platform.platform.is_none(),
         "the instance type never stands alone"
     );
+}
+
+/// os-release `NAME` is free text a derived image fills with anything, a site's own label
+/// included: no report carries it (a receiver derives Fedora's countme os_name from the ID and
+/// version instead).
+#[test]
+fn os_release_name_is_never_sent() {
+    let root = scratch("name");
+    copy_tree(&fixtures_dir().join("aws-fcos-x86_64"), &root);
+    let os_release = root.join("usr/lib/os-release");
+    let text = fs::read_to_string(&os_release).unwrap();
+    let renamed: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("NAME=") {
+                "NAME=\"Acme Payments Fleet West\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(renamed, text, "the fixture has a NAME");
+    fs::write(&os_release, renamed + "\n").unwrap();
+    for level in [Level::Minimal, Level::Full] {
+        for window in Window::ALL {
+            let body = build_report(&root, level, &[], window, now())
+                .unwrap()
+                .to_body();
+            let body = String::from_utf8(body).unwrap();
+            assert!(!body.contains("Acme"), "{body}");
+            assert!(body.contains(r#""id":"fedora""#), "{body}");
+        }
+    }
+    fs::remove_dir_all(&root).unwrap();
 }

@@ -4,8 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use headcount_report::{Arch, OsName, OsVersionId};
 use serde::Deserialize;
 
+use crate::countme::names::{self, ArchNames, NameRule, Names};
+use crate::countme::totals::Spelling;
 use crate::fields;
 
 /// Default k: the release threshold is never below it, whatever the privacy budget allows.
@@ -50,6 +55,22 @@ struct RawConfig {
     rate_limit: Option<RawRateLimit>,
     retention: Option<RawRetention>,
     tls: Option<RawTls>,
+    countme: Option<RawCountme>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCountme {
+    os_names: Option<Vec<RawOsName>>,
+    os_arch: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOsName {
+    id: String,
+    name: String,
+    from_version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +143,8 @@ pub struct Settings {
     pub rules: headcount_report::Rules,
     /// Certificate and key for native TLS; plain HTTP (behind a reverse proxy) when absent.
     pub tls: Option<TlsFiles>,
+    /// How countme totals spell the OS name and the architecture (`[countme]`).
+    pub countme: Spelling,
 }
 
 impl Default for Settings {
@@ -140,6 +163,7 @@ impl Default for Settings {
             daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
             rules: headcount_report::Rules::default(),
             tls: None,
+            countme: Spelling::default(),
         }
     }
 }
@@ -400,6 +424,10 @@ impl Settings {
             settings.privacy.delta = d;
         }
 
+        if let Some(countme) = raw.countme {
+            settings.countme = countme_spelling(countme, &mut problems);
+        }
+
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -408,6 +436,79 @@ impl Settings {
                 problems,
             })
         }
+    }
+}
+
+/// `[countme]`: rows added to the os_name table, architectures respelled. Every bad entry is a
+/// problem of its own.
+fn countme_spelling(raw: RawCountme, problems: &mut Vec<String>) -> Spelling {
+    let mut rules: Vec<NameRule> = Vec::new();
+    for (i, r) in raw.os_names.unwrap_or_default().into_iter().enumerate() {
+        let key = format!("countme.os_names[{i}]");
+        if OsName::new(&r.id).is_none() {
+            problems.push(format!(
+                "{key}.id: {:?} is not an os-release ID (lower-case letters, digits, '.', '_' \
+                 and '-', starting with a letter or digit, at most {} characters, like no \
+                 identifier)",
+                r.id,
+                OsName::MAX_LEN
+            ));
+        }
+        if !names::is_valid_os_name(&r.name) {
+            problems.push(format!(
+                "{key}.name: {:?} is not a NAME: 1 to 64 characters, no control character, no \
+                 blank at either end",
+                r.name
+            ));
+        }
+        if let Some(from) = &r.from_version
+            && (OsVersionId::new(from).is_none() || !from.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            problems.push(format!(
+                "{key}.from_version: {from:?} is not a VERSION_ID starting with a digit"
+            ));
+        }
+        if rules
+            .iter()
+            .any(|o| o.id == r.id && o.from_version == r.from_version)
+        {
+            problems.push(format!(
+                "{key}: repeats the id {:?} and from_version of an earlier row",
+                r.id
+            ));
+        }
+        rules.push(NameRule {
+            id: r.id,
+            from_version: r.from_version,
+            name: r.name,
+        });
+    }
+    let mut respelled = BTreeMap::new();
+    for (arch, spelling) in raw.os_arch.unwrap_or_default() {
+        let key = format!("countme.os_arch.{arch}");
+        match arch.parse::<Arch>() {
+            Ok(a) => {
+                if names::is_valid_arch_spelling(&spelling) {
+                    respelled.insert(a, spelling);
+                } else {
+                    problems.push(format!(
+                        "{key}: {spelling:?} is not 1 to 32 of a-z, 0-9 and _"
+                    ));
+                }
+            }
+            Err(_) => problems.push(format!(
+                "{key}: not an architecture of the report; known: {}",
+                Arch::ALL
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    Spelling {
+        names: Names::with(&rules),
+        arches: ArchNames::with(respelled),
     }
 }
 
@@ -449,6 +550,9 @@ mod tests {
             "[tls]",
             "certificate = ",
             "key = ",
+            "[countme]",
+            "os_names = ",
+            "os_arch = ",
         ] {
             assert!(
                 example.contains(key),
@@ -482,7 +586,7 @@ mod tests {
         // Every key the code knows is in the example: serde lists them when it meets an unknown
         // one, so a key added to the code fails here until it is documented.
         let tables = every_key();
-        assert_eq!(tables.len(), 6, "{tables:?}");
+        assert_eq!(tables.len(), 7, "{tables:?}");
         for (table, keys) in tables {
             assert!(
                 example.contains(&format!("[{table}]")),
@@ -638,6 +742,54 @@ key = "/k.pem"
         assert!(e.contains("count"), "{e}");
         let e = parse("[counts]\nk = \"ten\"\n").unwrap_err();
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn countme_spellings_extend_the_table_and_respell_architectures() {
+        let s = parse(
+            r#"
+[countme]
+os_names = [
+  { id = "myos", name = "My OS" },
+  { id = "myos", from_version = "5", name = "My OS Linux" },
+]
+os_arch = { ppc64le = "powerpc64", armv7l = "arm" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.countme.names.os_name("myos", "4.9"), "My OS");
+        assert_eq!(s.countme.names.os_name("myos", "5"), "My OS Linux");
+        assert_eq!(s.countme.names.os_name("fedora", "43"), "Fedora Linux");
+        assert_eq!(s.countme.arches.os_arch(Arch::Ppc64le), "powerpc64");
+        assert_eq!(s.countme.arches.os_arch(Arch::Armv7l), "arm");
+        assert_eq!(s.countme.arches.os_arch(Arch::X86_64), "x86_64");
+        let e = parse(
+            r#"
+[countme]
+os_names = [
+  { id = "My OS", name = "x" },
+  { id = "ok", name = "" },
+  { id = "ok", name = "Ok", from_version = "rawhide" },
+  { id = "twice", name = "A" },
+  { id = "twice", name = "B" },
+]
+os_arch = { sparc = "sparc", x86_64 = "x86-64" }
+"#,
+        )
+        .unwrap_err();
+        for needle in [
+            "countme.os_names[0].id: \"My OS\" is not an os-release ID",
+            "countme.os_names[1].name: \"\" is not a NAME",
+            "countme.os_names[2].from_version: \"rawhide\" is not a VERSION_ID starting with a digit",
+            "countme.os_names[4]: repeats the id \"twice\"",
+            "countme.os_arch.sparc: not an architecture of the report; known: x86_64, aarch64",
+            "countme.os_arch.x86_64: \"x86-64\" is not 1 to 32 of a-z, 0-9 and _",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+        let e = parse("[countme]\nos_names = [{ id = \"a\", name = \"A\", version = \"1\" }]\n")
+            .unwrap_err();
+        assert!(e.contains("version"), "{e}");
     }
 
     #[test]

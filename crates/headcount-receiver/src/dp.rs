@@ -132,10 +132,19 @@ impl Calibration {
     /// is in (composition: a machine reporting every day is in 365 daily and 12 monthly releases
     /// a year). zero-concentrated rho and the thresholds' deltas add up.
     pub fn epsilon_over(&self, releases: u32, delta: f64) -> Result<f64, DpError> {
-        let one = composed(self.noise_scale, self.threshold, self.value_cells)?;
-        let all =
-            Approximate::<ZeroConcentratedDivergence>::default()
-                .compose(vec![one; releases as usize])?;
+        Calibration::epsilon_over_all(&[(self, releases)], delta)
+    }
+
+    /// The epsilon at total `delta` of releases of several calibrations one machine is in: for
+    /// each, how many (a machine reporting in all three windows is in 365 daily, 52 weekly and 12
+    /// monthly releases a year, the weekly ones with one cell more).
+    pub fn epsilon_over_all(parts: &[(&Calibration, u32)], delta: f64) -> Result<f64, DpError> {
+        let mut each = Vec::new();
+        for (c, releases) in parts {
+            let one = composed(c.noise_scale, c.threshold, c.value_cells)?;
+            each.extend(std::iter::repeat_n(one, *releases as usize));
+        }
+        let all = Approximate::<ZeroConcentratedDivergence>::default().compose(each)?;
         if all.1 >= delta {
             return Ok(f64::INFINITY);
         }

@@ -79,7 +79,8 @@ fn flatten(path: &str, v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// Every counter one report increments.
+/// Every counter one report increments: one per field, one per configured cross-tabulation,
+/// and the built-in cross-tabulations of its window (the countme tuple of a weekly report).
 pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
     let leaves = leaves(report);
     let key = |field: Cow<'static, str>, value: String| Key {
@@ -88,10 +89,8 @@ pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
         field,
         value,
     };
-    let mut out: Vec<Key> = Vec::with_capacity(leaves.len() + crosstabs.len());
-    for tab in crosstabs {
+    let combination = |tab: &mut dyn Iterator<Item = &str>| -> String {
         let values: Vec<Value> = tab
-            .iter()
             .map(|f| {
                 leaves
                     .iter()
@@ -99,9 +98,19 @@ pub fn keys(report: &Report, crosstabs: &[Vec<String>]) -> Vec<Key> {
                     .map_or(Value::Null, |(_, v)| Value::String(v.clone()))
             })
             .collect();
+        Value::Array(values).to_string()
+    };
+    let builtin = crate::countme::builtin_crosstabs(report.window);
+    let mut out: Vec<Key> = Vec::with_capacity(leaves.len() + crosstabs.len() + builtin.len());
+    for tab in crosstabs {
+        let value = combination(&mut tab.iter().map(String::as_str));
+        out.push(key(Cow::Owned(crosstab_field(tab)), value));
+    }
+    for tab in builtin {
+        let value = combination(&mut tab.iter().copied());
         out.push(key(
-            Cow::Owned(crosstab_field(tab)),
-            Value::Array(values).to_string(),
+            Cow::Owned(tab.join(&CROSSTAB_SEPARATOR.to_string())),
+            value,
         ));
     }
     out.extend(leaves.into_iter().map(|(f, v)| key(f, v)));
@@ -230,6 +239,37 @@ mod tests {
         assert_eq!(k[1].value, r#"["x86_64",null]"#);
         assert!(k.iter().all(|k| k.period.to_string() == "2026-11-23"));
         assert!(k[2..].iter().all(|k| matches!(k.field, Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_weekly_report_also_counts_the_countme_tuple() {
+        let weekly = MINIMAL.replacen(
+            r#""window":"daily","period":"2026-11-23""#,
+            r#""window":"weekly","period":"2026-W48""#,
+            1,
+        );
+        let r = headcount_report::validate(weekly.as_bytes()).unwrap();
+        let k = keys(&r, &[]);
+        let tuple: Vec<&Key> = k
+            .iter()
+            .filter(|k| k.field == crate::countme::FIELD)
+            .collect();
+        assert_eq!(tuple.len(), 1);
+        assert_eq!(tuple[0].value, r#"["fedora","43","coreos","x86_64","4"]"#);
+        assert_eq!(k.len(), leaves(&r).len() + 1);
+        // Daily and monthly reports do not have it.
+        let r = headcount_report::validate(MINIMAL.as_bytes()).unwrap();
+        assert!(
+            keys(&r, &[])
+                .iter()
+                .all(|k| k.field != crate::countme::FIELD)
+        );
+        // A report without a variant: null in the tuple.
+        let bare = weekly.replacen(r#""variant_id":"coreos","#, "", 1);
+        let r = headcount_report::validate(bare.as_bytes()).unwrap();
+        let k = keys(&r, &[]);
+        let t = k.iter().find(|k| k.field == crate::countme::FIELD).unwrap();
+        assert_eq!(t.value, r#"["fedora","43",null,"x86_64","4"]"#);
     }
 
     #[test]

@@ -41,12 +41,13 @@ pub struct AppState {
     pub now: Clock,
 }
 
-/// The routes, ready for `axum::serve`: reports in, and the public views beside.
+/// The routes, ready for `axum::serve`: reports in, and the public views and the dashboard beside.
 pub fn router(state: Arc<AppState>, views: Arc<views::ViewState>) -> Router {
     Router::new()
         .route(REPORT_PATH, post(report))
         .with_state(state)
         .merge(views::routes(views))
+        .merge(crate::dashboard::routes())
 }
 
 /// The body of every answer that is not a success: a stable code and a short reason.

@@ -311,6 +311,11 @@ impl Checked {
             .ok_or_else(|| {
                 format!("count: {count:?} is not a whole number from 1 to {MAX_COUNT}")
             })?;
+        if crate::countme::is_builtin(field) && window != Window::Weekly {
+            return Err(format!(
+                "field {field:?} is the countme tuple, which only weekly periods have"
+            ));
+        }
         let pair = ((*field).to_owned(), (*value).to_owned());
         if !self.valid.contains(&pair) {
             check_counter(field, value)?;
@@ -339,7 +344,8 @@ fn check_counter(field: &str, value: &str) -> Result<(), String> {
     if field.contains(CROSSTAB_SEPARATOR) {
         if !crate::views::is_publishable_field(field) {
             return Err(format!(
-                "field {field:?} is not a cross-tabulation of 2 to {} report fields",
+                "field {field:?} is not a cross-tabulation of 2 to {} report fields, nor the \
+                 countme tuple",
                 crate::config::MAX_CROSSTAB_FIELDS
             ));
         }
@@ -560,9 +566,39 @@ mod tests {
             c.row(&["daily", "2026-11-23", "arch", "x86_64", "3"])
                 .is_ok()
         );
+        let tuple = r#"["fedora","43","coreos","x86_64","4"]"#;
+        for ok in [
+            &["weekly", "2026-W48", "arch", "x86_64", "3"][..],
+            &["weekly", "2026-W48", crate::countme::FIELD, tuple, "3"],
+            &[
+                "weekly",
+                "2026-W48",
+                crate::countme::FIELD,
+                r#"["fedora","43",null,"x86_64","4"]"#,
+                "1",
+            ],
+            &["weekly", "2026-W48", crate::countme::FIELD, "other", "2"],
+        ] {
+            assert!(c.row(ok).is_ok(), "{ok:?}");
+        }
         for bad in [
             &["daily", "2026-11", "arch", "x86_64", "3"][..],
             &["weekly", "2026-11-23", "arch", "x86_64", "3"],
+            &["daily", "2026-11-23", crate::countme::FIELD, tuple, "3"],
+            &[
+                "weekly",
+                "2026-W48",
+                crate::countme::FIELD,
+                r#"["fedora","43","coreos","x86_64","5"]"#,
+                "3",
+            ],
+            &[
+                "weekly",
+                "2026-W48",
+                crate::countme::FIELD,
+                r#"["fedora","43","coreos","x86_64"]"#,
+                "3",
+            ],
             &["daily", "2026-11-23", "arch", "x86_64", "0"],
             &["daily", "2026-11-23", "arch", "x86_64", "-3"],
             &["daily", "2026-11-23", "arch", "x86_64", "1000000000001"],

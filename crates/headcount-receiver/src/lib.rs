@@ -3,7 +3,8 @@
 //! Data flows one way: `POST /v1/report` ([`http`]) -> validate -> counter keys ([`fields`]) ->
 //! group commit ([`store`]) -> a period closes ([`periods`]) -> its public table is released
 //! once, differentially private ([`release`], [`dp`]) -> the views read released tables only
-//! (`/v1/counts`, `/v1/series`: [`views`]; [`publish`]). The operator's [`export`] and
+//! (`/v1/counts`, `/v1/series`: [`views`]; [`publish`]; the page at `/` that charts them:
+//! [`dashboard`]). The operator's [`export`] and
 //! [`import`] read and write the exact counters. The protocol is written down in
 //! docs/development/protocol.md, operation in docs/usage/receiver.md.
 #![deny(missing_docs)]
@@ -11,6 +12,8 @@
 pub mod cardinality;
 pub mod config;
 mod connections;
+pub mod countme;
+pub mod dashboard;
 pub mod dp;
 pub mod fields;
 mod framing;
@@ -134,13 +137,17 @@ pub async fn serve(
     let (writer, writer_task, durability) =
         store::open(&options.database, options.settings.max_values).await?;
     tracing::info!("counting into {} ({})", options.database, durability.0);
-    let c = releaser.calibration();
+    let c = releaser.calibration(Window::Daily);
+    let weekly = releaser.calibration(Window::Weekly);
     tracing::info!(
-        "releasing each closed period with epsilon {} delta {:e}: noise scale {:.2}, threshold {}",
+        "releasing each closed period with epsilon {} delta {:e}: noise scale {:.2}, threshold {} \
+         (weekly periods, with the countme tuple: noise scale {:.2}, threshold {})",
         c.epsilon,
         c.delta,
         c.noise_scale,
-        c.threshold
+        c.threshold,
+        weekly.noise_scale,
+        weekly.threshold
     );
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -226,20 +233,63 @@ pub async fn publish_range(
     out: &mut impl Write,
 ) -> Result<publish::Summary, Error> {
     if let Some(settings) = settings {
-        let max_values = settings.max_values;
-        let mut releaser = release::Releaser::new(
-            database.clone(),
-            settings,
-            periods::system_clock(),
-            Box::new(dp::OpenDpNoise),
-        )?;
-        // The release reads the database it is given; make sure it exists and is migrated.
-        let (writer, task, _) = store::open(database, max_values).await?;
-        drop(writer);
-        task.join().await;
-        releaser.release_due().await?;
+        release_owed(database, settings).await?;
     }
     publish::write(database, window, from, to, format, out).await
+}
+
+/// Releases the closed periods still owed, as the receiver with `settings` would.
+async fn release_owed(database: &Database, settings: Settings) -> Result<(), Error> {
+    let max_values = settings.max_values;
+    let mut releaser = release::Releaser::new(
+        database.clone(),
+        settings,
+        periods::system_clock(),
+        Box::new(dp::OpenDpNoise),
+    )?;
+    // The release reads the database it is given; make sure it exists and is migrated.
+    let (writer, task, _) = store::open(database, max_values).await?;
+    drop(writer);
+    task.join().await;
+    releaser.release_due().await?;
+    Ok(())
+}
+
+/// `publish --format countme-totals`: with `settings` (the receiver's config), first releases
+/// the closed periods still owed; then writes the released countme tuples of the weeks from
+/// `from` to `to` as Fedora's `totals.csv` rows (spelled with the config's `[countme]` table, or
+/// the built-in one without a config).
+pub async fn publish_countme(
+    database: &Database,
+    settings: Option<Settings>,
+    from: Period,
+    to: Period,
+    out: &mut impl Write,
+) -> Result<countme::totals::Released, Error> {
+    let spelling = settings
+        .as_ref()
+        .map(|s| s.countme.clone())
+        .unwrap_or_default();
+    if let Some(settings) = settings {
+        release_owed(database, settings).await?;
+    }
+    let released = countme::totals::released(database, from, to, &spelling).await?;
+    released.totals.write(out)?;
+    Ok(released)
+}
+
+/// `export --format countme-totals`: the exact countme tuples of the weeks from `from` to `to`,
+/// open weeks included, as Fedora's `totals.csv` rows (the operator's view).
+pub async fn export_countme(
+    database: &Database,
+    spelling: &countme::totals::Spelling,
+    from: Period,
+    to: Period,
+    out: &mut impl Write,
+) -> Result<countme::totals::Totals, Error> {
+    let totals = countme::totals::exact(database, from, to, spelling).await?;
+    totals.write(out)?;
+    Ok(totals)
 }
 
 /// The CSV header of [`export`].

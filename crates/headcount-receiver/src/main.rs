@@ -49,16 +49,17 @@ enum Command {
         /// (with its budget and cross-tabulations); without it, publish only reads.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// daily or monthly.
+        /// daily, weekly or monthly (not needed with --format countme-totals, which is weekly).
         #[arg(long)]
-        window: Window,
-        /// First period, YYYY-MM-DD (daily) or YYYY-MM (monthly).
+        window: Option<Window>,
+        /// First period, YYYY-MM-DD (daily), YYYY-Www (weekly) or YYYY-MM (monthly).
         #[arg(long)]
         from: String,
         /// Last period.
         #[arg(long)]
         to: String,
-        /// csv (default) or json.
+        /// csv (default), json, or countme-totals (the weekly countme tuples as Fedora's
+        /// totals.csv).
         #[arg(long, default_value = "csv")]
         format: Format,
     },
@@ -74,18 +75,92 @@ enum Command {
         /// The CSV file; standard input when absent.
         file: Option<PathBuf>,
     },
-    /// Print the raw counters of one period as CSV (exact: the operator's view).
+    /// Print the raw counters of one period as CSV (exact: the operator's view), or the exact
+    /// countme tuples of a range of weeks as Fedora's totals.csv.
     Export {
         /// sqlite:PATH or postgres://USER@HOST:PORT/DB.
         #[arg(long)]
         database: String,
-        /// daily or monthly.
+        /// daily, weekly or monthly (with --format counters).
         #[arg(long)]
-        window: Window,
-        /// YYYY-MM-DD (daily) or YYYY-MM (monthly).
+        window: Option<Window>,
+        /// YYYY-MM-DD (daily), YYYY-Www (weekly) or YYYY-MM (monthly) (with --format counters).
         #[arg(long)]
-        period: String,
+        period: Option<String>,
+        /// counters (default: every counter of one period) or countme-totals (the weekly countme
+        /// tuples from --from to --to as Fedora's totals.csv).
+        #[arg(long, default_value = "counters")]
+        format: ExportFormat,
+        /// First week, YYYY-Www (with --format countme-totals).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last week, YYYY-Www (with --format countme-totals).
+        #[arg(long)]
+        to: Option<String>,
+        /// The receiver's TOML config file, for its [countme] spellings (with --format
+        /// countme-totals).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportFormat {
+    /// `window,period,field,value,count`: every raw counter of one period.
+    Counters,
+    /// Fedora's totals.csv rows of the weekly countme tuples.
+    CountmeTotals,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "counters" => Ok(ExportFormat::Counters),
+            "countme-totals" => Ok(ExportFormat::CountmeTotals),
+            _ => Err(format!(
+                "unknown format {s:?}: allowed values are \"counters\", \"countme-totals\""
+            )),
+        }
+    }
+}
+
+/// `--from` and `--to` as periods of `window`, in order; `None` (after saying why) otherwise.
+fn range(window: Window, from: &str, to: &str) -> Option<(Period, Period)> {
+    match (
+        Period::parse_for(window, from),
+        Period::parse_for(window, to),
+    ) {
+        (Ok(f), Ok(t)) if f <= t => Some((f, t)),
+        (Ok(f), Ok(t)) => {
+            eprintln!("error: --from {f} is after --to {t}");
+            None
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: --from/--to: {e}");
+            None
+        }
+    }
+}
+
+/// Says on standard error which weeks' reports are in no row of countme totals, and why.
+fn note_left_out(totals: &headcount_receiver::countme::totals::Totals) {
+    for (week, l) in &totals.left_out {
+        if l.incomplete > 0 {
+            eprintln!(
+                "note: week {week}: {} reports lack an OS ID, version, architecture or age and are in no row",
+                l.incomplete
+            );
+        }
+        if l.other > 0 {
+            eprintln!(
+                "note: week {week}: {} reports are in combinations not counted on their own (other) and are in no row",
+                l.other
+            );
+        }
+    }
 }
 
 /// Parses `--database` here rather than in clap, which would echo the value: it may hold a
@@ -183,22 +258,53 @@ fn main() -> ExitCode {
                 let Some(database) = parse_database(&database) else {
                     return Ok(ExitCode::from(EXIT_USAGE));
                 };
-                let (from, to) = match (
-                    Period::parse_for(window, &from),
-                    Period::parse_for(window, &to),
-                ) {
-                    (Ok(f), Ok(t)) if f <= t => (f, t),
-                    (Ok(f), Ok(t)) => {
-                        eprintln!("error: --from {f} is after --to {t}");
+                let window = match (format, window) {
+                    (Format::CountmeTotals, None | Some(Window::Weekly)) => Window::Weekly,
+                    (Format::CountmeTotals, Some(w)) => {
+                        eprintln!("error: --format countme-totals is weekly, not {w}");
                         return Ok(ExitCode::from(EXIT_USAGE));
                     }
-                    (Err(e), _) | (_, Err(e)) => {
-                        eprintln!("error: --from/--to: {e}");
+                    (_, Some(w)) => w,
+                    (_, None) => {
+                        eprintln!("error: --window is required (daily, weekly or monthly)");
                         return Ok(ExitCode::from(EXIT_USAGE));
                     }
                 };
+                let Some((from, to)) = range(window, &from, &to) else {
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                };
                 let settings = config.map(|path| Settings::load(&path)).transpose()?;
                 let mut out = std::io::stdout().lock();
+                if format == Format::CountmeTotals {
+                    let released = headcount_receiver::publish_countme(
+                        &database, settings, from, to, &mut out,
+                    )
+                    .await?;
+                    if !released.missing.is_empty() {
+                        eprintln!(
+                            "note: {} weeks of the range have no release (not closed yet, or nothing counted): {}",
+                            released.missing.len(),
+                            released.missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                        );
+                    }
+                    if !released.without_tuple.is_empty() {
+                        eprintln!(
+                            "note: {} released weeks have no countme tuple (released before this receiver counted it): {}",
+                            released.without_tuple.len(),
+                            released.without_tuple.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                        );
+                    }
+                    for r in headcount_receiver::views::privacy_ranges(
+                        released.params.iter().map(|(w, p)| (*w, p)),
+                    ) {
+                        eprintln!(
+                            "note: weeks {} to {}: every hits is noisy (scale {:.1}); a combination is a row only if its noisy count is at least {} (never below k {}), the rest is in no row",
+                            r.from, r.to, r.privacy.noise_scale, r.privacy.threshold, r.privacy.k
+                        );
+                    }
+                    note_left_out(&released.totals);
+                    return Ok(ExitCode::SUCCESS);
+                }
                 let summary = headcount_receiver::publish_range(
                     &database, settings, window, from, to, format, &mut out,
                 )
@@ -276,19 +382,57 @@ fn main() -> ExitCode {
                 database,
                 window,
                 period,
+                format,
+                from,
+                to,
+                config,
             } => {
                 let Some(database) = parse_database(&database) else {
                     return Ok(ExitCode::from(EXIT_USAGE));
                 };
-                let period = match Period::parse_for(window, &period) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        eprintln!("error: --period: {e}");
+                match (format, window, period, from, to) {
+                    (ExportFormat::Counters, Some(window), Some(period), None, None)
+                        if config.is_none() =>
+                    {
+                        let period = match Period::parse_for(window, &period) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                eprintln!("error: --period: {e}");
+                                return Ok(ExitCode::from(EXIT_USAGE));
+                            }
+                        };
+                        let mut out = std::io::stdout().lock();
+                        headcount_receiver::export(&database, window, period, &mut out).await
+                    }
+                    (ExportFormat::Counters, ..) => {
+                        eprintln!(
+                            "error: export --format counters takes --window and --period (and no --from, --to or --config)"
+                        );
                         return Ok(ExitCode::from(EXIT_USAGE));
                     }
-                };
-                let mut out = std::io::stdout().lock();
-                headcount_receiver::export(&database, window, period, &mut out).await
+                    (ExportFormat::CountmeTotals, None, None, Some(from), Some(to)) => {
+                        let Some((from, to)) = range(Window::Weekly, &from, &to) else {
+                            return Ok(ExitCode::from(EXIT_USAGE));
+                        };
+                        let spelling = match config {
+                            Some(path) => Settings::load(&path)?.countme,
+                            None => Default::default(),
+                        };
+                        let mut out = std::io::stdout().lock();
+                        let totals = headcount_receiver::export_countme(
+                            &database, &spelling, from, to, &mut out,
+                        )
+                        .await?;
+                        note_left_out(&totals);
+                        Ok(())
+                    }
+                    (ExportFormat::CountmeTotals, ..) => {
+                        eprintln!(
+                            "error: export --format countme-totals takes --from and --to (weeks, YYYY-Www), no --window or --period"
+                        );
+                        return Ok(ExitCode::from(EXIT_USAGE));
+                    }
+                }
             }
         }
         .map(|()| ExitCode::SUCCESS)

@@ -126,6 +126,33 @@ mod tests {
     }
 
     #[test]
+    fn a_week_closes_two_hours_after_monday_midnight() {
+        let last_week: Period = "2026-W48".parse().unwrap();
+        assert_eq!(closes_at(last_week, GRACE), at("2026-11-30T02:00:00Z"));
+        assert_eq!(
+            accepts(last_week, GRACE, at("2026-11-30T01:59:59Z")),
+            Ok(())
+        );
+        let current: Period = "2026-W49".parse().unwrap();
+        assert_eq!(
+            accepts(last_week, GRACE, at("2026-11-30T02:00:00Z")),
+            Err(NotOpen::Closed { current })
+        );
+        assert_eq!(
+            accepts(current.next(), GRACE, at("2026-11-30T12:00:00Z")),
+            Ok(())
+        );
+        assert_eq!(
+            latest_closed(Window::Weekly, GRACE, at("2026-11-30T01:00:00Z")).to_string(),
+            "2026-W47"
+        );
+        assert_eq!(
+            latest_closed(Window::Weekly, GRACE, at("2026-12-02T00:00:00Z")).to_string(),
+            "2026-W48"
+        );
+    }
+
+    #[test]
     fn latest_closed_waits_for_the_grace() {
         assert_eq!(
             latest_closed(Window::Daily, GRACE, at("2026-12-01T01:00:00Z")).to_string(),

@@ -20,6 +20,8 @@ pub enum Format {
     Csv,
     /// One JSON object with every period's table.
     Json,
+    /// The weekly countme tuples as Fedora's `totals.csv` ([`crate::countme::totals`]).
+    CountmeTotals,
 }
 
 impl FromStr for Format {
@@ -29,8 +31,9 @@ impl FromStr for Format {
         match s {
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
+            "countme-totals" => Ok(Format::CountmeTotals),
             _ => Err(format!(
-                "unknown format {s:?}: allowed values are \"csv\", \"json\""
+                "unknown format {s:?}: allowed values are \"csv\", \"json\", \"countme-totals\""
             )),
         }
     }
@@ -94,6 +97,11 @@ pub async fn write(
     match format {
         Format::Json => write_json(window, from, to, ranges, &releases, out)?,
         Format::Csv => write_csv(window, from, to, &ranges, &releases, out)?,
+        Format::CountmeTotals => {
+            return Err(crate::Error::Output(std::io::Error::other(
+                "countme totals are written by publish_countme",
+            )));
+        }
     }
     out.flush()?;
     Ok(summary)

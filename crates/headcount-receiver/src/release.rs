@@ -39,8 +39,9 @@ pub enum ReleaseError {
 pub struct Releaser {
     database: Database,
     settings: Settings,
-    calibration: Calibration,
-    published: Vec<String>,
+    /// Per window (in the order of [`Window::ALL`]): its calibration and published fields. The
+    /// weekly window publishes one more cell per report, the countme tuple.
+    calibrations: Vec<(Window, Calibration, Vec<String>)>,
     clock: Clock,
     noise: Box<dyn Noise>,
 }
@@ -53,20 +54,31 @@ impl Releaser {
         clock: Clock,
         noise: Box<dyn Noise>,
     ) -> Result<Releaser, DpError> {
-        let calibration = calibrate(&settings)?;
+        let calibrations = Window::ALL
+            .into_iter()
+            .map(|w| Ok((w, calibrate(&settings, w)?, published_fields(&settings, w))))
+            .collect::<Result<_, DpError>>()?;
         Ok(Releaser {
-            published: published_fields(&settings),
             database,
             settings,
-            calibration,
+            calibrations,
             clock,
             noise,
         })
     }
 
-    /// The calibration in use.
-    pub fn calibration(&self) -> &Calibration {
-        &self.calibration
+    /// The calibration in use for `window`.
+    pub fn calibration(&self, window: Window) -> &Calibration {
+        let (_, calibration, _) = self.of(window);
+        calibration
+    }
+
+    fn of(&self, window: Window) -> &(Window, Calibration, Vec<String>) {
+        // Built from Window::ALL, so every window has its entry.
+        self.calibrations
+            .iter()
+            .find(|(w, _, _)| *w == window)
+            .unwrap_or(&self.calibrations[0])
     }
 
     /// Releases every period that is closed (and settled) and has no release yet: each from
@@ -124,13 +136,13 @@ impl Releaser {
             .counts(window, period)
             .await?;
         let exact = exact(rows);
-        let table =
-            crate::dp::privatize(&exact, &self.published, &self.calibration, &mut *self.noise)?;
+        let (_, calibration, published) = self.of(window).clone();
+        let table = crate::dp::privatize(&exact, &published, &calibration, &mut *self.noise)?;
         let release = Release {
             window,
             period,
             reports: table.reports,
-            params: params(&self.calibration, &self.settings),
+            params: params(&calibration, &self.settings),
             fields: table
                 .fields
                 .into_iter()
@@ -162,9 +174,10 @@ impl Releaser {
     }
 }
 
-/// The calibration for a config: every known field and configured cross-tabulation is a cell.
-pub fn calibrate(settings: &Settings) -> Result<Calibration, DpError> {
-    let cells = published_fields(settings).len();
+/// The calibration of `window`'s releases under a config: every known field, configured
+/// cross-tabulation and built-in one of the window is a cell.
+pub fn calibrate(settings: &Settings, window: Window) -> Result<Calibration, DpError> {
+    let cells = published_fields(settings, window).len();
     Calibration::new(
         settings.privacy,
         settings.k,
@@ -172,11 +185,17 @@ pub fn calibrate(settings: &Settings) -> Result<Calibration, DpError> {
     )
 }
 
-/// The fields every release publishes: the contract's field paths and the configured
-/// cross-tabulations, whether or not a period has data for them.
-pub fn published_fields(settings: &Settings) -> Vec<String> {
+/// The fields every release of `window` publishes: the contract's field paths, the configured
+/// cross-tabulations and the window's built-in ones (the countme tuple of weekly releases),
+/// whether or not a period has data for them.
+pub fn published_fields(settings: &Settings, window: Window) -> Vec<String> {
     let mut out: Vec<String> = fields::known_fields().into_iter().collect();
     out.extend(settings.crosstabs.iter().map(|t| fields::crosstab_field(t)));
+    out.extend(
+        crate::countme::builtin_crosstabs(window)
+            .iter()
+            .map(|t| t.join(&CROSSTAB_SEPARATOR.to_string())),
+    );
     out.sort();
     out
 }
@@ -287,8 +306,13 @@ mod tests {
         );
         let s = Settings::default();
         assert_eq!(
-            calibrate(&s).unwrap().value_cells as usize,
+            calibrate(&s, Window::Daily).unwrap().value_cells as usize,
             fields::known_fields().len()
+        );
+        assert_eq!(
+            calibrate(&s, Window::Weekly).unwrap().value_cells as usize,
+            fields::known_fields().len() + 1,
+            "the countme tuple"
         );
     }
 

@@ -220,9 +220,12 @@ pub fn series_view<'a>(
     })
 }
 
-/// Whether `field` names something a release can hold: a field path of the contract, or 2 to
-/// 4 of them joined by `|` (a cross-tabulation).
+/// Whether `field` names something a release can hold: a field path of the contract, 2 to 4 of
+/// them joined by `|` (a cross-tabulation), or the built-in countme tuple of weekly releases.
 pub fn is_publishable_field(field: &str) -> bool {
+    if crate::countme::is_builtin(field) {
+        return true;
+    }
     let parts: Vec<&str> = field.split(CROSSTAB_SEPARATOR).collect();
     let mut unique = parts.clone();
     unique.sort_unstable();
@@ -282,7 +285,7 @@ fn window_param(q: &std::collections::BTreeMap<String, String>) -> Result<Window
     match q.get("window").map(|w| w.parse::<Window>()) {
         Some(Ok(w)) => Ok(w),
         Some(Err(e)) => Err(format!("window: {e}")),
-        None => Err("window: missing (daily or monthly)".into()),
+        None => Err("window: missing (daily, weekly or monthly)".into()),
     }
 }
 
@@ -374,8 +377,10 @@ async fn series(State(s): State<Arc<ViewState>>, RawQuery(raw): RawQuery) -> Res
     };
     if !is_publishable_field(field) {
         return bad(format!(
-            "field: {field:?} is not a report field or a cross-tabulation of 2 to {} of them",
-            crate::config::MAX_CROSSTAB_FIELDS
+            "field: {field:?} is not a report field, a cross-tabulation of 2 to {} of them, or \
+             the countme tuple {}",
+            crate::config::MAX_CROSSTAB_FIELDS,
+            crate::countme::FIELD
         ));
     }
     let (from, to) = match (
@@ -418,10 +423,20 @@ mod tests {
             "arch",
             "os.version_id|arch",
             "os.version_id|platform.id|arch",
+            crate::countme::FIELD,
         ] {
             assert!(is_publishable_field(ok), "{ok}");
         }
-        for bad in ["hostname", "arch|arch", "", "os", "arch|", "a|b|c|d|e"] {
+        for bad in [
+            "hostname",
+            "arch|arch",
+            "",
+            "os",
+            "arch|",
+            "a|b|c|d|e",
+            "os.version_id|os.id|os.variant_id|arch|age_bucket",
+            "os.id|os.version_id|os.variant_id|arch|age_bucket|level",
+        ] {
             assert!(!is_publishable_field(bad), "{bad}");
         }
     }

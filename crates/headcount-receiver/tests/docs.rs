@@ -11,11 +11,13 @@ use headcount_receiver::Settings;
 use headcount_receiver::release::{calibrate, params};
 use headcount_receiver::store::{Release, ReleasedField, SeriesPoint};
 use headcount_receiver::views::{counts_view, series_view};
+use headcount_report::Window;
 use serde_json::Value;
 
 const PRIVACY: &str = include_str!("../../../docs/usage/privacy.md");
 const PROTOCOL: &str = include_str!("../../../docs/development/protocol.md");
 const RECEIVER: &str = include_str!("../../../docs/usage/receiver.md");
+const COUNTME: &str = include_str!("../../../docs/usage/countme.md");
 
 fn with_crosstab() -> Settings {
     Settings {
@@ -30,7 +32,7 @@ fn with_crosstab() -> Settings {
 
 #[test]
 fn privacy_page_states_the_calibrations_figures() {
-    let c = calibrate(&Settings::default()).unwrap();
+    let c = calibrate(&Settings::default(), Window::Daily).unwrap();
     let sentence = format!(
         "the noise has a scale of {:.1} and the threshold is {}",
         c.noise_scale, c.threshold
@@ -38,9 +40,17 @@ fn privacy_page_states_the_calibrations_figures() {
     assert!(PRIVACY.contains(&sentence), "privacy.md lacks {sentence:?}");
     let month = c.epsilon_over(31, 1e-5).unwrap();
     let year = c.epsilon_over(365 + 12, 1e-4).unwrap();
+    let weekly = calibrate(&Settings::default(), Window::Weekly).unwrap();
+    assert_eq!(weekly.value_cells, c.value_cells + 1, "the countme tuple");
+    let with_weeks = headcount_receiver::dp::Calibration::epsilon_over_all(
+        &[(&c, 365 + 12), (&weekly, 52)],
+        1e-4,
+    )
+    .unwrap();
     for claim in [
         format!("(31 releases) are together (ε ≈ {month:.1}, δ = 10⁻⁵)"),
         format!("is (ε ≈ {year:.1}, δ = 10⁻⁴)"),
+        format!("one more cell) (ε ≈ {with_weeks:.1}, δ = 10⁻⁴)"),
         format!(
             "about ±{:.0} with the defaults",
             (6.0 * c.noise_scale / 10.0).round() * 10.0
@@ -56,10 +66,12 @@ fn privacy_page_states_the_calibrations_figures() {
     let (epsilon, _, _) = c.spent().unwrap();
     assert!(epsilon <= 1.0);
     // The start-up line receiver.md quotes, for its one cross-tabulation.
-    let c = calibrate(&with_crosstab()).unwrap();
+    let c = calibrate(&with_crosstab(), Window::Daily).unwrap();
+    let w = calibrate(&with_crosstab(), Window::Weekly).unwrap();
     let line = format!(
-        "releasing each closed period with epsilon 1 delta 1e-7: noise scale {:.2},\nthreshold {}",
-        c.noise_scale, c.threshold
+        "releasing each closed period with epsilon 1 delta 1e-7: noise scale {:.2},\nthreshold {} \
+         (weekly periods, with the countme tuple: noise scale {:.2}, threshold {})",
+        c.noise_scale, c.threshold, w.noise_scale, w.threshold
     );
     assert!(RECEIVER.contains(&line), "receiver.md lacks {line:?}");
 }
@@ -111,7 +123,7 @@ fn release() -> Release {
         window: headcount_report::Window::Daily,
         period: "2026-11-23".parse().unwrap(),
         reports: 1000,
-        params: params(&calibrate(&s).unwrap(), &s),
+        params: params(&calibrate(&s, Window::Daily).unwrap(), &s),
         fields: vec![ReleasedField {
             field: "arch".into(),
             other: 3,
@@ -199,4 +211,62 @@ fn receiver_page_names_every_command_and_option() {
             "{endpoint}"
         );
     }
+}
+
+/// The rows of the first Markdown table after `heading` in countme.md, cells unquoted.
+fn table_after(heading: &str) -> Vec<Vec<String>> {
+    let start = COUNTME.find(heading).unwrap_or_else(|| panic!("{heading}"));
+    COUNTME[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// countme.md's os_name and architecture tables are the code's, and its join recipe's header
+/// is the export's.
+#[test]
+fn countme_page_states_the_codes_spellings() {
+    use headcount_receiver::countme::names::{BUILTIN, basearch};
+    let names: Vec<(String, Option<String>, String)> = table_after("The built-in os_name table")
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone(),
+                Some(r[1].clone()).filter(|v| !v.is_empty()),
+                r[2].clone(),
+            )
+        })
+        .collect();
+    let code: Vec<(String, Option<String>, String)> = BUILTIN
+        .iter()
+        .map(|(id, from, name)| (id.to_string(), from.map(str::to_owned), name.to_string()))
+        .collect();
+    assert_eq!(names, code);
+    let arches: Vec<(String, String)> = table_after("The architectures, as `arch` reports them")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    let code: Vec<(String, String)> = headcount_report::Arch::ALL
+        .iter()
+        .map(|a| (a.as_str().to_owned(), basearch(*a).to_owned()))
+        .collect();
+    assert_eq!(arches, code);
+    let header = headcount_receiver::countme::totals::HEADER.join(",");
+    assert!(
+        COUNTME.contains(&format!("```text\n{header}\n")),
+        "{header}"
+    );
+    assert!(COUNTME.contains(&format!("`{}`", headcount_receiver::countme::FIELD)));
+    assert!(COUNTME.contains(&format!(
+        "| `repo_tag` | always `{}`",
+        headcount_receiver::countme::totals::REPO_TAG
+    )));
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use headcount_receiver::Settings;
 use headcount_receiver::dp::{Calibration, DpError, Exact, Noise, OpenDpNoise, Table, privatize};
 use headcount_receiver::release::{calibrate, published_fields};
+use headcount_report::Window;
 
 /// Releases per world: the accuracy is then known to about ±2 % (4 standard errors).
 const TRIALS: usize = 3000;
@@ -103,7 +104,7 @@ fn attack_worlds(
     guess_present: impl Fn(&Table) -> bool + Copy,
 ) {
     let s = settings();
-    let c = calibrate(&s).unwrap();
+    let c = calibrate(&s, Window::Daily).unwrap();
     // Exact counts (no noise, values shown from k): the attack recovers the machine every time.
     let exact_view = Calibration {
         threshold: s.k,
@@ -212,7 +213,7 @@ fn reports_minus_a_field_total() {
 /// one real machine has it too.
 #[test]
 fn fake_reports_for_a_guessed_value() {
-    let c = calibrate(&settings()).unwrap();
+    let c = calibrate(&settings(), Window::Daily).unwrap();
     let fakes = c.threshold as i64 - 1;
     // On exact counts the old rule showed values from k on, so the attacker posted k - 1.
     let k = settings().k as i64;
@@ -236,7 +237,7 @@ fn fake_reports_for_a_guessed_value() {
 /// and differ from one draw to the next.
 #[test]
 fn the_noise_is_the_calibrated_gaussian() {
-    let c = calibrate(&settings()).unwrap();
+    let c = calibrate(&settings(), Window::Daily).unwrap();
     let sigma = c.noise_scale;
     let scale = dashu::rational::RBig::try_from(sigma).unwrap();
     let n = 40_000;
@@ -278,8 +279,8 @@ fn the_noise_is_the_calibrated_gaussian() {
 #[test]
 fn a_year_of_a_million_machines_reads_right() {
     let s = settings();
-    let c = calibrate(&s).unwrap();
-    let published = published_fields(&s);
+    let c = calibrate(&s, Window::Daily).unwrap();
+    let published = published_fields(&s, Window::Daily);
     let mut worst: f64 = 0.0;
     for day in 0..365i64 {
         let reports = 1_000_000 + (day % 7) * 10_000;

@@ -269,8 +269,10 @@ fn views_refuse_bad_queries(b: &Backend) {
     r.wait_for("/v1/counts?window=daily&period=2026-11-22");
     for q in [
         "/v1/counts",
-        "/v1/counts?window=weekly",
+        "/v1/counts?window=yearly",
         "/v1/counts?window=daily&period=2026-11",
+        "/v1/counts?window=weekly&period=2026-11-23",
+        "/v1/counts?window=weekly&period=2026-W54",
         "/v1/counts?window=daily&ip=1",
         "/v1/counts?window=daily&window=monthly",
         "/v1/series?window=daily&field=arch&from=2026-11-01",
@@ -293,10 +295,60 @@ fn views_refuse_bad_queries(b: &Backend) {
     }
     let resp = r.wait_for("/v1/counts?window=monthly");
     assert_eq!(resp.json()["period"], "2026-10");
+    // The week that ended at Monday 00:00 closed at 02:00 and is released, with the countme tuple.
+    let resp = r.wait_for("/v1/counts?window=weekly");
+    let week = resp.json();
+    assert_eq!(week["period"], "2026-W47");
+    assert!(
+        week["fields"]
+            .get(headcount_receiver::countme::FIELD)
+            .is_some(),
+        "{week}"
+    );
     assert_eq!(
         r.get("/v1/counts?window=monthly&period=2026-11").status,
         404
     );
+}
+
+/// A database a receiver released daily and monthly periods from since 2026-11-01, before it knew
+/// the weekly window: upgraded on 2026-11-23, it releases weeks from the one before the upgrade
+/// on, not every empty week since 2026-11-01.
+fn a_receiver_upgraded_to_weekly_releases_weeks_from_the_upgrade_on(b: &Backend) {
+    let database: headcount_receiver::Database = b.url.parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (writer, task, _) = headcount_receiver::store::open(&database, 2000)
+            .await
+            .unwrap();
+        drop(writer);
+        task.join().await;
+        let first = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        for window in [
+            headcount_report::Window::Daily,
+            headcount_report::Window::Monthly,
+        ] {
+            headcount_receiver::store::release_state(&database, window, first)
+                .await
+                .unwrap();
+        }
+    });
+    drop(rt);
+    let clock = TestClock::at("2026-11-23T12:00:00Z");
+    let r = InProcess::start(b, settings(), &clock, Box::new(OpenDpNoise));
+    r.wait_for("/v1/counts?window=weekly&period=2026-W47");
+    // The daily periods since the first look are released as before.
+    r.wait_for("/v1/counts?window=daily&period=2026-10-31");
+    r.wait_for("/v1/counts?window=daily&period=2026-11-22");
+    for week in ["2026-W44", "2026-W45", "2026-W46"] {
+        let resp = r.get(&format!("/v1/counts?window=weekly&period={week}"));
+        assert_eq!(
+            resp.status,
+            404,
+            "{week}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
+    }
 }
 
 macro_rules! suite {
@@ -312,5 +364,6 @@ macro_rules! suite {
 
 suite!(
     a_period_is_released_once_and_never_recomputed,
-    views_refuse_bad_queries
+    views_refuse_bad_queries,
+    a_receiver_upgraded_to_weekly_releases_weeks_from_the_upgrade_on,
 );

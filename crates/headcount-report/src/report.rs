@@ -29,9 +29,10 @@ pub struct Report {
     /// Report format version; a receiver refuses versions it does not know.
     #[schemars(range(min = 1, max = 1))]
     pub schema: u32,
-    /// The reporting window: `daily` or `monthly`.
+    /// The reporting window: `daily`, `weekly` (a countme week) or `monthly`.
     pub window: Window,
-    /// The UTC period reported: `YYYY-MM-DD` for the daily window, `YYYY-MM` for the monthly one.
+    /// The UTC period reported: `YYYY-MM-DD` for the daily window, the ISO week `YYYY-Www` for the
+    /// weekly one, `YYYY-MM` for the monthly one.
     pub period: Period,
     /// The collection level: `minimal` (default) or `full` (opt-in).
     pub level: ReportLevel,

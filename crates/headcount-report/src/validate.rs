@@ -319,6 +319,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_weekly_report_names_an_iso_week() {
+        let weekly = MINIMAL.replacen(
+            r#""window":"daily","period":"2026-11-23""#,
+            r#""window":"weekly","period":"2026-W48""#,
+            1,
+        );
+        let r = validate(weekly.as_bytes()).unwrap();
+        assert_eq!(r.window, Window::Weekly);
+        assert_eq!(r.period.to_string(), "2026-W48");
+        assert_eq!(r.to_body(), weekly.as_bytes());
+        for (window, period) in [
+            ("weekly", "2026-11-23"),
+            ("weekly", "2026-11"),
+            ("daily", "2026-W48"),
+            ("monthly", "2026-W48"),
+            ("weekly", "2026-W54"),
+            ("weekly", "2026-W48-1"),
+        ] {
+            let body = with("window", &format!("\"{window}\""));
+            let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            v["period"] = period.into();
+            let err = validate(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+            assert!(
+                matches!(err, ValidationError::Invalid(_)),
+                "{window} {period}"
+            );
+        }
+    }
+
     /// A key given twice is refused wherever it is, even with the same value: the last one
     /// winning is how `{"schema":2,…,"schema":1}` passed as version 1.
     #[test]

@@ -132,13 +132,21 @@ pub fn render(loaded: &Loaded) -> String {
         Some(s.allow_plain_http.to_string()),
         "",
     );
+    let windows: Vec<String> = s.windows.iter().map(|w| quote(w.as_str())).collect();
+    line(
+        &mut out,
+        "reporting",
+        "windows",
+        Some(format!("[{}]", windows.join(", "))),
+        "",
+    );
 
     out.push('\n');
     match (s.why_silent(), &s.endpoint) {
         (Some(why), _) => out.push_str(&format!("# Nothing will be sent: {why}.\n")),
         (None, Some(endpoint)) => out.push_str(&format!(
-            "# One daily and one monthly report at level {} will be sent to {endpoint}.\n",
-            s.level
+            "# One report per {} period at level {} will be sent to {endpoint}.\n",
+            s.windows, s.level
         )),
         (None, None) => {}
     }

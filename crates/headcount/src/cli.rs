@@ -7,9 +7,10 @@ use headcount_report::{Level, Window};
 
 /// Counts the installed base of an image-based Linux without identifying a single machine.
 ///
-/// Once per UTC day and once per UTC month, headcount posts one small report of coarse
-/// platform and OS facts, with no unique ID. Configuration lives in
-/// {/usr/lib,/run,/etc}/headcount/config.d/*.toml; `headcount level off` turns it off.
+/// Once per UTC day and once per UTC month (and once per countme week where the vendor adds the
+/// weekly window), headcount posts one small report of coarse platform and OS facts, with no
+/// unique ID. Configuration lives in {/usr/lib,/run,/etc}/headcount/config.d/*.toml;
+/// `headcount level off` turns it off.
 #[derive(Debug, Parser)]
 #[command(name = "headcount", version, propagate_version = true)]
 pub struct Cli {
@@ -33,8 +34,9 @@ pub enum Command {
 
     /// Run the reporting daemon (what headcount.service starts).
     ///
-    /// Sends one report per UTC day and one per UTC month to the configured endpoint, logs
-    /// each sent report to the journal, and sleeps in between. Exits 0 at once, sending
+    /// Sends one report per period of each configured window (UTC day and month by default,
+    /// countme week when added) to the configured endpoint, logs each sent report to the
+    /// journal, and sleeps in between. Exits 0 at once, sending
     /// nothing, when the level is off or no endpoint is configured; exits 78 on an invalid
     /// configuration.
     Daemon,
@@ -80,8 +82,8 @@ pub struct PreviewArgs {
     /// Collection level to preview instead of the configured one.
     #[arg(long, value_name = "off|minimal|full")]
     pub level: Option<Level>,
-    /// Window whose current period is previewed.
-    #[arg(long, value_name = "daily|monthly", default_value = "daily")]
+    /// Window whose current period is previewed (weekly: the countme week, as an ISO week).
+    #[arg(long, value_name = "daily|weekly|monthly", default_value = "daily")]
     pub window: Window,
     /// Print the exact JSON body that would be posted (plus a newline), nothing else.
     #[arg(long)]

@@ -176,6 +176,7 @@ async fn watchdog_tick(interval: &mut Option<tokio::time::Interval>) {
 impl Daemon<'_> {
     fn timing(&self) -> Timing {
         Timing {
+            windows: self.settings.windows,
             max_startup_delay: self.settings.max_startup_delay,
             max_rollover_delay: self.settings.max_rollover_delay,
         }
@@ -476,8 +477,9 @@ pub fn status_line(
     now: DateTime<Utc>,
 ) -> String {
     let mut parts = vec![format!("level {}", settings.level)];
-    let settled: Vec<String> = Window::ALL
-        .into_iter()
+    let settled: Vec<String> = settings
+        .windows
+        .iter()
         .map(|w| match state.get(w) {
             Some(p) => format!("{w} {p}"),
             None => format!("{w} none yet"),
@@ -552,6 +554,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let timing = Timing {
+            windows: crate::windows::Windows::DEFAULT,
             max_startup_delay: std::time::Duration::ZERO,
             max_rollover_delay: std::time::Duration::ZERO,
         };

@@ -21,6 +21,7 @@ pub mod state;
 pub mod status;
 pub mod systemctl;
 pub mod timer;
+pub mod windows;
 
 pub use error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, Error};
 

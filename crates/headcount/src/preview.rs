@@ -39,6 +39,13 @@ pub fn run(root: &Path, args: &PreviewArgs, now: DateTime<Utc>) -> Result<(), Er
         out.write_all(headcount_collect::render_text(&report).as_bytes())?;
     }
     out.flush()?;
+    if !settings.windows.contains(args.window) {
+        eprintln!(
+            "note: the {} window is not configured ([reporting] windows reports {}): the daemon \
+             sends no such report.",
+            args.window, settings.windows
+        );
+    }
     if args.level.is_some_and(|l| l != settings.level) {
         eprintln!(
             "note: previewed at level {level}; the configured level is {}.",

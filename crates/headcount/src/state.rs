@@ -1,6 +1,7 @@
 //! The state file: per window, the last settled period, and nothing else.
 //!
-//! `{"daily":"2026-11-23","monthly":"2026-11"}`. Written atomically (temp file, fsync, rename,
+//! `{"daily":"2026-11-23","monthly":"2026-11"}`, with `"weekly":"2026-W48"` between them when the
+//! weekly window is reported. Written atomically (temp file, fsync, rename,
 //! fsync of the directory) and only after the receiver's answer. A corrupt or unreadable file
 //! is reported to the caller and treated as empty: at worst one period is sent twice.
 //!
@@ -27,7 +28,7 @@ pub const STATE_FILE_NAME: &str = "state.json";
 pub const DEFAULT_STATE_DIR: &str = "var/lib/headcount";
 /// The environment variable systemd sets from `StateDirectory=`.
 pub const STATE_DIRECTORY_ENV: &str = "STATE_DIRECTORY";
-/// A state file larger than this is corrupt, unread: the real one is under 50 bytes.
+/// A state file larger than this is corrupt, unread: the real one is under 100 bytes.
 pub const MAX_STATE_BYTES: u64 = 4096;
 /// Temporary state files are named this followed by random hex digits.
 pub const TEMP_PREFIX: &str = ".state.json.";
@@ -42,6 +43,8 @@ pub struct State {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     daily: Option<Period>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    weekly: Option<Period>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     monthly: Option<Period>,
 }
 
@@ -50,6 +53,7 @@ impl State {
     pub fn get(&self, window: Window) -> Option<Period> {
         match window {
             Window::Daily => self.daily,
+            Window::Weekly => self.weekly,
             Window::Monthly => self.monthly,
         }
     }
@@ -58,6 +62,7 @@ impl State {
     pub fn set(&mut self, window: Window, period: Period) {
         match window {
             Window::Daily => self.daily = Some(period),
+            Window::Weekly => self.weekly = Some(period),
             Window::Monthly => self.monthly = Some(period),
         }
     }
@@ -253,6 +258,12 @@ mod tests {
             "{\"daily\":\"2026-11-23\",\"monthly\":\"2026-11\"}\n"
         );
         assert_eq!(State::from_json(&s.to_json()).unwrap(), s);
+        s.set(Window::Weekly, "2026-W48".parse().unwrap());
+        assert_eq!(
+            s.to_json(),
+            "{\"daily\":\"2026-11-23\",\"weekly\":\"2026-W48\",\"monthly\":\"2026-11\"}\n"
+        );
+        assert_eq!(State::from_json(&s.to_json()).unwrap(), s);
     }
 
     #[test]
@@ -264,6 +275,10 @@ mod tests {
             "{\"monthly\":\"2026-11-23\"}",
             "{\"daily\":\"yesterday\"}",
             "{\"daily\":\"2026-11-23\",\"id\":\"x\"}",
+            "{\"weekly\":\"2026-11-23\"}",
+            "{\"weekly\":\"2026-11\"}",
+            "{\"daily\":\"2026-W48\"}",
+            "{\"weekly\":\"2026-W00\"}",
         ] {
             assert!(State::from_json(bad).is_err(), "{bad:?}");
         }

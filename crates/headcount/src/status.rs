@@ -30,7 +30,7 @@ pub struct Status {
     pub state_error: Option<String>,
     /// The wall clock, and whether it is believed.
     pub clock: Clock,
-    /// Per window: last settled period and the next due time.
+    /// Per configured window: last settled period and the next due time.
     pub windows: Vec<WindowStatus>,
     /// The login notice the running service shows (`null` when nothing is sent).
     pub notice: Option<String>,
@@ -78,8 +78,9 @@ pub fn status(
     };
     let sending = settings.sends();
     let plausible = now >= plausible_from;
-    let windows = Window::ALL
-        .into_iter()
+    let windows = settings
+        .windows
+        .iter()
         .map(|window| {
             let last = state.get(window);
             let current = Period::containing(window, now);
@@ -282,6 +283,38 @@ mod tests {
         assert!(
             text.contains("reports anonymous counts at level minimal to counter.example."),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_weekly_window_shows_when_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings_with_proxy(dir.path());
+        let file = StateFile::locate(dir.path(), None);
+        let mut state = State::default();
+        state.set(Window::Weekly, "2026-W48".parse().unwrap());
+        file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        let now = at("2026-11-25T10:00:00Z");
+        let shown = |s: &Status| s.windows.iter().map(|w| w.window).collect::<Vec<_>>();
+        assert_eq!(
+            shown(&status(&settings, &file, now, from())),
+            [Window::Daily, Window::Monthly]
+        );
+        settings.windows = crate::windows::Windows::ALL;
+        let s = status(&settings, &file, now, from());
+        assert_eq!(shown(&s), Window::ALL);
+        let weekly = &s.windows[1];
+        assert_eq!(
+            weekly.next_period.map(|p| p.to_string()).as_deref(),
+            Some("2026-W49")
+        );
+        assert_eq!(weekly.next_due, Some(at("2026-11-30T00:00:00Z")));
+        assert!(
+            render(&s).contains(
+                "weekly:      last settled 2026-W48; next 2026-W49 from 2026-11-30 00:00 UTC"
+            ),
+            "{}",
+            render(&s)
         );
     }
 

@@ -272,6 +272,88 @@ fn bad_level_lists_the_allowed_values() {
 }
 
 #[test]
+fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
+    use headcount::config::Windows;
+    use headcount_report::Window;
+    let root = Root::new();
+    assert_eq!(root.ok().settings.windows, Windows::DEFAULT);
+    let vendor = root.write(
+        "usr/lib",
+        "10-defaults.toml",
+        &format!("{ENDPOINT}windows = [\"daily\", \"weekly\", \"monthly\"]\n"),
+    );
+    let loaded = root.ok();
+    assert_eq!(
+        loaded.settings.windows.iter().collect::<Vec<_>>(),
+        Window::ALL
+    );
+    assert_eq!(
+        loaded.origin("reporting", "windows"),
+        &Origin::File {
+            path: vendor,
+            line: 3
+        }
+    );
+    let out = root.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("windows = [\"daily\", \"weekly\", \"monthly\"]  # "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("# One report per daily, weekly and monthly period at level minimal"),
+        "{stdout}"
+    );
+    // A later fragment replaces the list as a whole.
+    root.write(
+        "etc",
+        "50-weekly-only.toml",
+        "[reporting]\nwindows = [\"weekly\"]\n",
+    );
+    assert_eq!(
+        root.ok().settings.windows.iter().collect::<Vec<_>>(),
+        [Window::Weekly]
+    );
+}
+
+#[test]
+fn an_unknown_window_is_an_error_naming_the_allowed_ones_and_exits_78() {
+    let root = Root::new();
+    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    let p = root.write(
+        "etc",
+        "50-windows.toml",
+        "[reporting]\nwindows = [\"daily\", \"weekley\"]\n",
+    );
+    let e = only_error(&root);
+    assert!(
+        e.starts_with(&format!("{}:2:1: [reporting] windows:", p.display())),
+        "{e}"
+    );
+    assert!(e.contains(r#""daily", "weekly", "monthly""#), "{e}");
+    assert!(e.contains(r#"did you mean "weekly"?"#), "{e}");
+    let out = root.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78));
+    // Repeated and empty lists are errors too; a string instead of a list is a type error.
+    for (text, needle) in [
+        (
+            "windows = [\"weekly\", \"weekly\"]",
+            "\"weekly\" is listed twice",
+        ),
+        ("windows = []", "is empty: list at least one of"),
+        ("windows = \"weekly\"", "expected a list of strings"),
+    ] {
+        root.write("etc", "50-windows.toml", &format!("[reporting]\n{text}\n"));
+        let e = only_error(&root);
+        assert!(e.contains(needle), "{text}: {e}");
+    }
+    // The opt-out still wins.
+    root.write("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
+    assert_eq!(root.ok().settings.level, Level::Off);
+}
+
+#[test]
 fn endpoint_must_be_an_absolute_http_url() {
     for bad in [
         "counts.example.org/v1/report",

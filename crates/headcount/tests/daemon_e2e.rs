@@ -107,6 +107,47 @@ fn first_start_sends_one_daily_and_one_monthly_then_a_restart_sends_nothing() {
 }
 
 #[test]
+fn with_the_weekly_window_a_first_start_sends_three_reports_and_a_restart_none() {
+    let rx = Receiver::plain();
+    let root = Root::new(&Root::config(
+        &rx.url("http", "127.0.0.1"),
+        "windows = [\"daily\", \"weekly\", \"monthly\"]\n",
+    ));
+    let mut d = root.daemon();
+    let got = rx.wait_for(3, Duration::from_secs(20));
+    let (day, month) = today();
+    let week = headcount_report::Period::containing(headcount_report::Window::Weekly, Utc::now())
+        .to_string();
+    let mut want = expected();
+    want.push(("weekly".into(), week.clone()));
+    want.sort();
+    assert_eq!(windows(&got), want, "{}", d.log());
+    d.wait_log(
+        &format!("sent weekly report for {week} (minimal)"),
+        1,
+        Duration::from_secs(5),
+    );
+    let expected_state =
+        format!("{{\"daily\":\"{day}\",\"weekly\":\"{week}\",\"monthly\":\"{month}\"}}\n");
+    assert_eq!(root.wait_state(&expected_state), expected_state);
+    let (status, _) = d.terminate();
+    assert!(status.success(), "{status:?}");
+
+    let mut again = root.daemon();
+    again.wait_log("reporting at level minimal", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.received().len(), 3, "{}", again.log());
+    let (status, _) = again.terminate();
+    assert!(status.success());
+    let out = root.command(&["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("weekly:      last settled {week};")),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_500_then_200_delivers_exactly_one_report_per_window() {
     let rx = Receiver::plain();
     rx.answer(&[500]);

@@ -110,6 +110,59 @@ fn monthly_window_previews_the_current_month() {
 }
 
 #[test]
+fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_configured() {
+    let out = headcount(&[
+        "preview",
+        "--root",
+        &fixture("qemu-fcos-x86_64"),
+        "--window",
+        "weekly",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let report =
+        headcount_report::validate(String::from_utf8(out.stdout).unwrap().trim_end().as_bytes())
+            .unwrap();
+    assert_eq!(report.window, headcount_report::Window::Weekly);
+    assert_eq!(
+        report.period,
+        headcount_report::Period::containing(headcount_report::Window::Weekly, chrono::Utc::now())
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "the weekly window is not configured ([reporting] windows reports daily and monthly)"
+        ),
+        "{stderr}"
+    );
+    let root = with_config(
+        "weekly",
+        "qemu-fcos-x86_64",
+        "[reporting]\nwindows = [\"daily\", \"weekly\", \"monthly\"]\n",
+    );
+    let out = headcount(&[
+        "preview",
+        "--root",
+        root.to_str().unwrap(),
+        "--window",
+        "weekly",
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("window: weekly\n"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not configured"));
+    let out = headcount(&[
+        "preview",
+        "--root",
+        &fixture("qemu-fcos-x86_64"),
+        "--window",
+        "yearly",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#""daily", "weekly", "monthly""#));
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
 fn configured_level_off_prints_no_report() {
     let root = with_config("off", "aws-fcos-x86_64", "[collecting]\nlevel = \"off\"\n");
     for extra in [&[][..], &["--json"][..]] {

@@ -404,12 +404,23 @@ pub struct SeriesPoint {
     pub field: Option<(u64, String)>,
 }
 
+/// The `meta` key of the release step's first look at `window`. Daily and monthly share the key
+/// every database has had from the start; the weekly window, which came later, has its own, so a
+/// receiver upgraded to it releases weekly periods from its upgrade on, not a past year of empty
+/// weeks it never counted.
+fn first_look_key(window: Window) -> &'static str {
+    match window {
+        Window::Daily | Window::Monthly => "first_release_look",
+        Window::Weekly => "first_release_look_weekly",
+    }
+}
+
 /// What the release step needs to find the periods it still owes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseState {
-    /// The UTC day the release step first looked at this database: every closed period from the
-    /// one before it on is released, with or without reports (which periods exist must not
-    /// depend on the data).
+    /// The UTC day the release step first looked at this database for this window: every closed
+    /// period from the one before it on is released, with or without reports (which periods
+    /// exist must not depend on the data).
     pub first_look: chrono::NaiveDate,
     /// Periods that have counters from before that day (an import, an older receiver).
     pub counted: Vec<Period>,

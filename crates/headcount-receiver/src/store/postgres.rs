@@ -19,8 +19,7 @@ use super::{
 
 use crate::cardinality::{Ask, Existing, OTHER};
 
-/// The `meta` key of the first look of the release step.
-const FIRST_LOOK: &str = "first_release_look";
+use super::first_look_key;
 
 const PARAMS: &str = "epsilon, delta, threshold, noise_scale, k, grace_secs, cells_per_report";
 
@@ -372,15 +371,16 @@ pub(super) async fn release_state(
 ) -> Result<ReleaseState, StoreError> {
     let e = err(url);
     let client = open_writer(url).await?;
+    let key = first_look_key(window);
     client
         .execute(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&FIRST_LOOK, &today.format("%Y-%m-%d").to_string()],
+            &[&key, &today.format("%Y-%m-%d").to_string()],
         )
         .await
         .map_err(&e)?;
     let first: String = client
-        .query_one("SELECT value FROM meta WHERE key = $1", &[&FIRST_LOOK])
+        .query_one("SELECT value FROM meta WHERE key = $1", &[&key])
         .await
         .map_err(&e)?
         .get(0);

@@ -19,8 +19,7 @@ use super::{
 
 use crate::cardinality::{Ask, Existing, OTHER};
 
-/// The `meta` key of the first look of the release step.
-const FIRST_LOOK: &str = "first_release_look";
+use super::first_look_key;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 const MIGRATIONS: &[&str] = &[
@@ -97,7 +96,13 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(&e)?;
-    let tx = conn.transaction().map_err(&e)?;
+    // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the version is
+    // read. A deferred transaction that reads and then writes fails at once, without waiting,
+    // when another connection wrote in between, and the release step opens this connection
+    // beside the writer's, once per window.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&e)?;
     let applied: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(&e)?;
@@ -376,15 +381,14 @@ pub(super) fn release_state(
 ) -> Result<ReleaseState, StoreError> {
     let e = err(path);
     let conn = open_writer(path)?;
+    let key = first_look_key(window);
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        params![FIRST_LOOK, today.format("%Y-%m-%d").to_string()],
+        params![key, today.format("%Y-%m-%d").to_string()],
     )
     .map_err(&e)?;
     let first: String = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [FIRST_LOOK], |r| {
-            r.get(0)
-        })
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .map_err(&e)?;
     let first_look = NaiveDate::parse_from_str(&first, "%Y-%m-%d").unwrap_or(today);
     let periods = |sql: &str| -> Result<Vec<Period>, StoreError> {
@@ -617,5 +621,27 @@ mod tests {
             durability(&conn, &path),
             Err(StoreError::NotDurable(_))
         ));
+    }
+
+    /// Opening a writer connection while another connection writes waits for it: the release
+    /// step opens one per window beside the writer's. A deferred transaction read the version,
+    /// then failed at once (SQLITE_BUSY_SNAPSHOT) when the other committed before its own write.
+    #[test]
+    fn opening_a_writer_beside_a_committing_one_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut other = open_writer(&path).unwrap();
+        let tx = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')", [])
+            .unwrap();
+        let opening = {
+            let path = path.clone();
+            std::thread::spawn(move || open_writer(&path).map(|_| ()))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().unwrap();
+        opening.join().unwrap().unwrap();
     }
 }

@@ -310,6 +310,7 @@ pub fn period(window: &str) -> String {
     let now = chrono::Utc::now();
     match window {
         "daily" => now.format("%Y-%m-%d").to_string(),
+        "weekly" => now.format("%G-W%V").to_string(),
         _ => now.format("%Y-%m").to_string(),
     }
 }

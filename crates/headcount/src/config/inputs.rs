@@ -62,6 +62,7 @@ pub struct Inputs {
     pub max_startup_delay_secs: Option<Sourced<u64>>,
     pub max_rollover_delay_secs: Option<Sourced<u64>>,
     pub allow_plain_http: Option<Sourced<bool>>,
+    pub windows: Option<Sourced<Vec<String>>>,
 }
 
 impl Inputs {
@@ -115,6 +116,9 @@ impl Inputs {
             );
             set(&mut self.allow_plain_http, r.allow_plain_http, || {
                 origin("reporting", "allow_plain_http")
+            });
+            set(&mut self.windows, r.windows, || {
+                origin("reporting", "windows")
             });
         }
     }

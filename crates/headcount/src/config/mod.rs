@@ -19,8 +19,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use headcount_report::{Level, Rules};
+use headcount_report::{Level, Rules, Window};
 use url::Url;
+
+pub use crate::windows::Windows;
 
 pub use inputs::Origin;
 use inputs::{Inputs, Sourced};
@@ -65,6 +67,8 @@ pub struct Settings {
     pub max_rollover_delay: Duration,
     /// Whether a plain `http://` endpoint on a non-loopback host is allowed.
     pub allow_plain_http: bool,
+    /// The windows reported in: daily and monthly unless a vendor adds weekly.
+    pub windows: Windows,
 }
 
 impl Settings {
@@ -98,6 +102,7 @@ impl Default for Settings {
             max_startup_delay: Duration::from_secs(DEFAULT_MAX_STARTUP_DELAY_SECS),
             max_rollover_delay: Duration::from_secs(DEFAULT_MAX_ROLLOVER_DELAY_SECS),
             allow_plain_http: false,
+            windows: Windows::default_set(),
         }
     }
 }
@@ -426,6 +431,7 @@ fn origins(inputs: &Inputs) -> Vec<((&'static str, &'static str), Origin)> {
             ("reporting", "allow_plain_http"),
             o(&inputs.allow_plain_http),
         ),
+        (("reporting", "windows"), o(&inputs.windows)),
     ]
 }
 
@@ -469,6 +475,12 @@ fn validate(
 
     if let Some(allow) = &inputs.allow_plain_http {
         s.allow_plain_http = allow.value;
+    }
+
+    if let Some(windows) = &inputs.windows
+        && let Some(set) = validate_windows(windows, errors)
+    {
+        s.windows = set;
     }
 
     if let Some(endpoint) = &inputs.endpoint {
@@ -577,6 +589,51 @@ fn validate(
         }
     }
     s
+}
+
+/// `[reporting] windows`: known names, each once, at least one. Every mistake is an error.
+fn validate_windows(input: &Sourced<Vec<String>>, errors: &mut Vec<Diagnostic>) -> Option<Windows> {
+    let key = "reporting.windows";
+    let allowed = Window::ALL
+        .iter()
+        .map(|w| format!("{:?}", w.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if input.value.is_empty() {
+        errors.push(Diagnostic::for_value(
+            input,
+            key,
+            format!(
+                "is empty: list at least one of {allowed} (to send nothing, set [collecting] \
+                 level = \"off\")"
+            ),
+        ));
+        return None;
+    }
+    let mut set = Windows::NONE;
+    let before = errors.len();
+    for name in &input.value {
+        match name.parse::<Window>() {
+            Ok(window) => {
+                if !set.insert(window) {
+                    errors.push(Diagnostic::for_value(
+                        input,
+                        key,
+                        format!("{name:?} is listed twice"),
+                    ));
+                }
+            }
+            Err(e) => {
+                let mut message = e.to_string();
+                let names: Vec<&str> = Window::ALL.iter().map(|w| w.as_str()).collect();
+                if let Some(near) = raw::nearest(name, &names) {
+                    message.push_str(&format!("; did you mean {near:?}?"));
+                }
+                errors.push(Diagnostic::for_value(input, key, message));
+            }
+        }
+    }
+    (errors.len() == before).then_some(set)
 }
 
 /// Schemes of an endpoint.

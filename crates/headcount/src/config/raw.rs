@@ -32,6 +32,7 @@ pub struct RawReporting {
     pub max_startup_delay_secs: Option<u64>,
     pub max_rollover_delay_secs: Option<u64>,
     pub allow_plain_http: Option<bool>,
+    pub windows: Option<Vec<String>>,
 }
 
 /// One fragment, parsed. Every value remembers the line it came from.
@@ -56,6 +57,7 @@ pub const SECTIONS: [(&str, &[&str]); 2] = [
             "max_startup_delay_secs",
             "max_rollover_delay_secs",
             "allow_plain_http",
+            "windows",
         ],
     ),
 ];
@@ -188,6 +190,7 @@ fn set_key(
                 .max_rollover_delay_secs
                 .or(r.max_rollover_delay_secs.take());
             r.allow_plain_http = v.allow_plain_http.or(r.allow_plain_http.take());
+            r.windows = v.windows.or(r.windows.take());
         }
     }
     Ok(())
@@ -256,6 +259,7 @@ mod tests {
                 max_startup_delay_secs: Some(0),
                 max_rollover_delay_secs: Some(0),
                 allow_plain_http: Some(false),
+                windows: Some(vec![]),
             }),
         };
         let value = toml::Table::try_from(&full).unwrap();

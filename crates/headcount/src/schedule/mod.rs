@@ -6,8 +6,9 @@
 //! tests below.
 //!
 //! Rules (docs/usage/daemon.md explains them to operators):
-//! - Periods are absolute UTC days and months. A period is sent only if it is later than the
-//!   period recorded as settled in the state, so a clock set backwards never sends twice.
+//! - Periods are absolute UTC days, countme weeks and months, of the configured windows only. A
+//!   period is sent only if it is later than the period recorded as settled in the state, so a
+//!   clock set backwards never sends twice.
 //! - Nothing is sent while the clock is implausible, i.e. earlier than [`plausible_from`]
 //!   (the build date).
 //! - After start, each window that has an unsettled period waits a uniform random delay up to
@@ -31,6 +32,7 @@ use rand::Rng;
 pub use backoff::{BACKOFF_BASE, BACKOFF_CAP, MIN_RETRY_DELAY, backoff_delay};
 
 use crate::state::State;
+use crate::windows::Windows;
 
 /// The earliest wall-clock time the daemon believes: the build date.
 ///
@@ -57,9 +59,15 @@ pub const PLAUSIBLE_FLOOR: &str = "2026-11-01T00:00:00Z";
 /// ahead does not silence the machine for years.
 pub const FUTURE_STATE_HORIZON: TimeDelta = TimeDelta::days(40);
 
-/// The two delays that spread a fleet's reports over time.
+/// How long to sleep when no window is configured: long, and finite for the timer.
+const NOTHING_DUE_SLEEP: TimeDelta = TimeDelta::days(1);
+
+/// What the configuration says about when to report: the windows, and the two delays that
+/// spread a fleet's reports over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
+    /// The windows reported in.
+    pub windows: Windows,
     /// Upper bound of the uniform random delay after the daemon starts.
     pub max_startup_delay: Duration,
     /// Upper bound of the uniform random delay after a period rolls over while running.
@@ -116,7 +124,7 @@ pub struct Schedule {
     plausible_from: DateTime<Utc>,
     /// The first plausible instant the daemon saw: the startup delay counts from here.
     anchor: Option<DateTime<Utc>>,
-    plans: [Plan; 2],
+    plans: [Plan; Window::ALL.len()],
 }
 
 /// What [`Schedule::record`] tells the caller to do besides updating the state.
@@ -142,7 +150,8 @@ pub struct WindowStatus {
 fn index(window: Window) -> usize {
     match window {
         Window::Daily => 0,
-        Window::Monthly => 1,
+        Window::Weekly => 1,
+        Window::Monthly => 2,
     }
 }
 
@@ -224,7 +233,7 @@ impl Schedule {
         }
         let anchor = *self.anchor.get_or_insert(now);
         let mut wake: Option<DateTime<Utc>> = None;
-        for window in Window::ALL {
+        for window in timing.windows.iter() {
             let plan = &mut self.plans[index(window)];
             let current = Period::containing(window, now);
             let settled = state.get(window).is_some_and(|last| last >= current);
@@ -255,8 +264,9 @@ impl Schedule {
             let at = if settled { due } else { due.min(target.end()) };
             wake = Some(wake.map_or(at, |w| w.min(at)));
         }
+        // No window at all (the configuration refuses that): nothing is ever due.
         Action::Sleep {
-            until: wake.unwrap_or(now),
+            until: wake.unwrap_or(now + NOTHING_DUE_SLEEP),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Property tests of the schedule over simulated time: a machine's life of 400 days with
-//! restarts, power-offs, crashes between a send and the state write, clock jumps and suspends;
-//! and a fleet of 100,000 machines rolling over at once.
+//! restarts, power-offs, crashes between a send and the state write, clock jumps and suspends,
+//! reporting in all three windows; and a fleet of 100,000 machines rolling over a day, a countme
+//! week and a month at once.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +14,12 @@ use rand::{Rng, SeedableRng};
 use super::tests::{TYPICAL, at};
 use super::*;
 use crate::state::State;
+
+/// The typical delays, with the weekly window added as a vendor would.
+const ALL_WINDOWS: Timing = Timing {
+    windows: Windows::ALL,
+    ..TYPICAL
+};
 
 fn floor() -> DateTime<Utc> {
     at("2026-01-01T00:00:00Z")
@@ -72,7 +79,7 @@ fn live(seed: u64, days: i64) -> (Tally, DateTime<Utc>, DateTime<Utc>) {
             state = fixed;
         }
         tally.decisions += 1;
-        let wake = match schedule.decide(&state, now, &TYPICAL, &mut rng) {
+        let wake = match schedule.decide(&state, now, &ALL_WINDOWS, &mut rng) {
             Action::Send { window, period } => {
                 assert_eq!(
                     period,
@@ -202,7 +209,7 @@ fn four_hundred_days_one_report_per_period_none_lost() {
             );
         }
         // None lost: every day the machine was fully up with a true clock is reported, and
-        // every month with such a day, unless a report sent under a clock running ahead
+        // every week and month with such a day, unless a report sent under a clock running ahead
         // already counted the machine for a later period.
         let mut day = Period::containing(Window::Daily, start).next();
         while day.end() < end {
@@ -213,12 +220,14 @@ fn four_hundred_days_one_report_per_period_none_lost() {
                         "seed {seed}: clean day {day} was not reported"
                     );
                 }
-                let month = Period::containing(Window::Monthly, day.start());
-                if !silenced_by_future(&tally, month, day.end()) {
-                    assert!(
-                        tally.settled.contains_key(&month),
-                        "seed {seed}: month {month} had clean day {day} but no report"
-                    );
+                for window in [Window::Weekly, Window::Monthly] {
+                    let longer = Period::containing(window, day.start());
+                    if !silenced_by_future(&tally, longer, day.end()) {
+                        assert!(
+                            tally.settled.contains_key(&longer),
+                            "seed {seed}: {window} period {longer} had clean day {day} but no report"
+                        );
+                    }
                 }
             }
             day = day.next();
@@ -255,23 +264,30 @@ fn a_fleet_of_100000_does_not_post_in_lockstep_after_a_rollover() {
     const MACHINES: usize = 100_000;
     let mut rng = StdRng::seed_from_u64(42);
     let mut state = State::default();
-    state.set(Window::Daily, "2026-11-30".parse().unwrap());
-    state.set(Window::Monthly, "2026-11".parse().unwrap());
-    // Every machine has been up for a while and settled today's and this month's reports;
-    // at midnight both windows roll over (the worst case: a month boundary).
-    let rollover = at("2026-12-01T00:00:00Z");
+    state.set(Window::Daily, "2027-01-31".parse().unwrap());
+    state.set(Window::Weekly, "2027-W04".parse().unwrap());
+    state.set(Window::Monthly, "2027-01".parse().unwrap());
+    // Every machine has been up for a while and settled today's, this week's and this month's
+    // reports; at midnight all three windows roll over (the worst case: a month that starts on
+    // a Monday).
+    let rollover = at("2027-02-01T00:00:00Z");
+    assert_eq!(
+        Period::containing(Window::Weekly, rollover).start(),
+        rollover,
+        "a Monday"
+    );
     let minutes = (TYPICAL.max_rollover_delay.as_secs() / 60) as usize;
     let mut per_minute = vec![0u32; minutes + 1];
     for i in 0..MACHINES {
         let mut s = Schedule::new(floor());
-        let before = at("2026-11-30T18:00:00Z") + TimeDelta::seconds(i as i64 % 3600);
-        let _ = s.decide(&state, before, &TYPICAL, &mut rng);
+        let before = at("2027-01-31T18:00:00Z") + TimeDelta::seconds(i as i64 % 3600);
+        let _ = s.decide(&state, before, &ALL_WINDOWS, &mut rng);
         // Walk the machine through midnight: record each window's due time as an arrival.
         let mut machine_state = state.clone();
         let mut now = rollover;
         let mut sent = 0;
-        while sent < 2 {
-            match s.decide(&machine_state, now, &TYPICAL, &mut rng) {
+        while sent < 3 {
+            match s.decide(&machine_state, now, &ALL_WINDOWS, &mut rng) {
                 Action::Send { window, period } => {
                     let minute = ((now - rollover).num_seconds() / 60) as usize;
                     per_minute[minute] += 1;
@@ -284,7 +300,7 @@ fn a_fleet_of_100000_does_not_post_in_lockstep_after_a_rollover() {
         }
     }
     let total: u32 = per_minute.iter().sum();
-    assert_eq!(total as usize, 2 * MACHINES);
+    assert_eq!(total as usize, 3 * MACHINES);
     let mean = f64::from(total) / minutes as f64;
     let peak = f64::from(*per_minute.iter().max().unwrap());
     assert!(

@@ -17,11 +17,13 @@ fn p(s: &str) -> Period {
 }
 
 const ZERO: Timing = Timing {
+    windows: Windows::DEFAULT,
     max_startup_delay: Duration::ZERO,
     max_rollover_delay: Duration::ZERO,
 };
 
 pub(super) const TYPICAL: Timing = Timing {
+    windows: Windows::DEFAULT,
     max_startup_delay: Duration::from_secs(300),
     max_rollover_delay: Duration::from_secs(6 * 3600),
 };
@@ -227,6 +229,7 @@ fn rollover_delay_is_drawn_once_and_stays_inside_the_period() {
     state.set(Window::Daily, p("2026-11-23"));
     state.set(Window::Monthly, p("2026-11"));
     let long = Timing {
+        windows: Windows::DEFAULT,
         max_startup_delay: Duration::ZERO,
         max_rollover_delay: Duration::from_secs(40 * 3600),
     };
@@ -243,6 +246,100 @@ fn rollover_delay_is_drawn_once_and_stays_inside_the_period() {
         );
         let day = p("2026-11-24");
         assert!(day.start() <= until && until <= day.start() + TimeDelta::hours(12));
+    }
+}
+
+#[test]
+fn the_weekly_window_is_sent_only_when_configured_and_then_once_per_countme_week() {
+    let mut rng = StdRng::seed_from_u64(10);
+    let all = Timing {
+        windows: Windows::ALL,
+        ..ZERO
+    };
+    // Wednesday: the week started Monday 2026-11-23 00:00 UTC.
+    let now = at("2026-11-25T10:00:00Z");
+    let mut state = State::default();
+    let mut s = Schedule::new(floor());
+    let mut sent = vec![];
+    while let Action::Send { window, period } = s.decide(&state, now, &all, &mut rng) {
+        assert!(
+            s.record(window, period, &Outcome::Accepted, now, &mut rng)
+                .settle
+        );
+        state.set(window, period);
+        sent.push((window, period.to_string()));
+    }
+    assert_eq!(
+        sent,
+        [
+            (Window::Daily, "2026-11-25".to_owned()),
+            (Window::Weekly, "2026-W48".to_owned()),
+            (Window::Monthly, "2026-11".to_owned()),
+        ]
+    );
+    // A restart in the same periods sends nothing; the next day only the daily report is due.
+    let mut restarted = Schedule::new(floor());
+    assert!(matches!(
+        restarted.decide(&state, now, &all, &mut rng),
+        Action::Sleep { .. }
+    ));
+    assert_eq!(
+        restarted.decide(&state, at("2026-11-26T00:00:00Z"), &all, &mut rng),
+        Action::Send {
+            window: Window::Daily,
+            period: p("2026-11-26")
+        }
+    );
+    // Monday 00:00 UTC starts the next week.
+    state.set(Window::Daily, p("2026-11-29"));
+    assert_eq!(
+        restarted.decide(&state, at("2026-11-30T00:00:00Z"), &all, &mut rng),
+        Action::Send {
+            window: Window::Daily,
+            period: p("2026-11-30")
+        }
+    );
+    // Without weekly in the configuration, no weekly report ever goes out.
+    let mut s = Schedule::new(floor());
+    let mut state = State::default();
+    while let Action::Send { window, period } = s.decide(&state, now, &ZERO, &mut rng) {
+        assert_ne!(window, Window::Weekly);
+        s.record(window, period, &Outcome::Accepted, now, &mut rng);
+        state.set(window, period);
+    }
+    assert_eq!(state.get(Window::Weekly), None);
+}
+
+#[test]
+fn the_weekly_rollover_delay_is_capped_below_half_a_week() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut state = State::default();
+    state.set(Window::Weekly, p("2026-W48"));
+    let only_weekly = [Window::Weekly].into_iter().collect();
+    let now = at("2026-11-29T12:00:00Z");
+    let next = p("2026-W49");
+    for (max_rollover_hours, cap_hours) in [(6, 6), (100, 84)] {
+        let timing = Timing {
+            windows: only_weekly,
+            max_startup_delay: Duration::ZERO,
+            max_rollover_delay: Duration::from_secs(max_rollover_hours * 3600),
+        };
+        let mut latest = next.start();
+        for _ in 0..300 {
+            let Action::Sleep { until } =
+                Schedule::new(floor()).decide(&state, now, &timing, &mut rng)
+            else {
+                panic!("sent a settled week")
+            };
+            assert!(next.start() <= until, "{until}");
+            assert!(
+                until <= next.start() + TimeDelta::hours(cap_hours as i64),
+                "{until}"
+            );
+            latest = latest.max(until);
+        }
+        // The draws fill the allowed range.
+        assert!(latest > next.start() + TimeDelta::hours(cap_hours as i64 * 9 / 10));
     }
 }
 
