@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use headcount_report::rules::{self, Identifier, KNOWN_OS_NAMES, KNOWN_VENDORS};
+use headcount_report::rules::{self, Identifier, KNOWN_OS_IDS, KNOWN_VARIANT_IDS, KNOWN_VENDORS};
 use headcount_report::{Level, PlatformId, Report};
 
 use crate::{COLLECTORS, ENVELOPE, Field};
@@ -140,11 +140,15 @@ fn open_field_rules() -> String {
     let _ = write!(
         out,
         "### `os.id`, `os.variant_id`\n\n\
-         A known os-release name, else `other`. The known names: {}. A distribution adds its own \
-         (a derivative's `ID` or `VARIANT_ID`) in its vendor fragment with `[collecting] \
-         known_os_names`, and its receiver with `[counts] known_os_names`; names that are not \
-         os-release names or look like an identifier are refused there.\n\n",
-        list(KNOWN_OS_NAMES)
+         A known os-release name, else `other`. The known IDs: {}. The known variants: {}. \
+         Either field takes a name of either list. Each known ID also has the os-release `NAME` \
+         its versions write, which reports never carry: a receiver puts it in \
+         [countme totals](countme.md#how-each-column-is-filled). A distribution adds its own (a derivative's \
+         `ID` or `VARIANT_ID`) in its vendor fragment with `[collecting] known_os_names`, and \
+         its receiver with `[counts] known_os_names`; names that are not os-release names or \
+         look like an identifier are refused there.\n\n",
+        list(&KNOWN_OS_IDS.iter().map(|o| o.id).collect::<Vec<_>>()),
+        list(KNOWN_VARIANT_IDS)
     );
     let _ = write!(
         out,

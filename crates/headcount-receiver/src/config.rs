@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use headcount_report::{Arch, OsName, OsVersionId};
+use headcount_report::{Arch, OsName, OsVersionId, Rules};
 use serde::Deserialize;
 
 use crate::countme::names::{self, ArchNames, NameRule, Names};
@@ -425,7 +425,7 @@ impl Settings {
         }
 
         if let Some(countme) = raw.countme {
-            settings.countme = countme_spelling(countme, &mut problems);
+            settings.countme = countme_spelling(countme, &settings.rules, &mut problems);
         }
 
         if problems.is_empty() {
@@ -440,8 +440,9 @@ impl Settings {
 }
 
 /// `[countme]`: rows added to the os_name table, architectures respelled. Every bad entry is a
-/// problem of its own.
-fn countme_spelling(raw: RawCountme, problems: &mut Vec<String>) -> Spelling {
+/// problem of its own. A row must name an ID reports carry as itself (`known`: the built-in IDs
+/// and `[counts] known_os_names`); any other ID arrives as `other` and the row would never apply.
+fn countme_spelling(raw: RawCountme, known: &Rules, problems: &mut Vec<String>) -> Spelling {
     let mut rules: Vec<NameRule> = Vec::new();
     for (i, r) in raw.os_names.unwrap_or_default().into_iter().enumerate() {
         let key = format!("countme.os_names[{i}]");
@@ -452,6 +453,13 @@ fn countme_spelling(raw: RawCountme, problems: &mut Vec<String>) -> Spelling {
                  identifier)",
                 r.id,
                 OsName::MAX_LEN
+            ));
+        } else if !known.is_known_os_name(&r.id) {
+            problems.push(format!(
+                "{key}.id: {:?} is not a known os-release name, so reports carry it as other; \
+                 add it to [counts] known_os_names (and the daemons' [collecting] \
+                 known_os_names)",
+                r.id
             ));
         }
         if !names::is_valid_os_name(&r.name) {
@@ -748,6 +756,9 @@ key = "/k.pem"
     fn countme_spellings_extend_the_table_and_respell_architectures() {
         let s = parse(
             r#"
+[counts]
+known_os_names = ["myos"]
+
 [countme]
 os_names = [
   { id = "myos", name = "My OS" },
@@ -765,6 +776,9 @@ os_arch = { ppc64le = "powerpc64", armv7l = "arm" }
         assert_eq!(s.countme.arches.os_arch(Arch::X86_64), "x86_64");
         let e = parse(
             r#"
+[counts]
+known_os_names = ["ok", "twice"]
+
 [countme]
 os_names = [
   { id = "My OS", name = "x" },
@@ -772,6 +786,7 @@ os_names = [
   { id = "ok", name = "Ok", from_version = "rawhide" },
   { id = "twice", name = "A" },
   { id = "twice", name = "B" },
+  { id = "myos", name = "My OS" },
 ]
 os_arch = { sparc = "sparc", x86_64 = "x86-64" }
 "#,
@@ -782,6 +797,8 @@ os_arch = { sparc = "sparc", x86_64 = "x86-64" }
             "countme.os_names[1].name: \"\" is not a NAME",
             "countme.os_names[2].from_version: \"rawhide\" is not a VERSION_ID starting with a digit",
             "countme.os_names[4]: repeats the id \"twice\"",
+            "countme.os_names[5].id: \"myos\" is not a known os-release name, so reports carry \
+             it as other; add it to [counts] known_os_names",
             "countme.os_arch.sparc: not an architecture of the report; known: x86_64, aarch64",
             "countme.os_arch.x86_64: \"x86-64\" is not 1 to 32 of a-z, 0-9 and _",
         ] {

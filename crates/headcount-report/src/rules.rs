@@ -279,37 +279,94 @@ fn has_mac(b: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // os-release ID and VARIANT_ID: names from a known list.
 
-/// os-release `ID` and `VARIANT_ID` values reported as they are; any other name is `other`. A
-/// vendor adds its own with `[collecting] known_os_names` (daemon) and `[counts]
-/// known_os_names` (receiver).
+/// A distribution whose os-release `ID` is reported as it is, with the os-release `NAME` its
+/// versions write. Reports never carry `NAME` (free text a derived image fills with anything):
+/// a receiver derives it from the ID for Fedora's countme totals, so every known ID has its
+/// name here, and a test holds the receiver's table to this list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownOs {
+    /// os-release `ID`.
+    pub id: &'static str,
+    /// os-release `NAME` by the first `VERSION_ID` it applies to: the first row has no version
+    /// (every version), each further row applies from its version on.
+    pub names: &'static [(Option<&'static str>, &'static str)],
+}
+
+/// The os-release `ID`s reported as they are, with their `NAME`s; any other `ID` is `other`.
+/// A vendor adds its own with `[collecting] known_os_names` (daemon) and `[counts]
+/// known_os_names` (receiver), and its `NAME` with `[countme] os_names` (receiver).
 ///
-/// Distributions (`ID`): Fedora (`fedora`; ELN's `eln`); the RHEL family: RHEL (`rhel`, also
+/// Fedora (`fedora`, "Fedora Linux" from Fedora 35 on); the RHEL family: RHEL (`rhel`, also
 /// RHEL CoreOS from 4.19 on), Red Hat Enterprise Linux CoreOS (`rhcos`), CentOS (`centos`, also
-/// CentOS Stream CoreOS), CentOS Stream CoreOS of OKD (`scos`), Rocky Linux (`rocky`),
-/// AlmaLinux (`almalinux`), Oracle Linux (`ol`); Debian (`debian`); Ubuntu (`ubuntu`,
-/// `ubuntu-core`); Flatcar (`flatcar`) and Container Linux (`coreos`).
-///
-/// Variants (`VARIANT_ID`): every `os-release.<variant>` of Fedora's fedora-release package
-/// (coreos, iot, silverblue, kinoite, server, workstation, cloud, container, the spins and
-/// atomic desktops, ...), the names Sway and Budgie Atomic had before (`sericea`, `onyx`), and
-/// `coreos` of RHEL and CentOS Stream CoreOS (openshift/os `common.yaml`).
-pub const KNOWN_OS_NAMES: &[&str] = &[
-    // Distributions.
-    "fedora",
-    "eln",
-    "rhel",
-    "rhcos",
-    "centos",
-    "scos",
-    "rocky",
-    "almalinux",
-    "ol",
-    "debian",
-    "ubuntu",
-    "ubuntu-core",
-    "flatcar",
-    "coreos",
-    // Variants.
+/// CentOS Stream CoreOS 10), CentOS Stream CoreOS of OKD (`scos`), Rocky Linux (`rocky`),
+/// AlmaLinux (`almalinux`), Oracle Linux (`ol`), Amazon Linux (`amzn`); Debian (`debian`);
+/// Ubuntu (`ubuntu`, `ubuntu-core`); Flatcar (`flatcar`) and Container Linux (`coreos`).
+/// Each `NAME` as the distribution's os-release writes it (sources: docs/usage/countme.md).
+pub const KNOWN_OS_IDS: &[KnownOs] = &[
+    KnownOs {
+        id: "fedora",
+        names: &[(None, "Fedora"), (Some("35"), "Fedora Linux")],
+    },
+    KnownOs {
+        id: "rhel",
+        names: &[(None, "Red Hat Enterprise Linux")],
+    },
+    KnownOs {
+        id: "rhcos",
+        names: &[(None, "Red Hat Enterprise Linux CoreOS")],
+    },
+    KnownOs {
+        id: "centos",
+        names: &[(None, "CentOS Linux"), (Some("8"), "CentOS Stream")],
+    },
+    KnownOs {
+        id: "scos",
+        names: &[(None, "CentOS Stream CoreOS")],
+    },
+    KnownOs {
+        id: "rocky",
+        names: &[(None, "Rocky Linux")],
+    },
+    KnownOs {
+        id: "almalinux",
+        names: &[(None, "AlmaLinux")],
+    },
+    KnownOs {
+        id: "ol",
+        names: &[(None, "Oracle Linux Server")],
+    },
+    KnownOs {
+        id: "amzn",
+        names: &[(None, "Amazon Linux")],
+    },
+    KnownOs {
+        id: "debian",
+        names: &[(None, "Debian GNU/Linux")],
+    },
+    KnownOs {
+        id: "ubuntu",
+        names: &[(None, "Ubuntu")],
+    },
+    KnownOs {
+        id: "ubuntu-core",
+        names: &[(None, "Ubuntu Core")],
+    },
+    KnownOs {
+        id: "flatcar",
+        names: &[(None, "Flatcar Container Linux by Kinvolk")],
+    },
+    KnownOs {
+        id: "coreos",
+        names: &[(None, "Container Linux by CoreOS")],
+    },
+];
+
+/// The os-release `VARIANT_ID`s reported as they are; any other variant is `other`: every
+/// `os-release.<variant>` of Fedora's fedora-release package (coreos, iot, silverblue, kinoite,
+/// server, workstation, cloud, container, ELN's `eln`, the spins and atomic desktops, ...), the
+/// names Sway and Budgie Atomic had before (`sericea`, `onyx`), and `coreos` of RHEL and
+/// CentOS Stream CoreOS (openshift/os `common.yaml`).
+pub const KNOWN_VARIANT_IDS: &[&str] = &[
     "budgie",
     "budgie-atomic",
     "cinnamon",
@@ -319,6 +376,7 @@ pub const KNOWN_OS_NAMES: &[&str] = &[
     "cosmic",
     "cosmic-atomic",
     "designsuite",
+    "eln",
     "flatpak",
     "i3",
     "iot",
@@ -345,6 +403,17 @@ pub const KNOWN_OS_NAMES: &[&str] = &[
     "wsl",
     "xfce",
 ];
+
+/// Every known os-release name, as either field takes it (an `ID` or a `VARIANT_ID`): the
+/// known IDs, then the variants that are not also an ID, each once.
+pub fn known_os_names() -> impl Iterator<Item = &'static str> {
+    KNOWN_OS_IDS.iter().map(|o| o.id).chain(
+        KNOWN_VARIANT_IDS
+            .iter()
+            .copied()
+            .filter(|v| !KNOWN_OS_IDS.iter().any(|o| o.id == *v)),
+    )
+}
 
 /// The characters of an os-release name (the os-release specification: lower-case letters,
 /// digits, `.`, `_`, `-`) and its longest length here.
@@ -1045,7 +1114,7 @@ impl Rules {
                 errors.push(bad("is the value that stands for every unknown name".into()));
             } else if let Some(id) = identifier_in(name, false) {
                 errors.push(bad(format!("looks like {id}, which no report may carry")));
-            } else if !KNOWN_OS_NAMES.contains(&name) && !extra.iter().any(|n| n == name) {
+            } else if !is_builtin_os_name(name) && !extra.iter().any(|n| n == name) {
                 extra.push(name.to_owned());
             }
         }
@@ -1065,16 +1134,15 @@ impl Rules {
     }
 
     /// Every known os-release name: the built-in list, then the additions.
-    pub fn os_names(&self) -> impl Iterator<Item = &str> {
-        KNOWN_OS_NAMES
-            .iter()
-            .copied()
+    pub fn os_names<'a>(&'a self) -> impl Iterator<Item = &'a str> + 'a {
+        known_os_names()
+            .map(|n| -> &'a str { n })
             .chain(self.extra_os_names.iter().map(String::as_str))
     }
 
     /// Whether `name` is a known os-release name.
     pub fn is_known_os_name(&self, name: &str) -> bool {
-        KNOWN_OS_NAMES.contains(&name) || self.extra_os_names.iter().any(|n| n == name)
+        is_builtin_os_name(name) || self.extra_os_names.iter().any(|n| n == name)
     }
 
     /// An os-release `ID` or `VARIANT_ID` as reported: itself when known, else `other`.
@@ -1145,6 +1213,11 @@ impl Rules {
         }
         // Versions, builds and vendors were checked when they were read (`or_other`).
     }
+}
+
+/// Whether `name` is in the built-in lists (IDs or variants).
+fn is_builtin_os_name(name: &str) -> bool {
+    KNOWN_OS_IDS.iter().any(|o| o.id == name) || KNOWN_VARIANT_IDS.contains(&name)
 }
 
 fn os_id_known(os: Option<&crate::Os>) -> bool {
@@ -1580,11 +1653,38 @@ mod tests {
 
     #[test]
     fn known_lists_fit_their_own_shapes() {
-        for n in KNOWN_OS_NAMES {
+        for n in known_os_names() {
             assert!(fits(&OS_NAME_SHAPE, n, false), "{n}");
         }
         for v in KNOWN_VENDORS {
             assert!(crate::VendorName::new(v).is_some(), "{v}");
         }
+        // Each name once in its list; an ID with its NAME for every version (its first row
+        // has no VERSION_ID), later rows in rising order.
+        let mut ids: Vec<&str> = KNOWN_OS_IDS.iter().map(|o| o.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), KNOWN_OS_IDS.len());
+        let mut variants = KNOWN_VARIANT_IDS.to_vec();
+        variants.sort_unstable();
+        variants.dedup();
+        assert_eq!(variants.len(), KNOWN_VARIANT_IDS.len());
+        for o in KNOWN_OS_IDS {
+            assert!(matches!(o.names.first(), Some((None, _))), "{}", o.id);
+            assert!(
+                o.names[1..].iter().all(|(from, _)| from.is_some()),
+                "{}",
+                o.id
+            );
+            assert!(o.names.iter().all(|(_, name)| !name.is_empty()), "{}", o.id);
+        }
+        let all: Vec<&str> = known_os_names().collect();
+        let mut unique = all.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "a name twice in the schema's enum");
+        // ELN is Fedora with VARIANT_ID=eln; coreos is both Container Linux's ID and a variant.
+        assert!(KNOWN_VARIANT_IDS.contains(&"eln") && !ids.contains(&"eln"));
+        assert!(all.contains(&"coreos") && all.contains(&"amzn"));
     }
 }

@@ -11,9 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::labels::PlatformId;
 use crate::pattern::Pattern;
 use crate::rules::{
-    self, BUILD_SHAPE, INSTANCE_TYPE_SHAPE, Identifier, KNOWN_OS_NAMES, KNOWN_VENDORS,
-    MAX_BUILD_LEN, MAX_INSTANCE_TYPE_LEN, MAX_OS_NAME_LEN, MAX_VERSION_LEN, OS_NAME_SHAPE, OTHER,
-    TYPE_RULES, TypeRule, VERSION_SHAPE, fits,
+    self, BUILD_SHAPE, INSTANCE_TYPE_SHAPE, Identifier, KNOWN_VENDORS, MAX_BUILD_LEN,
+    MAX_INSTANCE_TYPE_LEN, MAX_OS_NAME_LEN, MAX_VERSION_LEN, OS_NAME_SHAPE, OTHER, TYPE_RULES,
+    TypeRule, VERSION_SHAPE, fits,
 };
 
 /// Declares an open-string newtype with `other`, `as_str`, `Display` and serde as the string.
@@ -84,7 +84,7 @@ fn shaped_schema(shape: &Pattern, max_len: usize, forbidden: &[Identifier]) -> S
 }
 
 open_string!(
-    /// An os-release identifier (`ID`, `VARIANT_ID`): a known name ([`KNOWN_OS_NAMES`], plus a
+    /// An os-release identifier (`ID`, `VARIANT_ID`): a known name ([`rules::known_os_names`], plus a
     /// vendor's additions: [`crate::Rules`]) or `other`.
     OsName
 );
@@ -99,7 +99,7 @@ impl OsName {
 
     /// A name a rule let through.
     pub(crate) fn from_rule(s: &str) -> Self {
-        match KNOWN_OS_NAMES.iter().find(|n| **n == s) {
+        match rules::known_os_names().find(|n| *n == s) {
             Some(n) => Self(Cow::Borrowed(n)),
             None => Self(Cow::Owned(s.to_owned())),
         }
@@ -123,7 +123,7 @@ impl JsonSchema for OsName {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let mut all: Vec<&str> = KNOWN_OS_NAMES.to_vec();
+        let mut all: Vec<&str> = rules::known_os_names().collect();
         all.push(OTHER);
         json_schema!({ "type": "string", "enum": all })
     }
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn longest_values_fit_their_limits() {
-        for n in KNOWN_OS_NAMES {
+        for n in rules::known_os_names() {
             assert!(n.len() <= OsName::MAX_LEN);
         }
         for v in KNOWN_VENDORS {
