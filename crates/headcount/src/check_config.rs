@@ -73,6 +73,14 @@ pub fn render(loaded: &Loaded) -> String {
         Some(format!("[{}]", exclude.join(", "))),
         "",
     );
+    let names: Vec<String> = s.rules.extra_os_names().iter().map(|n| quote(n)).collect();
+    line(
+        &mut out,
+        "collecting",
+        "known_os_names",
+        Some(format!("[{}]", names.join(", "))),
+        "",
+    );
 
     out.push_str("\n[reporting]\n");
     line(

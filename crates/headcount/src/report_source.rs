@@ -74,6 +74,7 @@ impl ReportSource for Collectors {
             root,
             settings.level,
             &settings.exclude,
+            &settings.rules,
             window,
             now,
             metadata,

@@ -54,6 +54,7 @@ pub struct Sourced<T> {
 pub struct Inputs {
     pub level: Option<Sourced<String>>,
     pub exclude: Option<Sourced<Vec<String>>>,
+    pub known_os_names: Option<Sourced<Vec<String>>>,
     pub endpoint: Option<Sourced<String>>,
     pub proxy: Option<Sourced<String>>,
     pub ca_file: Option<Sourced<String>>,
@@ -87,6 +88,9 @@ impl Inputs {
             set(&mut self.level, c.level, || origin("collecting", "level"));
             set(&mut self.exclude, c.exclude, || {
                 origin("collecting", "exclude")
+            });
+            set(&mut self.known_os_names, c.known_os_names, || {
+                origin("collecting", "known_os_names")
             });
         }
         if let Some(r) = parsed.raw.reporting.clone() {

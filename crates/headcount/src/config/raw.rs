@@ -18,6 +18,7 @@ use super::fragments::Fragment;
 pub struct RawCollecting {
     pub level: Option<String>,
     pub exclude: Option<Vec<String>>,
+    pub known_os_names: Option<Vec<String>>,
 }
 
 /// The `[reporting]` table of one fragment.
@@ -45,7 +46,7 @@ pub struct RawFragment {
 /// Sections and their keys, in documentation order. A unit test keeps this in step with the
 /// structs above, which remain the authority on types.
 pub const SECTIONS: [(&str, &[&str]); 2] = [
-    ("collecting", &["level", "exclude"]),
+    ("collecting", &["level", "exclude", "known_os_names"]),
     (
         "reporting",
         &[
@@ -175,6 +176,7 @@ fn set_key(
             let c = raw.collecting.get_or_insert_with(Default::default);
             c.level = v.level.or(c.level.take());
             c.exclude = v.exclude.or(c.exclude.take());
+            c.known_os_names = v.known_os_names.or(c.known_os_names.take());
         }
         _ => {
             let v = RawReporting::deserialize(de)?;
@@ -247,6 +249,7 @@ mod tests {
             collecting: Some(RawCollecting {
                 level: Some(String::new()),
                 exclude: Some(vec![]),
+                known_os_names: Some(vec![]),
             }),
             reporting: Some(RawReporting {
                 endpoint: Some(String::new()),
