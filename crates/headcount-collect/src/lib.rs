@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use headcount_report::{Level, Period, Report, Rules, Window};
+use headcount_report::{Level, Period, Report, ReportLevel, Rules, Window};
 
 mod collectors;
 mod render;
@@ -26,17 +26,44 @@ pub use render::{collected_data_markdown, field_names, render_text};
 pub use root::{MAX_DIR_ENTRIES, MAX_FILE_BYTES, Root, parse_env};
 
 /// One field of the report, described for people.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Field {
     /// Dotted path in the JSON body, for example `os.version_id`.
     pub name: &'static str,
     /// JSON type and allowed values, for example `string (enum)` or `boolean`.
-    pub kind: &'static str,
+    pub kind: Kind,
     /// How the value is coarsened (empty when it is reported as read).
     pub bucketing: &'static str,
     /// What the field says and where it comes from.
     pub description: &'static str,
 }
+
+/// The JSON type of a field and the values it allows.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Said in words, for example `boolean` or `string (bucket label)`.
+    Text(&'static str),
+    /// A string, one label of a closed set: the set's own list, so the two cannot drift.
+    OneOf(fn() -> Vec<&'static str>),
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::Text(text) => f.write_str(text),
+            Kind::OneOf(labels) => write!(f, "string ({})", labels().join(", ")),
+        }
+    }
+}
+
+/// The [`Kind`] of a field holding one label of the closed set `$set` (a type with `ALL` and
+/// `as_str`).
+macro_rules! one_of {
+    ($set:ty) => {
+        $crate::Kind::OneOf(|| <$set>::ALL.iter().map(|v| v.as_str()).collect())
+    };
+}
+pub(crate) use one_of;
 
 /// What a collector may look at: the root to read under, the instant of collection, the
 /// open-field rules values are held to, and the metadata service the caller lets it ask (none:
@@ -133,56 +160,71 @@ pub struct Collection {
     pub metadata_not_asked: Option<MetadataProvider>,
 }
 
-/// Reads one topic of facts.
-pub trait Collector: Sync {
+/// One topic of facts: the name `[collecting] exclude` accepts, the lowest level it runs at, the
+/// fields it fills in report order, and how it fills them (leaving absent what it cannot read).
+#[derive(Debug)]
+pub struct Collector {
     /// The name `[collecting] exclude` accepts.
-    fn name(&self) -> &'static str;
+    pub name: &'static str,
     /// The lowest level it runs at.
-    fn level(&self) -> Level;
+    pub level: Level,
     /// The fields it fills, in report order.
-    fn fields(&self) -> &'static [Field];
-    /// Fills its fields of `report`; leaves them absent when they cannot be read.
-    fn collect(&self, ctx: &Context, report: &mut Report);
+    pub fields: &'static [Field],
+    /// Fills its fields of the report; leaves them absent when they cannot be read.
+    pub collect: fn(&Context, &mut Report),
+}
+
+/// The table of collectors, one row each: name, level, module (which holds `FIELDS` and
+/// `collect`).
+macro_rules! collectors {
+    ($($name:literal, $level:ident, $module:ident;)+) => {
+        &[$(Collector {
+            name: $name,
+            level: Level::$level,
+            fields: collectors::$module::FIELDS,
+            collect: collectors::$module::collect,
+        },)+]
+    };
 }
 
 /// Every collector, in report order. A collector listed later may build on an earlier one
 /// (the instance type is only set once a platform is).
-pub static COLLECTORS: &[&dyn Collector] = &[
-    &collectors::os::OsCollector,
-    &collectors::original_os::OriginalOsCollector,
-    &collectors::platform::PlatformCollector,
-    &collectors::instance_type::InstanceTypeCollector,
-    &collectors::arch::ArchCollector,
-    &collectors::age::AgeCollector,
-    &collectors::hardware::HardwareCollector,
-    &collectors::containers::ContainersCollector,
-    &collectors::network::NetworkCollector,
-    &collectors::packages::PackagesCollector,
-];
+pub static COLLECTORS: &[Collector] = collectors! {
+    "os", Minimal, os;
+    "original-os", Minimal, original_os;
+    "platform", Minimal, platform;
+    "instance-type", Minimal, instance_type;
+    "arch", Minimal, arch;
+    "age", Minimal, age;
+    "hardware", Full, hardware;
+    "containers", Full, containers;
+    "network", Full, network;
+    "packages", Full, packages;
+};
 
 /// The fields every report carries, whatever the collectors found.
 pub static ENVELOPE: &[Field] = &[
     Field {
         name: "schema",
-        kind: "integer (1)",
+        kind: Kind::Text("integer (1)"),
         bucketing: "",
         description: "Report format version.",
     },
     Field {
         name: "window",
-        kind: "string (daily, weekly, monthly)",
+        kind: one_of!(Window),
         bucketing: "",
         description: "The reporting window this report counts in.",
     },
     Field {
         name: "period",
-        kind: "string (YYYY-MM-DD, YYYY-Www or YYYY-MM)",
+        kind: Kind::Text("string (YYYY-MM-DD, YYYY-Www or YYYY-MM)"),
         bucketing: "the UTC day, countme week (an ISO week, from Monday 00:00 UTC) or month, never a finer time",
         description: "The period of the window this report counts in.",
     },
     Field {
         name: "level",
-        kind: "string (minimal, full)",
+        kind: one_of!(ReportLevel),
         bucketing: "",
         description: "The collection level the machine is configured for.",
     },
@@ -190,12 +232,12 @@ pub static ENVELOPE: &[Field] = &[
 
 /// The names `[collecting] exclude` accepts, in report order.
 pub fn collector_names() -> impl Iterator<Item = &'static str> {
-    COLLECTORS.iter().map(|c| c.name())
+    COLLECTORS.iter().map(|c| c.name)
 }
 
 /// Each collector's name and the lowest level it runs at, in report order.
 pub fn collector_levels() -> impl Iterator<Item = (&'static str, Level)> {
-    COLLECTORS.iter().map(|c| (c.name(), c.level()))
+    COLLECTORS.iter().map(|c| (c.name, c.level))
 }
 
 /// Collects a report of `level` for the `window` period containing `now`, reading under `root`,
@@ -216,10 +258,10 @@ pub fn build_collection(
         .with_rules(rules.clone())
         .with_metadata(metadata);
     for collector in COLLECTORS {
-        if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
+        if collector.level > level || exclude.iter().any(|e| e == collector.name) {
             continue;
         }
-        collector.collect(&ctx, &mut report);
+        (collector.collect)(&ctx, &mut report);
     }
     let has_type = report
         .platform

@@ -12,7 +12,7 @@ fn table() -> impl Iterator<Item = (&'static str, Level, &'static Field)> {
     ENVELOPE.iter().map(|f| ("", Level::Minimal, f)).chain(
         COLLECTORS
             .iter()
-            .flat_map(|c| c.fields().iter().map(move |f| (c.name(), c.level(), f))),
+            .flat_map(|c| c.fields.iter().map(move |f| (c.name, c.level, f))),
     )
 }
 
@@ -85,14 +85,8 @@ pub fn collected_data_markdown() -> String {
          | Collector | Level | Fields |\n|---|---|---|\n",
     );
     for c in COLLECTORS {
-        let names: Vec<String> = c.fields().iter().map(|f| format!("`{}`", f.name)).collect();
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} |",
-            c.name(),
-            c.level(),
-            names.join(", ")
-        );
+        let names: Vec<String> = c.fields.iter().map(|f| format!("`{}`", f.name)).collect();
+        let _ = writeln!(out, "| `{}` | {} | {} |", c.name, c.level, names.join(", "));
     }
     out.push_str(
         "\n## Fields\n\n| Field | Level | Collector | Type | Coarsening | Description |\n\
@@ -115,7 +109,7 @@ pub fn collected_data_markdown() -> String {
             f.name,
             level,
             collector,
-            f.kind.replace('|', "\\|"),
+            f.kind.to_string().replace('|', "\\|"),
             bucketing.replace('|', "\\|"),
             f.description.replace('|', "\\|"),
         );

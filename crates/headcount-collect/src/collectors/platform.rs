@@ -3,17 +3,14 @@
 //! hardware alone says (DMI, the CPU's hypervisor flag, /sys/hypervisor, the device tree, IBM Z
 //! sysinfo), matched the way systemd's `detect_virt` and cloud-init's `ds-identify` match them.
 
-use headcount_report::{Arch, Level, Platform, PlatformId, Report};
+use headcount_report::{Arch, Platform, PlatformId, Report};
 
 use crate::collectors::{arch, cpuinfo, hardware};
-use crate::{Collector, Context, Field, Root};
+use crate::{Context, Field, Kind, Root};
 
-/// Reads the platform id.
-pub struct PlatformCollector;
-
-const FIELDS: &[Field] = &[Field {
+pub(crate) const FIELDS: &[Field] = &[Field {
     name: "platform.id",
-    kind: "string (Ignition platform ids, xen, unknown)",
+    kind: Kind::Text("string (Ignition platform ids, xen, unknown)"),
     bucketing: "",
     description: "Platform, tried in this order: the last ignition.platform.id= on the kernel command line (proc/cmdline), else the last flatcar.oem.id=, else the last coreos.oem.id= (ec2, gce and pxe read as aws, gcp and metal); when that says metal, or nothing names one, the hardware decides: DMI in sys/class/dmi/id (vendor, product, BIOS and chassis asset tag, for example CloudStack's product name or Oracle Cloud's asset tag), proc/sysinfo on IBM Z (z/VM or KVM as control program, else an LPAR), the device tree in sys/firmware/devicetree/base outside x86 (a hypervisor node or QEMU's fw-cfg), sys/hypervisor/type and the CPU's hypervisor flag in proc/cpuinfo. A named cloud or hypervisor wins over metal; an unnamed hypervisor gives unknown, never metal. metal needs evidence: on x86 readable DMI and no hypervisor; elsewhere a device tree naming a board, or DMI naming a known hardware maker; unknown when nothing decides.",
 }];
@@ -38,25 +35,12 @@ const OPENSTACK_ASSET_TAGS: &[&str] = &[
 /// Where the device tree is exposed (`/proc/device-tree` links here).
 const DEVICE_TREE: &str = "sys/firmware/devicetree/base";
 
-impl Collector for PlatformCollector {
-    fn name(&self) -> &'static str {
-        "platform"
-    }
-
-    fn level(&self) -> Level {
-        Level::Minimal
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        report.platform = Some(Platform {
-            id: ctx.platform().id,
-            instance_type: None,
-        });
-    }
+/// Reads the platform id.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    report.platform = Some(Platform {
+        id: ctx.platform().id,
+        instance_type: None,
+    });
 }
 
 /// What decided the platform.
