@@ -17,13 +17,10 @@ mod render;
 mod root;
 
 pub use collectors::age::age_bucket;
-pub use collectors::arch::detect_arch;
-pub use collectors::instance_type::{
-    InstanceTypeSource, MetadataProvider, MetadataSource, accept as accept_instance_type,
-};
+pub use collectors::instance_type::{InstanceTypeSource, MetadataProvider, MetadataSource};
 pub use collectors::platform::{Detection, HardwareVerdict, PlatformSource, detect_platform};
-pub use render::{collected_data_markdown, field_names, render_text};
-pub use root::{MAX_DIR_ENTRIES, MAX_FILE_BYTES, Root, parse_env};
+pub use render::{collected_data_markdown, render_text};
+pub use root::{MAX_FILE_BYTES, Root, parse_env};
 
 /// One field of the report, described for people.
 #[derive(Debug, Clone, Copy)]
@@ -98,31 +95,6 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context reading under `root` at `now`, from files only, with the built-in rules.
-    pub fn new(root: Root, now: DateTime<Utc>) -> Context {
-        Context {
-            root,
-            now,
-            platform: OnceLock::new(),
-            rules: Rules::default(),
-            metadata: None,
-            instance_type_source: OnceLock::new(),
-            metadata_not_asked: OnceLock::new(),
-        }
-    }
-
-    /// The same context, allowed to ask `metadata` for what no file holds.
-    pub fn with_metadata(mut self, metadata: Option<Arc<dyn MetadataSource>>) -> Context {
-        self.metadata = metadata;
-        self
-    }
-
-    /// The same context holding values to `rules`.
-    pub fn with_rules(mut self, rules: Rules) -> Context {
-        self.rules = rules;
-        self
-    }
-
     /// The rules open values are held to: a value breaking its rule is `other` or left out.
     pub fn rules(&self) -> &Rules {
         &self.rules
@@ -254,9 +226,15 @@ pub fn build_collection(
     metadata: Option<Arc<dyn MetadataSource>>,
 ) -> Option<Collection> {
     let mut report = Report::new(level, Period::containing(window, now))?;
-    let ctx = Context::new(Root::new(root), now)
-        .with_rules(rules.clone())
-        .with_metadata(metadata);
+    let ctx = Context {
+        root: Root::new(root),
+        now,
+        platform: OnceLock::new(),
+        rules: rules.clone(),
+        metadata,
+        instance_type_source: OnceLock::new(),
+        metadata_not_asked: OnceLock::new(),
+    };
     for collector in COLLECTORS {
         if collector.level > level || exclude.iter().any(|e| e == collector.name) {
             continue;
@@ -274,7 +252,8 @@ pub fn build_collection(
     })
 }
 
-/// [`build_report_with`] the built-in rules (no os-release names added).
+/// The report of the machine under `root`, from files only and with the built-in rules: what
+/// [`build_collection`] makes without a metadata service. `None` at level off.
 pub fn build_report(
     root: &Path,
     level: Level,
@@ -282,20 +261,7 @@ pub fn build_report(
     window: Window,
     now: DateTime<Utc>,
 ) -> Option<Report> {
-    build_report_with(root, level, exclude, &Rules::default(), window, now)
-}
-
-/// [`build_collection`] from files only, holding open values to `rules`: the report of the
-/// machine under `root`, asking no metadata service. `None` at level off.
-pub fn build_report_with(
-    root: &Path,
-    level: Level,
-    exclude: &[String],
-    rules: &Rules,
-    window: Window,
-    now: DateTime<Utc>,
-) -> Option<Report> {
-    build_collection(root, level, exclude, rules, window, now, None).map(|c| c.report)
+    build_collection(root, level, exclude, &Rules::default(), window, now, None).map(|c| c.report)
 }
 
 #[cfg(test)]
