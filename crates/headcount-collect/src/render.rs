@@ -207,36 +207,35 @@ mod tests {
     #[test]
     fn table_matches_the_schema() {
         let schema = headcount_report::schema();
-        let mut leaves = Vec::new();
-        collect_leaves(&schema, &schema, "", &mut leaves);
-        leaves.sort();
-        let mut names: Vec<String> = table().map(|(_, _, f)| f.name.to_owned()).collect();
-        names.sort();
-        assert_eq!(names, leaves);
+        let sorted = |mut names: Vec<String>| {
+            names.sort();
+            names
+        };
+        assert_eq!(
+            sorted(table().map(|(_, _, f)| f.name.to_owned()).collect()),
+            sorted(leaves(&schema, &schema, "")),
+        );
     }
 
-    fn collect_leaves(
-        root: &serde_json::Value,
-        node: &serde_json::Value,
-        prefix: &str,
-        out: &mut Vec<String>,
-    ) {
+    /// The dotted paths of the leaf properties of `node`, following `$ref`s from `root`.
+    fn leaves(root: &serde_json::Value, node: &serde_json::Value, prefix: &str) -> Vec<String> {
         let node = match node.get("$ref").and_then(|r| r.as_str()) {
             Some(r) => root.pointer(r.trim_start_matches('#')).unwrap(),
             None => node,
         };
-        match node.get("properties").and_then(|p| p.as_object()) {
-            Some(props) => {
-                for (k, v) in props {
-                    let name = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    collect_leaves(root, v, &name, out);
-                }
-            }
-            None => out.push(prefix.to_owned()),
-        }
+        let Some(props) = node.get("properties").and_then(|p| p.as_object()) else {
+            return vec![prefix.to_owned()];
+        };
+        props
+            .iter()
+            .flat_map(|(k, v)| {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(root, v, &name)
+            })
+            .collect()
     }
 }

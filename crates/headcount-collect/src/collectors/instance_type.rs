@@ -328,63 +328,67 @@ mod tests {
         );
     }
 
-    #[test]
-    fn aws_types_have_their_form_and_identifiers_do_not() {
-        for ok in [
-            "m5.large",
-            "t3.nano",
-            "c7gn.16xlarge",
-            "m6g.metal",
-            "c7i.metal-24xl",
-            "u-6tb1.112xlarge",
-            "mac2-m2pro.metal",
-            "c7i-flex.xlarge",
-            "x2iedn.32xlarge",
-            "p4de.24xlarge",
-        ] {
-            assert!(is_aws_type(ok), "{ok}");
-            assert_eq!(accept(PlatformId::Aws, ok).unwrap().as_str(), ok);
-        }
-        for bad in [
-            "HVM domU",
-            "Amazon EC2",
-            "i-0abc123def4567890",
-            "172.31.5.17",
-            "ip-172-31-5-17.ec2.internal",
-            "ip-172-31-5-17.ec2",
-            "ec2-54-210-33-12.compute-1.amazonaws.com",
-            "us-east-1c",
-            "m5.large\n",
-            "M5.large",
-            "m5.",
-            ".large",
-            "m5.1234xlarge",
-            "m5.metal-",
-        ] {
-            assert!(!is_aws_type(bad), "{bad:?}");
-            assert_eq!(accept(PlatformId::Aws, bad), None, "{bad:?}");
-        }
-    }
+    /// (platform, values of its provider's form, values that are not)
+    const FORMS: &[(PlatformId, &[&str], &[&str])] = &[
+        (
+            PlatformId::Aws,
+            &[
+                "m5.large",
+                "t3.nano",
+                "c7gn.16xlarge",
+                "m6g.metal",
+                "c7i.metal-24xl",
+                "u-6tb1.112xlarge",
+                "mac2-m2pro.metal",
+                "c7i-flex.xlarge",
+                "x2iedn.32xlarge",
+                "p4de.24xlarge",
+            ],
+            &[
+                "HVM domU",
+                "Amazon EC2",
+                "i-0abc123def4567890",
+                "172.31.5.17",
+                "ip-172-31-5-17.ec2.internal",
+                "ip-172-31-5-17.ec2",
+                "ec2-54-210-33-12.compute-1.amazonaws.com",
+                "us-east-1c",
+                "m5.large\n",
+                "M5.large",
+                "m5.",
+                ".large",
+                "m5.1234xlarge",
+                "m5.metal-",
+            ],
+        ),
+        (
+            PlatformId::Azure,
+            &[
+                "Standard_D2s_v5",
+                "Standard_E64-32s_v3",
+                "Basic_A0",
+                "Standard_NC24ads_A100_v4",
+            ],
+            &[
+                "10.0.0.4",
+                "fcos-vm-1",
+                "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+                "Standard_",
+                "Standard_D2s v5",
+                "standard_d2s_v5.internal",
+            ],
+        ),
+    ];
 
     #[test]
-    fn azure_sizes_have_their_form_and_identifiers_do_not() {
-        for ok in [
-            "Standard_D2s_v5",
-            "Standard_E64-32s_v3",
-            "Basic_A0",
-            "Standard_NC24ads_A100_v4",
-        ] {
-            assert_eq!(accept(PlatformId::Azure, ok).unwrap().as_str(), ok);
-        }
-        for bad in [
-            "10.0.0.4",
-            "fcos-vm-1",
-            "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
-            "Standard_",
-            "Standard_D2s v5",
-            "standard_d2s_v5.internal",
-        ] {
-            assert_eq!(accept(PlatformId::Azure, bad), None, "{bad:?}");
+    fn aws_types_and_azure_sizes_have_their_form_and_identifiers_do_not() {
+        for (platform, good, bad) in FORMS {
+            for ok in *good {
+                assert_eq!(accept(*platform, ok).unwrap().as_str(), *ok);
+            }
+            for bad in *bad {
+                assert_eq!(accept(*platform, bad), None, "{platform} {bad:?}");
+            }
         }
     }
 

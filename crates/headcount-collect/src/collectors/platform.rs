@@ -206,24 +206,10 @@ fn named_by_dmi(dmi: &Dmi) -> Option<PlatformId> {
         PlatformId::Aws
     } else if starts(&dmi.product_name, "Google Compute Engine") || is(&dmi.sys_vendor, "Google") {
         PlatformId::Gcp
-    } else if starts(&dmi.product_name, "Alibaba Cloud") {
-        PlatformId::Aliyun
-    } else if starts(&dmi.product_name, "CloudStack") {
-        PlatformId::Cloudstack
-    } else if starts(&dmi.product_name, "Exoscale") {
-        PlatformId::Exoscale
-    } else if is(&dmi.sys_vendor, "DigitalOcean") {
-        PlatformId::Digitalocean
-    } else if is(&dmi.sys_vendor, "Hetzner") {
-        PlatformId::Hetzner
-    } else if is(&dmi.sys_vendor, "Scaleway") {
-        PlatformId::Scaleway
-    } else if is(&dmi.sys_vendor, "Vultr") {
-        PlatformId::Vultr
-    } else if is(&dmi.sys_vendor, "UpCloud") {
-        PlatformId::Upcloud
-    } else if is(&dmi.sys_vendor, "Linode") || is(&dmi.sys_vendor, "Akamai") {
-        PlatformId::Akamai
+    } else if let Some(id) = first(PRODUCT_PREFIXES, |p| starts(&dmi.product_name, p)) {
+        id
+    } else if let Some(id) = first(CLOUD_VENDORS, |v| is(&dmi.sys_vendor, v)) {
+        id
     } else if starts(&dmi.product_name, "OpenStack")
         || starts(&dmi.sys_vendor, "OpenStack")
         || OPENSTACK_ASSET_TAGS.iter().any(|t| is(tag, t))
@@ -238,21 +224,48 @@ fn named_by_dmi(dmi: &Dmi) -> Option<PlatformId> {
         || dmi.any_starts_with("Hyper-V")
     {
         PlatformId::Hyperv
-    } else if dmi.any_starts_with("VMware") || dmi.any_starts_with("VMW") {
-        PlatformId::Vmware
-    } else if dmi.any_starts_with("innotek GmbH") || dmi.any_starts_with("VirtualBox") {
-        PlatformId::Virtualbox
-    } else if dmi.any_starts_with("Apple Virtualization") {
-        PlatformId::Applehv
-    } else if dmi.any_starts_with("Xen") {
-        PlatformId::Xen
-    } else if dmi.any_starts_with("QEMU") || dmi.any_starts_with("KVM") {
-        PlatformId::Qemu
+    } else if let Some(id) = first(HYPERVISOR_PREFIXES, |p| dmi.any_starts_with(p)) {
+        id
     } else {
         return None;
     };
     Some(id)
 }
+
+/// The platform of the first entry of `table` whose text `says` holds for.
+fn first(table: &[(&str, PlatformId)], says: impl Fn(&str) -> bool) -> Option<PlatformId> {
+    table.iter().find(|(text, _)| says(text)).map(|(_, id)| *id)
+}
+
+/// DMI product name prefixes of clouds.
+const PRODUCT_PREFIXES: &[(&str, PlatformId)] = &[
+    ("Alibaba Cloud", PlatformId::Aliyun),
+    ("CloudStack", PlatformId::Cloudstack),
+    ("Exoscale", PlatformId::Exoscale),
+];
+
+/// DMI system vendors (the whole value) of clouds.
+const CLOUD_VENDORS: &[(&str, PlatformId)] = &[
+    ("DigitalOcean", PlatformId::Digitalocean),
+    ("Hetzner", PlatformId::Hetzner),
+    ("Scaleway", PlatformId::Scaleway),
+    ("Vultr", PlatformId::Vultr),
+    ("UpCloud", PlatformId::Upcloud),
+    ("Linode", PlatformId::Akamai),
+    ("Akamai", PlatformId::Akamai),
+];
+
+/// Prefixes of any DMI field that name a hypervisor, in the order they are tried.
+const HYPERVISOR_PREFIXES: &[(&str, PlatformId)] = &[
+    ("VMware", PlatformId::Vmware),
+    ("VMW", PlatformId::Vmware),
+    ("innotek GmbH", PlatformId::Virtualbox),
+    ("VirtualBox", PlatformId::Virtualbox),
+    ("Apple Virtualization", PlatformId::Applehv),
+    ("Xen", PlatformId::Xen),
+    ("QEMU", PlatformId::Qemu),
+    ("KVM", PlatformId::Qemu),
+];
 
 /// Hypervisors systemd's DMI table knows that have no platform id of their own.
 const OTHER_HYPERVISORS: &[&str] = &["Bochs", "Parallels", "BHYVE"];
