@@ -206,9 +206,10 @@ fn named_by_dmi(dmi: &Dmi) -> Option<PlatformId> {
         PlatformId::Aws
     } else if starts(&dmi.product_name, "Google Compute Engine") || is(&dmi.sys_vendor, "Google") {
         PlatformId::Gcp
-    } else if let Some(id) = first(PRODUCT_PREFIXES, |p| starts(&dmi.product_name, p)) {
-        id
-    } else if let Some(id) = first(CLOUD_VENDORS, |v| is(&dmi.sys_vendor, v)) {
+    } else if let Some(&(_, _, id)) = CLOUDS.iter().find(|(field, text, _)| match field {
+        CloudField::ProductPrefix => starts(&dmi.product_name, text),
+        CloudField::Vendor => is(&dmi.sys_vendor, text),
+    }) {
         id
     } else if starts(&dmi.product_name, "OpenStack")
         || starts(&dmi.sys_vendor, "OpenStack")
@@ -224,7 +225,7 @@ fn named_by_dmi(dmi: &Dmi) -> Option<PlatformId> {
         || dmi.any_starts_with("Hyper-V")
     {
         PlatformId::Hyperv
-    } else if let Some(id) = first(HYPERVISOR_PREFIXES, |p| dmi.any_starts_with(p)) {
+    } else if let Some(&(_, id)) = HYPERVISORS.iter().find(|(p, _)| dmi.any_starts_with(p)) {
         id
     } else {
         return None;
@@ -232,31 +233,39 @@ fn named_by_dmi(dmi: &Dmi) -> Option<PlatformId> {
     Some(id)
 }
 
-/// The platform of the first entry of `table` whose text `says` holds for.
-fn first(table: &[(&str, PlatformId)], says: impl Fn(&str) -> bool) -> Option<PlatformId> {
-    table.iter().find(|(text, _)| says(text)).map(|(_, id)| *id)
+/// Where a cloud's name is read from DMI.
+#[derive(Clone, Copy)]
+enum CloudField {
+    /// The product name starts with it.
+    ProductPrefix,
+    /// The system vendor is it.
+    Vendor,
 }
 
-/// DMI product name prefixes of clouds.
-const PRODUCT_PREFIXES: &[(&str, PlatformId)] = &[
-    ("Alibaba Cloud", PlatformId::Aliyun),
-    ("CloudStack", PlatformId::Cloudstack),
-    ("Exoscale", PlatformId::Exoscale),
-];
-
-/// DMI system vendors (the whole value) of clouds.
-const CLOUD_VENDORS: &[(&str, PlatformId)] = &[
-    ("DigitalOcean", PlatformId::Digitalocean),
-    ("Hetzner", PlatformId::Hetzner),
-    ("Scaleway", PlatformId::Scaleway),
-    ("Vultr", PlatformId::Vultr),
-    ("UpCloud", PlatformId::Upcloud),
-    ("Linode", PlatformId::Akamai),
-    ("Akamai", PlatformId::Akamai),
+/// Clouds DMI names, in the order they are tried.
+const CLOUDS: &[(CloudField, &str, PlatformId)] = &[
+    (
+        CloudField::ProductPrefix,
+        "Alibaba Cloud",
+        PlatformId::Aliyun,
+    ),
+    (
+        CloudField::ProductPrefix,
+        "CloudStack",
+        PlatformId::Cloudstack,
+    ),
+    (CloudField::ProductPrefix, "Exoscale", PlatformId::Exoscale),
+    (CloudField::Vendor, "DigitalOcean", PlatformId::Digitalocean),
+    (CloudField::Vendor, "Hetzner", PlatformId::Hetzner),
+    (CloudField::Vendor, "Scaleway", PlatformId::Scaleway),
+    (CloudField::Vendor, "Vultr", PlatformId::Vultr),
+    (CloudField::Vendor, "UpCloud", PlatformId::Upcloud),
+    (CloudField::Vendor, "Linode", PlatformId::Akamai),
+    (CloudField::Vendor, "Akamai", PlatformId::Akamai),
 ];
 
 /// Prefixes of any DMI field that name a hypervisor, in the order they are tried.
-const HYPERVISOR_PREFIXES: &[(&str, PlatformId)] = &[
+const HYPERVISORS: &[(&str, PlatformId)] = &[
     ("VMware", PlatformId::Vmware),
     ("VMW", PlatformId::Vmware),
     ("innotek GmbH", PlatformId::Virtualbox),
