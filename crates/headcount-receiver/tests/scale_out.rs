@@ -43,8 +43,8 @@ fn two_receivers_on_one_postgresql_count_every_report_once() {
                     let arch = if i % 3 == 0 { "aarch64" } else { "x86_64" };
                     let window = if i % 4 == 0 { "monthly" } else { "daily" };
                     // Mostly the same counters on both sides; every fifth report a new build and
-                    // instance type (each of a shape the open-field rules keep), so new values race into the bound
-                    // from both receivers.
+                    // instance type (of shapes the open-field rules keep), so new values race
+                    // into the bound from both receivers.
                     let mut body = String::from_utf8(report(window, "43", arch)).unwrap();
                     if i % 5 == 0 {
                         body = body
