@@ -5,37 +5,15 @@ use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc, Weekday
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A reporting window: each machine reports at most once per period of each window.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Window {
-    /// UTC calendar days, written `YYYY-MM-DD`.
-    Daily,
-    /// Countme weeks: Monday 00:00 UTC to the next Monday, written as the ISO week `YYYY-Www`.
-    Weekly,
-    /// UTC calendar months, written `YYYY-MM`.
-    Monthly,
-}
-
-impl Window {
-    /// Every window, shortest first.
-    pub const ALL: [Window; 3] = [Window::Daily, Window::Weekly, Window::Monthly];
-
-    /// The name used on the wire, in the state file and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Window::Daily => "daily",
-            Window::Weekly => "weekly",
-            Window::Monthly => "monthly",
-        }
-    }
-}
-
-impl fmt::Display for Window {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::labels::labels! {
+    /// A reporting window: each machine reports at most once per period of each window.
+    Window: ParseWindowError {
+        /// UTC calendar days, written `YYYY-MM-DD`.
+        Daily = "daily",
+        /// Countme weeks: Monday 00:00 UTC to the next Monday, written as the ISO week `YYYY-Www`.
+        Weekly = "weekly",
+        /// UTC calendar months, written `YYYY-MM`.
+        Monthly = "monthly",
     }
 }
 
@@ -44,14 +22,9 @@ impl fmt::Display for Window {
 #[error("unknown window {0:?}: allowed values are \"daily\", \"weekly\", \"monthly\"")]
 pub struct ParseWindowError(pub String);
 
-impl FromStr for Window {
-    type Err = ParseWindowError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Window::ALL
-            .into_iter()
-            .find(|w| w.as_str() == s)
-            .ok_or_else(|| ParseWindowError(s.to_owned()))
+impl crate::labels::Unknown for ParseWindowError {
+    fn unknown(_: &'static str, value: &str) -> Self {
+        ParseWindowError(value.to_owned())
     }
 }
 
