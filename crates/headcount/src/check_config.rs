@@ -48,90 +48,21 @@ pub fn render(loaded: &Loaded) -> String {
             out.push_str(&format!("#   {}: {}\n", l.origin, l.level));
         }
     }
-    let line = |out: &mut String, section: &str, key: &str, value: Option<String>, unset: &str| {
-        let origin = loaded.origin(section, key);
-        match value {
-            Some(v) => out.push_str(&format!("{key} = {v}  # {origin}\n")),
-            None => out.push_str(&format!("# {key}: not set ({origin}): {unset}\n")),
+    let mut section = "";
+    for row in config::rows(s) {
+        if row.section != section {
+            section = row.section;
+            out.push_str(&format!("\n[{section}]\n"));
         }
-    };
-    let quote = |v: &str| toml::Value::String(v.to_owned()).to_string();
-
-    out.push_str("\n[collecting]\n");
-    line(
-        &mut out,
-        "collecting",
-        "level",
-        Some(quote(s.level.as_str())),
-        "",
-    );
-    let exclude: Vec<String> = s.exclude.iter().map(|e| quote(e)).collect();
-    line(
-        &mut out,
-        "collecting",
-        "exclude",
-        Some(format!("[{}]", exclude.join(", "))),
-        "",
-    );
-
-    out.push_str("\n[reporting]\n");
-    line(
-        &mut out,
-        "reporting",
-        "endpoint",
-        s.endpoint.as_ref().map(|u| quote(u.as_str())),
-        "nothing will be sent",
-    );
-    line(
-        &mut out,
-        "reporting",
-        "proxy",
-        s.proxy.as_ref().map(|p| quote(&p.to_string())),
-        "the proxy environment variables apply",
-    );
-    line(
-        &mut out,
-        "reporting",
-        "ca_file",
-        s.ca_file.as_ref().map(|p| quote(&p.display().to_string())),
-        "the system trust roots only",
-    );
-    line(
-        &mut out,
-        "reporting",
-        "timeout_secs",
-        Some(s.timeout.as_secs().to_string()),
-        "",
-    );
-    line(
-        &mut out,
-        "reporting",
-        "max_startup_delay_secs",
-        Some(s.max_startup_delay.as_secs().to_string()),
-        "",
-    );
-    line(
-        &mut out,
-        "reporting",
-        "max_rollover_delay_secs",
-        Some(s.max_rollover_delay.as_secs().to_string()),
-        "",
-    );
-    line(
-        &mut out,
-        "reporting",
-        "allow_plain_http",
-        Some(s.allow_plain_http.to_string()),
-        "",
-    );
-    let windows: Vec<String> = s.windows.iter().map(|w| quote(w.as_str())).collect();
-    line(
-        &mut out,
-        "reporting",
-        "windows",
-        Some(format!("[{}]", windows.join(", "))),
-        "",
-    );
+        let origin = loaded.origin(row.section, row.key);
+        match row.value {
+            Some(v) => out.push_str(&format!("{} = {v}  # {origin}\n", row.key)),
+            None => out.push_str(&format!(
+                "# {}: not set ({origin}): {}\n",
+                row.key, row.unset
+            )),
+        }
+    }
 
     out.push('\n');
     match (s.why_silent(), &s.endpoint) {
