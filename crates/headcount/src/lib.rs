@@ -23,7 +23,10 @@ pub mod systemctl;
 pub mod timer;
 pub mod windows;
 
-pub use error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, Error};
+pub use error::{
+    EXIT_CODES, EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, EXIT_SOFTWARE, EXIT_USAGE, Error,
+    chain as error_chain,
+};
 
 use cli::{Cli, Command};
 
@@ -38,8 +41,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::CheckConfig => check_config::run(&cli.root),
         Command::Daemon => {
             logging::init();
-            daemon::run(&cli.root, &report_source::Collectors)?;
-            Ok(())
+            daemon::run(&cli.root, &report_source::Collectors)
         }
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),

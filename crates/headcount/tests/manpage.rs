@@ -64,8 +64,16 @@ refused, because a source of higher precedence (named) would override it.
 .BR "headcount level" :
 the level fragment may not be written (EX_NOPERM); run it as root.
 .TP
+.B 70
+.BR "headcount daemon" :
+its runtime, timer or signal handlers could not be set up (EX_SOFTWARE), for example for want of
+file descriptors.
+.TP
+.B 2
+The command line is wrong (an unknown command, option or value); the usage was printed.
+.TP
 .B 1
-Any other failure.
+Any other failure, for example output that cannot be written.
 .SH FILES
 .TP
 .I /usr/lib/headcount/config.d/*.toml, /run/headcount/config.d/*.toml, /etc/headcount/config.d/*.toml
@@ -182,6 +190,24 @@ fn headcount_8_documents_every_subcommand() {
             sub.get_name()
         );
     }
+}
+
+#[test]
+fn headcount_8_documents_every_exit_code() {
+    let page = render();
+    let section = page
+        .split(".SH \"EXIT STATUS\"")
+        .nth(1)
+        .and_then(|s| s.split("\n.SH ").next())
+        .unwrap();
+    let mut documented: Vec<u8> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix(".B ")?.parse().ok())
+        .collect();
+    documented.sort();
+    let mut code = headcount::EXIT_CODES.to_vec();
+    code.sort();
+    assert_eq!(documented, code);
 }
 
 #[test]

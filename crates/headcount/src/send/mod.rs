@@ -22,6 +22,7 @@ pub use redirect::{MAX_REDIRECTS, Redirect};
 use url::Url;
 
 use crate::config::{Settings, redact};
+use crate::error::chain;
 use crate::file_read::{Links, read_bounded};
 
 /// `User-Agent` of every request: the program and its version, nothing about the machine.
@@ -134,21 +135,6 @@ fn client(root: &Path, settings: &Settings) -> Result<reqwest::Client, SendError
                 .map_err(|e| SendError::Client(scrub(&chain(&e), settings)))
         }
     }
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// Removes the proxy's user name and password from a message, wherever they appear.
