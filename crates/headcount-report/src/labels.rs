@@ -8,10 +8,22 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Declares a closed set of wire labels: an enum with `as_str`, `ALL`, `FromStr`, `Display`,
 /// serde as the label, and a JSON Schema `enum` of every label. A set named with its own error
-/// type (`Window: ParseWindowError`) gets a schema that describes each label from its doc line.
+/// type (`Window: ParseWindowError("window")`) gets that type, which lists the allowed values,
+/// and a schema that describes each label from its doc line.
 macro_rules! labels {
-    ($(#[doc = $doc:literal])* $name:ident: $err:ident { $($(#[doc = $vdoc:literal])* $variant:ident = $label:literal,)+ }) => {
+    ($(#[doc = $doc:literal])* $name:ident: $err:ident($what:literal) { $($(#[doc = $vdoc:literal])* $variant:ident = $label:literal,)+ }) => {
         $crate::labels::labels!(@set [$(#[doc = $doc])*] $name $err { $($(#[doc = $vdoc])* $variant = $label,)+ });
+
+        #[doc = concat!("A ", $what, " name that is not one of ", $("`", $label, "` ",)+)]
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        #[error("unknown {} {:?}: allowed values are {}", $what, .0, [$(concat!("\"", $label, "\"")),+].join(", "))]
+        pub struct $err(pub String);
+
+        impl $crate::labels::Unknown for $err {
+            fn unknown(_: &'static str, value: &str) -> Self {
+                $err(value.to_owned())
+            }
+        }
 
         impl schemars::JsonSchema for $name {
             fn schema_name() -> std::borrow::Cow<'static, str> {

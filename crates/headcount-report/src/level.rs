@@ -1,23 +1,12 @@
 crate::labels::labels! {
     /// How much a machine reports. Ordered: `Off < Minimal < Full`.
-    Level: ParseLevelError {
+    Level: ParseLevelError("level") {
         /// Nothing is collected and nothing is sent.
         Off = "off",
         /// Generic facts that cannot readily fingerprint a machine (the default).
         Minimal = "minimal",
         /// Minimal plus coarse hardware, container and network summaries (opt-in).
         Full = "full",
-    }
-}
-
-/// A level name that is not one of `off`, `minimal`, `full`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown level {0:?}: allowed values are \"off\", \"minimal\", \"full\"")]
-pub struct ParseLevelError(pub String);
-
-impl crate::labels::Unknown for ParseLevelError {
-    fn unknown(_: &'static str, value: &str) -> Self {
-        ParseLevelError(value.to_owned())
     }
 }
 
@@ -32,5 +21,17 @@ mod tests {
         }
         assert!(Level::Off < Level::Minimal && Level::Minimal < Level::Full);
         assert!("Minimal".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_allowed_values() {
+        assert_eq!(
+            "Minimal".parse::<Level>().unwrap_err().to_string(),
+            r#"unknown level "Minimal": allowed values are "off", "minimal", "full""#
+        );
+        assert_eq!(
+            "yearly".parse::<crate::Window>().unwrap_err().to_string(),
+            r#"unknown window "yearly": allowed values are "daily", "weekly", "monthly""#
+        );
     }
 }

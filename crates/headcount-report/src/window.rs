@@ -7,24 +7,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 crate::labels::labels! {
     /// A reporting window: each machine reports at most once per period of each window.
-    Window: ParseWindowError {
+    Window: ParseWindowError("window") {
         /// UTC calendar days, written `YYYY-MM-DD`.
         Daily = "daily",
         /// Countme weeks: Monday 00:00 UTC to the next Monday, written as the ISO week `YYYY-Www`.
         Weekly = "weekly",
         /// UTC calendar months, written `YYYY-MM`.
         Monthly = "monthly",
-    }
-}
-
-/// A window name that is not `daily`, `weekly` or `monthly`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown window {0:?}: allowed values are \"daily\", \"weekly\", \"monthly\"")]
-pub struct ParseWindowError(pub String);
-
-impl crate::labels::Unknown for ParseWindowError {
-    fn unknown(_: &'static str, value: &str) -> Self {
-        ParseWindowError(value.to_owned())
     }
 }
 
@@ -101,27 +90,28 @@ impl Period {
 
     /// The period right after this one.
     pub fn next(self) -> Period {
-        let first_day = match self.window {
-            Window::Daily => self.first_day.succ_opt(),
-            Window::Weekly => self.first_day.checked_add_days(Days::new(7)),
-            Window::Monthly => self.first_day.checked_add_months(Months::new(1)),
-        };
-        Period {
-            window: self.window,
-            first_day: first_day.unwrap_or(NaiveDate::MAX),
-        }
+        self.step(true)
     }
 
     /// The period right before this one.
     pub fn prev(self) -> Period {
-        let first_day = match self.window {
-            Window::Daily => self.first_day.pred_opt(),
-            Window::Weekly => self.first_day.checked_sub_days(Days::new(7)),
-            Window::Monthly => self.first_day.checked_sub_months(Months::new(1)),
+        self.step(false)
+    }
+
+    /// The period one step later (`forward`) or earlier, held at the ends of the calendar.
+    fn step(self, forward: bool) -> Period {
+        let d = self.first_day;
+        let (first_day, end) = match (self.window, forward) {
+            (Window::Daily, true) => (d.succ_opt(), NaiveDate::MAX),
+            (Window::Daily, false) => (d.pred_opt(), NaiveDate::MIN),
+            (Window::Weekly, true) => (d.checked_add_days(Days::new(7)), NaiveDate::MAX),
+            (Window::Weekly, false) => (d.checked_sub_days(Days::new(7)), NaiveDate::MIN),
+            (Window::Monthly, true) => (d.checked_add_months(Months::new(1)), NaiveDate::MAX),
+            (Window::Monthly, false) => (d.checked_sub_months(Months::new(1)), NaiveDate::MIN),
         };
         Period {
             window: self.window,
-            first_day: first_day.unwrap_or(NaiveDate::MIN),
+            first_day: first_day.unwrap_or(end),
         }
     }
 

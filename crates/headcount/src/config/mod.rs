@@ -375,19 +375,9 @@ fn merge(
             e.message.push_str(" (ignored: level is \"off\")");
             e
         }));
-        return Ok(Loaded {
-            settings,
-            origins,
-            fragments: applied,
-            masks,
-            warnings,
-            level_sources,
-        });
-    }
-    if !errors.is_empty() {
+    } else if !errors.is_empty() {
         return Err(ConfigError { errors });
-    }
-    if settings.endpoint.is_none() {
+    } else if settings.endpoint.is_none() {
         warnings.push(Diagnostic {
             path: None,
             pos: None,
