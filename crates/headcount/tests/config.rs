@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
+mod common;
+use common::Root;
 use std::time::Duration;
 
 use headcount::config::{self, ConfigError, Loaded, Origin};
@@ -11,32 +13,12 @@ use headcount_report::Level;
 
 const ENDPOINT: &str = "[reporting]\nendpoint = \"https://counts.example.org/v1/report\"\n";
 
-/// A miniature root filesystem for one test.
-struct Root(tempfile::TempDir);
-
-impl Root {
-    fn new() -> Self {
-        Root(tempfile::tempdir().unwrap())
-    }
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
+/// Config fragments in a miniature root.
+trait Fragments {
     /// Writes `dir/headcount/config.d/name` where dir is "etc", "run" or "usr/lib".
-    fn write(&self, dir: &str, name: &str, text: &str) -> PathBuf {
-        let d = self.path().join(dir).join("headcount/config.d");
-        fs::create_dir_all(&d).unwrap();
-        let p = d.join(name);
-        fs::write(&p, text).unwrap();
-        p
-    }
-    fn mask_with_dev_null(&self, dir: &str, name: &str) {
-        let d = self.path().join(dir).join("headcount/config.d");
-        fs::create_dir_all(&d).unwrap();
-        std::os::unix::fs::symlink("/dev/null", d.join(name)).unwrap();
-    }
-    fn load(&self) -> Result<Loaded, ConfigError> {
-        config::load(self.path(), &["os", "platform", "hardware"])
-    }
+    fn fragment(&self, dir: &str, name: &str, text: &str) -> PathBuf;
+    fn mask_with_dev_null(&self, dir: &str, name: &str);
+    fn load(&self) -> Result<Loaded, ConfigError>;
     fn ok(&self) -> Loaded {
         self.load().unwrap()
     }
@@ -48,13 +30,19 @@ impl Root {
             .map(|e| e.to_string())
             .collect()
     }
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_headcount"))
-            .arg("--root")
-            .arg(self.path())
-            .args(args)
-            .output()
-            .unwrap()
+}
+
+impl Fragments for Root {
+    fn fragment(&self, dir: &str, name: &str, text: &str) -> PathBuf {
+        Root::write(self, &format!("{dir}/headcount/config.d/{name}"), text)
+    }
+    fn mask_with_dev_null(&self, dir: &str, name: &str) {
+        let d = self.path().join(dir).join("headcount/config.d");
+        fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::symlink("/dev/null", d.join(name)).unwrap();
+    }
+    fn load(&self) -> Result<Loaded, ConfigError> {
+        config::load(self.path(), &["os", "platform", "hardware"])
     }
 }
 
@@ -68,7 +56,7 @@ fn only_error(root: &Root) -> String {
 
 #[test]
 fn no_fragment_means_minimal_and_no_endpoint() {
-    let root = Root::new();
+    let root = Root::empty();
     let loaded = root.ok();
     assert_eq!(loaded.settings.level, Level::Minimal);
     assert_eq!(loaded.settings.endpoint, None);
@@ -83,13 +71,13 @@ fn no_fragment_means_minimal_and_no_endpoint() {
 
 #[test]
 fn etc_masks_same_name_in_usr_lib() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "usr/lib",
         "10-defaults.toml",
         "[collecting]\nlevel = \"full\"\n",
     );
-    root.write(
+    root.fragment(
         "etc",
         "10-defaults.toml",
         "[collecting]\nexclude = [\"os\"]\n",
@@ -102,11 +90,11 @@ fn etc_masks_same_name_in_usr_lib() {
 
 #[test]
 fn run_masks_usr_lib_and_etc_masks_run() {
-    let root = Root::new();
-    root.write("usr/lib", "50-x.toml", "[collecting]\nlevel = \"off\"\n");
-    root.write("run", "50-x.toml", "[collecting]\nlevel = \"full\"\n");
+    let root = Root::empty();
+    root.fragment("usr/lib", "50-x.toml", "[collecting]\nlevel = \"off\"\n");
+    root.fragment("run", "50-x.toml", "[collecting]\nlevel = \"full\"\n");
     assert_eq!(root.ok().settings.level, Level::Full);
-    let etc = root.write("etc", "50-x.toml", "[reporting]\ntimeout_secs = 7\n");
+    let etc = root.fragment("etc", "50-x.toml", "[reporting]\ntimeout_secs = 7\n");
     let loaded = root.ok();
     assert_eq!(loaded.settings.level, Level::Minimal);
     assert_eq!(loaded.settings.timeout, Duration::from_secs(7));
@@ -115,26 +103,26 @@ fn run_masks_usr_lib_and_etc_masks_run() {
 
 #[test]
 fn symlink_to_dev_null_masks_without_content() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
     root.mask_with_dev_null("etc", "10-defaults.toml");
     assert_eq!(root.ok().settings.endpoint, None);
 }
 
 #[test]
 fn empty_file_masks_without_content() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write("run", "10-defaults.toml", "");
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment("run", "10-defaults.toml", "");
     assert_eq!(root.ok().settings.endpoint, None);
 }
 
 #[test]
 fn lexical_order_across_directories() {
-    let root = Root::new();
+    let root = Root::empty();
     // 20 in /usr/lib is applied after 10 in /etc: order is by name, not by directory.
-    root.write("etc", "10-site.toml", "[collecting]\nlevel = \"full\"\n");
-    let later = root.write(
+    root.fragment("etc", "10-site.toml", "[collecting]\nlevel = \"full\"\n");
+    let later = root.fragment(
         "usr/lib",
         "20-vendor.toml",
         "[collecting]\nlevel = \"minimal\"\n",
@@ -152,13 +140,13 @@ fn lexical_order_across_directories() {
 
 #[test]
 fn later_table_without_a_key_keeps_the_earlier_value() {
-    let root = Root::new();
-    let first = root.write(
+    let root = Root::empty();
+    let first = root.fragment(
         "usr/lib",
         "10-a.toml",
         &format!("{ENDPOINT}timeout_secs = 9\n"),
     );
-    root.write(
+    root.fragment(
         "etc",
         "20-b.toml",
         "[reporting]\nmax_startup_delay_secs = 0\n",
@@ -178,14 +166,14 @@ fn later_table_without_a_key_keeps_the_earlier_value() {
 
 #[test]
 fn dotfiles_and_other_suffixes_are_ignored() {
-    let root = Root::new();
-    root.write("etc", ".90-hidden.toml", "[collecting]\nlevel = \"off\"\n");
-    root.write(
+    let root = Root::empty();
+    root.fragment("etc", ".90-hidden.toml", "[collecting]\nlevel = \"off\"\n");
+    root.fragment(
         "etc",
         "90-level.toml.rpmsave",
         "[collecting]\nlevel = \"off\"\n",
     );
-    root.write("etc", "README", "not toml at all [");
+    root.fragment("etc", "README", "not toml at all [");
     assert_eq!(root.ok().settings.level, Level::Minimal);
 }
 
@@ -193,8 +181,8 @@ fn dotfiles_and_other_suffixes_are_ignored() {
 
 #[test]
 fn unknown_section_suggests_the_nearest() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "50-x.toml",
         "[reportng]\nendpoint = \"https://a.example\"\n",
@@ -209,8 +197,8 @@ fn unknown_section_suggests_the_nearest() {
 
 #[test]
 fn unknown_key_suggests_the_nearest() {
-    let root = Root::new();
-    let p = root.write("etc", "50-x.toml", "[collecting]\nlevle = \"full\"\n");
+    let root = Root::empty();
+    let p = root.fragment("etc", "50-x.toml", "[collecting]\nlevle = \"full\"\n");
     let e = only_error(&root);
     assert!(
         e.starts_with(&format!("{}:2:1: [collecting] levle:", p.display())),
@@ -221,8 +209,8 @@ fn unknown_key_suggests_the_nearest() {
 
 #[test]
 fn key_in_the_wrong_section_points_to_the_right_one() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "etc",
         "50-x.toml",
         "[collecting]\nendpoint = \"https://a.example\"\n",
@@ -236,8 +224,8 @@ fn key_in_the_wrong_section_points_to_the_right_one() {
 
 #[test]
 fn wrong_type_names_the_expected_type() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\ntimeout_secs = \"30\"\nallow_plain_http = 1\n",
@@ -257,8 +245,8 @@ fn wrong_type_names_the_expected_type() {
 
 #[test]
 fn bad_level_lists_the_allowed_values() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "90-level.toml",
         "[collecting]\nlevel = \"Minimal\"\n",
@@ -275,9 +263,9 @@ fn bad_level_lists_the_allowed_values() {
 fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
     use headcount::config::Windows;
     use headcount_report::Window;
-    let root = Root::new();
+    let root = Root::empty();
     assert_eq!(root.ok().settings.windows, Windows::DEFAULT);
-    let vendor = root.write(
+    let vendor = root.fragment(
         "usr/lib",
         "10-defaults.toml",
         &format!("{ENDPOINT}windows = [\"daily\", \"weekly\", \"monthly\"]\n"),
@@ -306,7 +294,7 @@ fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
         "{stdout}"
     );
     // A later fragment replaces the list as a whole.
-    root.write(
+    root.fragment(
         "etc",
         "50-weekly-only.toml",
         "[reporting]\nwindows = [\"weekly\"]\n",
@@ -319,9 +307,9 @@ fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
 
 #[test]
 fn an_unknown_window_is_an_error_naming_the_allowed_ones_and_exits_78() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    let p = root.write(
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    let p = root.fragment(
         "etc",
         "50-windows.toml",
         "[reporting]\nwindows = [\"daily\", \"weekley\"]\n",
@@ -344,12 +332,12 @@ fn an_unknown_window_is_an_error_naming_the_allowed_ones_and_exits_78() {
         ("windows = []", "is empty: list at least one of"),
         ("windows = \"weekly\"", "expected a list of strings"),
     ] {
-        root.write("etc", "50-windows.toml", &format!("[reporting]\n{text}\n"));
+        root.fragment("etc", "50-windows.toml", &format!("[reporting]\n{text}\n"));
         let e = only_error(&root);
         assert!(e.contains(needle), "{text}: {e}");
     }
     // The opt-out still wins.
-    root.write("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
+    root.fragment("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
     assert_eq!(root.ok().settings.level, Level::Off);
 }
 
@@ -360,8 +348,8 @@ fn endpoint_must_be_an_absolute_http_url() {
         "ftp://counts.example.org/",
         "https://",
     ] {
-        let root = Root::new();
-        root.write(
+        let root = Root::empty();
+        root.fragment(
             "etc",
             "50-x.toml",
             &format!("[reporting]\nendpoint = \"{bad}\"\n"),
@@ -373,8 +361,8 @@ fn endpoint_must_be_an_absolute_http_url() {
 
 #[test]
 fn plain_http_only_to_loopback_unless_allowed() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\nendpoint = \"http://counts.example.org/r\"\n",
@@ -390,8 +378,8 @@ fn plain_http_only_to_loopback_unless_allowed() {
         "http://[::1]/r",
         "http://localhost/r",
     ] {
-        let root = Root::new();
-        root.write(
+        let root = Root::empty();
+        root.fragment(
             "etc",
             "50-x.toml",
             &format!("[reporting]\nendpoint = \"{loopback}\"\n"),
@@ -399,8 +387,8 @@ fn plain_http_only_to_loopback_unless_allowed() {
         assert!(root.ok().settings.sends(), "{loopback}");
     }
 
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\nendpoint = \"http://counts.example.org/r\"\nallow_plain_http = true\n",
@@ -410,8 +398,8 @@ fn plain_http_only_to_loopback_unless_allowed() {
 
 #[test]
 fn endpoint_must_not_carry_credentials() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\nendpoint = \"https://me:pw@counts.example.org/\"\n",
@@ -430,8 +418,8 @@ fn bad_proxy_is_rejected_without_echoing_it() {
         "socks4://u:hunter2\\\\w\\\"@h",
         "hunter2",
     ] {
-        let root = Root::new();
-        root.write(
+        let root = Root::empty();
+        root.fragment(
             "etc",
             "50-x.toml",
             &format!("[reporting]\nproxy = \"{bad}\"\n"),
@@ -452,8 +440,8 @@ fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
         ("max_startup_delay_secs", 86_400),
         ("max_rollover_delay_secs", 86_400),
     ] {
-        let root = Root::new();
-        root.write(
+        let root = Root::empty();
+        root.fragment(
             "etc",
             "50-x.toml",
             &format!("[reporting]\n{key} = {value}\n"),
@@ -464,8 +452,8 @@ fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
             "{e}"
         );
     }
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\nmax_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\ntimeout_secs = 600\n",
@@ -479,14 +467,14 @@ fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
 
 #[test]
 fn ca_file_must_be_an_existing_absolute_path() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\nca_file = \"etc/pki/ca.pem\"\n",
     );
     assert!(only_error(&root).contains("[reporting] ca_file:"));
-    root.write(
+    root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\nca_file = \"/etc/pki/ca.pem\"\n",
@@ -506,8 +494,8 @@ fn ca_file_must_be_an_existing_absolute_path() {
 
 #[test]
 fn syntax_error_has_file_line_and_column() {
-    let root = Root::new();
-    let p = root.write("etc", "50-x.toml", "[collecting]\nlevel = = \"off\"\n");
+    let root = Root::empty();
+    let p = root.fragment("etc", "50-x.toml", "[collecting]\nlevel = = \"off\"\n");
     let e = only_error(&root);
     assert!(
         e.starts_with(&format!("{}:2:", p.display())) && e.contains("TOML syntax error"),
@@ -517,7 +505,7 @@ fn syntax_error_has_file_line_and_column() {
 
 #[test]
 fn unreadable_fragment_is_an_error_not_skipped() {
-    let root = Root::new();
+    let root = Root::empty();
     fs::create_dir_all(root.path().join("etc/headcount/config.d/90-level.toml")).unwrap();
     let e = only_error(&root);
     assert!(
@@ -525,8 +513,8 @@ fn unreadable_fragment_is_an_error_not_skipped() {
         "{e}"
     );
 
-    let root = Root::new();
-    root.write("etc", "90-level.toml", "[collecting]\nlevel = \"\u{0}\"\n");
+    let root = Root::empty();
+    root.fragment("etc", "90-level.toml", "[collecting]\nlevel = \"\u{0}\"\n");
     fs::write(
         root.path().join("etc/headcount/config.d/90-level.toml"),
         [0xff, 0xfe],
@@ -538,14 +526,14 @@ fn unreadable_fragment_is_an_error_not_skipped() {
 #[test]
 fn permission_denied_is_named() {
     use std::os::unix::fs::PermissionsExt;
-    let root = Root::new();
-    let p = root.write("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
+    let root = Root::empty();
+    let p = root.fragment("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
     fs::set_permissions(&p, fs::Permissions::from_mode(0o000)).unwrap();
     // Root reads anything, so run the real binary as an unprivileged user when we are root.
     for dir in [root.path().to_owned(), root.path().join("etc")] {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = if nix_is_root() {
+    let out = if common::is_root() {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(env!("CARGO_BIN_EXE_headcount"))
@@ -565,17 +553,11 @@ fn permission_denied_is_named() {
     );
 }
 
-fn nix_is_root() -> bool {
-    fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-}
-
 #[test]
 fn several_errors_are_all_reported_in_file_order() {
-    let root = Root::new();
-    root.write("usr/lib", "10-a.toml", "[collecting]\nlevel = \"ful\"\n");
-    root.write(
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-a.toml", "[collecting]\nlevel = \"ful\"\n");
+    root.fragment(
         "etc",
         "20-b.toml",
         "[reporting]\ntimeout_secs = 0\nprxy = \"x\"\n[colecting]\n",
@@ -594,11 +576,11 @@ fn several_errors_are_all_reported_in_file_order() {
 
 #[test]
 fn an_opt_out_wins_over_errors_elsewhere() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write("etc", "50-typo.toml", "[reporting]\ntimeout = 5\n");
-    root.write("etc", "60-broken.toml", "this is [ not toml");
-    root.write("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment("etc", "50-typo.toml", "[reporting]\ntimeout = 5\n");
+    root.fragment("etc", "60-broken.toml", "this is [ not toml");
+    root.fragment("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
     let loaded = root.ok();
     assert_eq!(loaded.settings.level, Level::Off);
     assert!(!loaded.settings.sends());
@@ -621,9 +603,9 @@ fn an_opt_out_wins_over_errors_elsewhere() {
 
 #[test]
 fn a_level_under_a_misspelled_section_is_no_level() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write("etc", "90-level.toml", "[reportng]\nlevel = \"off\"\n");
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment("etc", "90-level.toml", "[reportng]\nlevel = \"off\"\n");
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -635,8 +617,8 @@ fn a_level_under_a_misspelled_section_is_no_level() {
 
 #[test]
 fn unknown_collector_in_exclude_is_a_warning() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "etc",
         "50-x.toml",
         "[collecting]\nexclude = [\"os\", \"gpu\"]\n",
@@ -659,9 +641,9 @@ fn unknown_collector_in_exclude_is_a_warning() {
 
 #[test]
 fn check_config_shows_values_and_origins_and_redacts_the_proxy() {
-    let root = Root::new();
-    let vendor = root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write(
+    let root = Root::empty();
+    let vendor = root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment(
         "etc",
         "50-proxy.toml",
         "[reporting]\nproxy = \"http://fleet:s3cret@proxy.corp:3128\"\n",
@@ -692,8 +674,8 @@ fn check_config_shows_values_and_origins_and_redacts_the_proxy() {
 
 #[test]
 fn check_config_with_a_typo_exits_78_naming_file_and_key() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "50-site.toml",
         "[reporting]\nendpont = \"https://a.example/\"\n",
@@ -711,7 +693,7 @@ fn check_config_with_a_typo_exits_78_naming_file_and_key() {
 
 #[test]
 fn check_config_without_endpoint_warns_and_exits_0() {
-    let root = Root::new();
+    let root = Root::empty();
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing will be sent"));

@@ -5,6 +5,9 @@
 use std::fs;
 use std::process::{Command, Stdio};
 
+mod common;
+use common::Root;
+
 fn headcount() -> Command {
     Command::new(env!("CARGO_BIN_EXE_headcount"))
 }
@@ -25,32 +28,28 @@ fn success_and_usage() {
 
 #[test]
 fn output_that_cannot_be_written_is_a_failure() {
-    let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let (status, stderr) = code(headcount().arg("schema").stdout(full));
     assert_eq!(status, Some(i32::from(headcount::EXIT_FAILURE)), "{stderr}");
-    assert!(stderr.starts_with("headcount: cannot write output: "), "{stderr}");
+    assert!(
+        stderr.starts_with("headcount: cannot write output: "),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn an_invalid_configuration_is_ex_config() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("etc/headcount/config.d");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("50.toml"), "[reporting]\ntimeout_secs = 0\n").unwrap();
+    let root = Root::new("[reporting]\ntimeout_secs = 0\n");
     let (status, stderr) = code(headcount().arg("--root").arg(root.path()).arg("daemon"));
     assert_eq!(status, Some(i32::from(headcount::EXIT_CONFIG)), "{stderr}");
 }
 
 #[test]
 fn a_daemon_that_cannot_set_up_is_ex_software() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("etc/headcount/config.d");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        dir.join("50.toml"),
-        "[reporting]\nendpoint = \"http://127.0.0.1:9/report\"\n",
-    )
-    .unwrap();
+    let root = Root::new("[reporting]\nendpoint = \"http://127.0.0.1:9/report\"\n");
     // Enough descriptors to read the configuration, too few for the runtime, timer and
     // signal handlers.
     let script = format!(
@@ -61,7 +60,7 @@ fn a_daemon_that_cannot_set_up_is_ex_software() {
     let (status, stderr) = code(
         Command::new("sh")
             .args(["-c", &script])
-            .env("STATE_DIRECTORY", root.path().join("state"))
+            .env("STATE_DIRECTORY", root.state_dir())
             .env_remove("NOTIFY_SOCKET"),
     );
     assert_eq!(

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+mod common;
+
 use clap::CommandFactory;
 use headcount::cli::Cli;
 
@@ -160,24 +162,13 @@ fn headcount_8_is_generated_from_the_cli() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    if committed != rendered {
-        let diff: Vec<String> = committed
-            .lines()
-            .zip(rendered.lines())
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .take(10)
-            .map(|(i, (a, b))| format!("line {}:\n  committed: {a}\n  generated: {b}", i + 1))
-            .collect();
-        panic!(
-            "{} is out of date with the CLI ({} vs {} lines); first differences:\n{}\n\
-             regenerate: UPDATE_GOLDEN=1 cargo test -p headcount --test manpage",
-            path.display(),
-            committed.lines().count(),
-            rendered.lines().count(),
-            diff.join("\n")
-        );
-    }
+    assert!(
+        committed == rendered,
+        "{} is out of date with the CLI:\n{}\nregenerate: UPDATE_GOLDEN=1 cargo test -p headcount \
+         --test manpage",
+        path.display(),
+        common::diff(&committed, &rendered)
+    );
 }
 
 #[test]

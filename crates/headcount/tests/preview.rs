@@ -5,6 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{Root, is_root};
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -26,17 +29,16 @@ fn fixture(kind: &str) -> String {
 }
 
 /// A copy of a fixture root with a config fragment in /etc.
-fn with_config(name: &str, kind: &str, toml: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("headcount-preview-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+fn with_config(kind: &str, toml: &str) -> Root {
+    let root = Root::empty();
     let status = Command::new("cp")
-        .args(["-a", &fixture(kind), dir.to_str().unwrap()])
+        .args(["-a", &format!("{}/.", fixture(kind))])
+        .arg(root.path())
         .status()
         .unwrap();
     assert!(status.success());
-    fs::create_dir_all(dir.join("etc/headcount/config.d")).unwrap();
-    fs::write(dir.join("etc/headcount/config.d/50-test.toml"), toml).unwrap();
-    dir
+    root.write("etc/headcount/config.d/50-test.toml", toml);
+    root
 }
 
 fn without_clock(mut v: serde_json::Value) -> serde_json::Value {
@@ -136,14 +138,13 @@ fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_confi
         "{stderr}"
     );
     let root = with_config(
-        "weekly",
         "qemu-fcos-x86_64",
         "[reporting]\nwindows = [\"daily\", \"weekly\", \"monthly\"]\n",
     );
     let out = headcount(&[
         "preview",
         "--root",
-        root.to_str().unwrap(),
+        root.path().to_str().unwrap(),
         "--window",
         "weekly",
     ]);
@@ -159,14 +160,13 @@ fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_confi
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(r#""daily", "weekly", "monthly""#));
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn configured_level_off_prints_no_report() {
-    let root = with_config("off", "aws-fcos-x86_64", "[collecting]\nlevel = \"off\"\n");
+    let root = with_config("aws-fcos-x86_64", "[collecting]\nlevel = \"off\"\n");
     for extra in [&[][..], &["--json"][..]] {
-        let mut args = vec!["preview", "--root", root.to_str().unwrap()];
+        let mut args = vec!["preview", "--root", root.path().to_str().unwrap()];
         args.extend_from_slice(extra);
         let out = headcount(&args);
         assert!(out.status.success());
@@ -181,23 +181,21 @@ fn configured_level_off_prints_no_report() {
     let out = headcount(&[
         "preview",
         "--root",
-        root.to_str().unwrap(),
+        root.path().to_str().unwrap(),
         "--level",
         "minimal",
         "--json",
     ]);
     assert!(out.status.success() && !out.stdout.is_empty());
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn configured_exclusions_apply_and_invalid_config_exits_78() {
     let root = with_config(
-        "exclude",
         "aws-fcos-x86_64",
         "[collecting]\nlevel = \"full\"\nexclude = [\"hardware\", \"instance-type\"]\n",
     );
-    let out = headcount(&["preview", "--root", root.to_str().unwrap(), "--json"]);
+    let out = headcount(&["preview", "--root", root.path().to_str().unwrap(), "--json"]);
     let body = String::from_utf8(out.stdout).unwrap();
     assert!(
         body.contains("\"level\":\"full\"")
@@ -205,23 +203,11 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
             && !body.contains("m5.large")
     );
     assert!(body.contains("\"network\""));
-    fs::remove_dir_all(root).unwrap();
 
-    let root = with_config(
-        "invalid",
-        "aws-fcos-x86_64",
-        "[collecting]\nlevel = \"loud\"\n",
-    );
-    let out = headcount(&["preview", "--root", root.to_str().unwrap(), "--json"]);
+    let root = with_config("aws-fcos-x86_64", "[collecting]\nlevel = \"loud\"\n");
+    let out = headcount(&["preview", "--root", root.path().to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(78));
     assert!(out.stdout.is_empty());
-    fs::remove_dir_all(root).unwrap();
-}
-
-fn is_root() -> bool {
-    fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }
 
 /// `headcount preview --level full` on this very machine, as an unprivileged user (the daemon

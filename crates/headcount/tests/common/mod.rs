@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -22,6 +22,28 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+/// Whether the tests run as root (some then drop to nobody to see what a user sees).
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A unified diff of a golden file and what the code made of it, for an assertion message.
+pub fn diff(golden: &str, made: &str) -> String {
+    similar::TextDiff::from_lines(golden, made)
+        .unified_diff()
+        .context_radius(2)
+        .header("golden", "made")
+        .to_string()
+}
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -394,9 +416,15 @@ pub struct Root {
 }
 
 impl Root {
+    /// An empty root: every scratch directory of these tests is a `tempfile::TempDir`.
+    pub fn empty() -> Root {
+        Root {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn new(config: &str) -> Root {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root { dir };
+        let root = Root::empty();
         root.write("etc/headcount/config.d/50-test.toml", config);
         root
     }
@@ -405,10 +433,30 @@ impl Root {
         self.dir.path()
     }
 
-    pub fn write(&self, rel: &str, content: &str) {
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
         let p = self.dir.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.path().join(rel)).ok()
+    }
+
+    /// Runs a command to its end under the umask of a root shell that tightened it (what the
+    /// command writes must not depend on it).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg("umask 077; exec \"$@\"")
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_headcount"))
+            .arg("--root")
+            .arg(self.path())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     pub fn state_dir(&self) -> PathBuf {
