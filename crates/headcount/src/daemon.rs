@@ -504,10 +504,8 @@ pub fn status_line(
             until.format("%Y-%m-%d %H:%M:%S UTC")
         )),
     }
-    for ws in schedule.status() {
-        if let Some(f) = ws.last_failure {
-            parts.push(format!("last {} failure: {f}", ws.window));
-        }
+    for (window, failure) in schedule.last_failures() {
+        parts.push(format!("last {window} failure: {failure}"));
     }
     parts.join("; ")
 }

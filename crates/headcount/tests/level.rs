@@ -190,7 +190,7 @@ fn minimal_or_full_is_refused_naming_the_source_that_would_win() {
             .to_string()
         }),
         ("the kernel command line", |r| {
-            cmdline(&r, "quiet headcount.level=minimal\n");
+            cmdline(r, "quiet headcount.level=minimal\n");
             "kernel command line".to_owned()
         }),
         ("the pinger opt-out", |r| {

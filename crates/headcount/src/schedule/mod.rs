@@ -146,17 +146,6 @@ pub struct Recorded {
     pub warn: bool,
 }
 
-/// One window's view for status lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowStatus {
-    /// The window.
-    pub window: Window,
-    /// When the next attempt is due, if planned.
-    pub next_due: Option<DateTime<Utc>>,
-    /// The last failure in the currently targeted period.
-    pub last_failure: Option<String>,
-}
-
 fn index(window: Window) -> usize {
     match window {
         Window::Daily => 0,
@@ -365,19 +354,12 @@ impl Schedule {
         }
     }
 
-    /// What each window is waiting for, for `STATUS=` and logs.
-    pub fn status(&self) -> Vec<WindowStatus> {
-        Window::ALL
-            .into_iter()
-            .map(|window| {
-                let plan = &self.plans[index(window)];
-                WindowStatus {
-                    window,
-                    next_due: plan.due,
-                    last_failure: plan.last_failure.clone(),
-                }
-            })
-            .collect()
+    /// Each window's last failure in the period it targets, for the `STATUS=` line.
+    pub fn last_failures(&self) -> impl Iterator<Item = (Window, &str)> {
+        Window::ALL.into_iter().filter_map(|window| {
+            let failure = self.plans[index(window)].last_failure.as_deref()?;
+            Some((window, failure))
+        })
     }
 }
 

@@ -189,10 +189,9 @@ fn failures_back_off_warn_once_and_give_up_at_the_period_end() {
     assert_eq!(warnings, 2);
     assert!((4..=30).contains(&attempts), "{attempts} attempts");
     assert!(
-        s.status()[0]
-            .last_failure
-            .as_deref()
-            .is_some_and(|f| f.contains("refused"))
+        s.last_failures()
+            .next()
+            .is_some_and(|(w, f)| w == Window::Daily && f.contains("refused"))
     );
     // The next day is a new period: a new target, a new warning allowed.
     match s.decide(&state, now, &ZERO, &mut rng) {

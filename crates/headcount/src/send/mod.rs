@@ -35,8 +35,6 @@ pub const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Answer {
     /// What it means for the period.
     pub verdict: Verdict,
-    /// The HTTP status, when the receiver answered at all.
-    pub status: Option<u16>,
     /// The receiver's `Retry-After`.
     pub retry_after: Option<Duration>,
     /// What happened, in words, with proxy credentials removed.
@@ -156,7 +154,6 @@ pub fn scrub(message: &str, settings: &Settings) -> String {
 pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
     let retry = |detail: String, url: Option<&Url>| Answer {
         verdict: Verdict::Retry,
-        status: None,
         retry_after: None,
         detail,
         url: url.cloned(),
@@ -223,7 +220,6 @@ pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
                 Redirect::Refuse(why) => {
                     return Answer {
                         verdict: Verdict::Retry,
-                        status: Some(status.as_u16()),
                         retry_after,
                         detail: scrub(&why, settings),
                         url: Some(url),
@@ -233,7 +229,6 @@ pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
         }
         return Answer {
             verdict: verdict(status.as_u16()),
-            status: Some(status.as_u16()),
             retry_after,
             detail: format!("the receiver answered {status}"),
             url: Some(url),
