@@ -46,6 +46,13 @@ impl Fragments for Root {
     }
 }
 
+/// The one error of a single fragment `/etc/headcount/config.d/50-x.toml` holding `text`.
+fn error_in(text: &str) -> String {
+    let root = Root::empty();
+    root.fragment("etc", "50-x.toml", text);
+    only_error(&root)
+}
+
 fn only_error(root: &Root) -> String {
     let errors = root.errors();
     assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -209,13 +216,7 @@ fn unknown_key_suggests_the_nearest() {
 
 #[test]
 fn key_in_the_wrong_section_points_to_the_right_one() {
-    let root = Root::empty();
-    root.fragment(
-        "etc",
-        "50-x.toml",
-        "[collecting]\nendpoint = \"https://a.example\"\n",
-    );
-    let e = only_error(&root);
+    let e = error_in("[collecting]\nendpoint = \"https://a.example\"\n");
     assert!(
         e.contains("[collecting] endpoint:") && e.contains("\"endpoint\" in [reporting]"),
         "{e}"
@@ -361,13 +362,7 @@ fn endpoint_must_be_an_absolute_http_url() {
 
 #[test]
 fn plain_http_only_to_loopback_unless_allowed() {
-    let root = Root::empty();
-    root.fragment(
-        "etc",
-        "50-x.toml",
-        "[reporting]\nendpoint = \"http://counts.example.org/r\"\n",
-    );
-    let e = only_error(&root);
+    let e = error_in("[reporting]\nendpoint = \"http://counts.example.org/r\"\n");
     assert!(
         e.contains("[reporting] endpoint:") && e.contains("allow_plain_http"),
         "{e}"
@@ -398,13 +393,7 @@ fn plain_http_only_to_loopback_unless_allowed() {
 
 #[test]
 fn endpoint_must_not_carry_credentials() {
-    let root = Root::empty();
-    root.fragment(
-        "etc",
-        "50-x.toml",
-        "[reporting]\nendpoint = \"https://me:pw@counts.example.org/\"\n",
-    );
-    let e = only_error(&root);
+    let e = error_in("[reporting]\nendpoint = \"https://me:pw@counts.example.org/\"\n");
     assert!(e.contains("credentials") && !e.contains("pw@"), "{e}");
 }
 

@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Ca, Receiver, Root, dead_port};
 
@@ -55,14 +55,7 @@ impl Microsocks {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
-                "microsocks did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_listening(port, || "microsocks did not start".to_owned());
         Microsocks {
             port,
             log,

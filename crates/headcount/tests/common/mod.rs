@@ -36,6 +36,15 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Waits up to 5 s for a server to listen on the loopback `port`; `why` says what did not start.
+pub fn wait_listening(port: u16, why: impl Fn() -> String) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", why());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A unified diff of a golden file and what the code made of it, for an assertion message.
 pub fn diff(golden: &str, made: &str) -> String {
     similar::TextDiff::from_lines(golden, made)
@@ -444,19 +453,9 @@ impl Root {
         std::fs::read_to_string(self.path().join(rel)).ok()
     }
 
-    /// Runs a command to its end under the umask of a root shell that tightened it (what the
-    /// command writes must not depend on it).
+    /// Runs a command to its end under a tightened umask (what it writes must not depend on it).
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new("sh")
-            .arg("-c")
-            .arg("umask 077; exec \"$@\"")
-            .arg("sh")
-            .arg(env!("CARGO_BIN_EXE_headcount"))
-            .arg("--root")
-            .arg(self.path())
-            .args(args)
-            .output()
-            .unwrap()
+        self.command_umask_077(args).output().unwrap()
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -488,7 +487,24 @@ impl Root {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_headcount"));
+        self.with_env(Command::new(env!("CARGO_BIN_EXE_headcount")), args)
+    }
+
+    /// [`Root::command`] under the umask of systemd's `UMask=0077`, or of a root shell that
+    /// tightened it.
+    pub fn command_umask_077(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "umask 077; exec \"$@\"",
+            "sh",
+            env!("CARGO_BIN_EXE_headcount"),
+        ]);
+        self.with_env(c, args)
+    }
+
+    /// The root, the arguments, and an environment of this root only (no proxy, no systemd).
+    fn with_env(&self, mut c: Command, args: &[&str]) -> Command {
         c.arg("--root").arg(self.path()).args(args);
         c.env("STATE_DIRECTORY", self.state_dir());
         for v in [
@@ -741,7 +757,7 @@ impl Tinyproxy {
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
         let port = dead_port();
         let conf = dir.path().join("tinyproxy.conf");
-        let user = if nix_is_root() {
+        let user = if is_root() {
             "User nobody\nGroup nogroup\n"
         } else {
             ""
@@ -764,15 +780,12 @@ impl Tinyproxy {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
+        wait_listening(port, || {
+            format!(
                 "tinyproxy did not start; log:\n{}",
                 std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        });
         Tinyproxy {
             port,
             log,
@@ -798,13 +811,4 @@ impl Drop for Tinyproxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        .unwrap_or(false)
 }
