@@ -671,12 +671,18 @@ mod tests {
         (r, String::from_utf8(out).unwrap())
     }
 
+    /// `level` applied to a running daemon that answers the reload with `after`: succeeds.
+    fn reload_answered(after: UnitState, level: Level) -> (Fake, String) {
+        let mut fake = Fake::new(unit("active", "level minimal; x"));
+        fake.after_reload = Some(after);
+        let (r, out) = apply_text(&fake, level);
+        assert!(r.is_ok(), "{out}");
+        (fake, out)
+    }
+
     #[test]
     fn off_waits_for_the_daemon_to_stop_itself() {
-        let mut fake = Fake::new(unit("active", "level minimal; x"));
-        fake.after_reload = Some(unit("inactive", ""));
-        let (r, out) = apply_text(&fake, Level::Off);
-        assert!(r.is_ok());
+        let (fake, out) = reload_answered(unit("inactive", ""), Level::Off);
         assert!(out.contains("stopped: nothing more is sent"), "{out}");
         assert!(!fake.calls.borrow().contains(&"stop"), "{:?}", fake.calls);
     }
@@ -709,10 +715,7 @@ mod tests {
 
     #[test]
     fn a_level_waits_for_the_status_to_name_it() {
-        let mut fake = Fake::new(unit("active", "level minimal; x"));
-        fake.after_reload = Some(unit("active", "level full; reloaded"));
-        let (r, out) = apply_text(&fake, Level::Full);
-        assert!(r.is_ok());
+        let (_, out) = reload_answered(unit("active", "level full; reloaded"), Level::Full);
         assert!(out.contains("now runs at level full"), "{out}");
         // Never acknowledged: an error (exit 1), the file being written already.
         let fake = Fake::new(unit("active", "level minimal; x"));

@@ -235,14 +235,24 @@ mod tests {
         crate::config::load(root, &[]).unwrap().settings
     }
 
-    #[test]
-    fn shows_last_settled_and_next_due_and_hides_proxy_credentials() {
+    /// A root with an endpoint and a proxy, and a state file that settled `periods`.
+    fn settled(periods: &[(Window, &str)]) -> (tempfile::TempDir, Settings, StateFile) {
         let dir = tempfile::tempdir().unwrap();
         let settings = settings_with_proxy(dir.path());
         let file = StateFile::locate(dir.path(), None);
-        let mut state = State::default();
-        state.set(Window::Daily, "2026-11-23".parse().unwrap());
-        file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        if !periods.is_empty() {
+            let mut state = State::default();
+            for (window, period) in periods {
+                state.set(*window, period.parse().unwrap());
+            }
+            file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        }
+        (dir, settings, file)
+    }
+
+    #[test]
+    fn shows_last_settled_and_next_due_and_hides_proxy_credentials() {
+        let (_dir, settings, file) = settled(&[(Window::Daily, "2026-11-23")]);
         let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
         assert!(s.sending);
         let daily = &s.windows[0];
@@ -274,12 +284,7 @@ mod tests {
 
     #[test]
     fn the_weekly_window_shows_when_configured() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = settings_with_proxy(dir.path());
-        let file = StateFile::locate(dir.path(), None);
-        let mut state = State::default();
-        state.set(Window::Weekly, "2026-W48".parse().unwrap());
-        file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        let (_dir, mut settings, file) = settled(&[(Window::Weekly, "2026-W48")]);
         let now = at("2026-11-25T10:00:00Z");
         let shown = |s: &Status| s.windows.iter().map(|w| w.window).collect::<Vec<_>>();
         assert_eq!(
@@ -306,16 +311,13 @@ mod tests {
 
     #[test]
     fn a_state_beyond_the_future_horizon_shows_what_the_schedule_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = settings_with_proxy(dir.path());
-        let file = StateFile::locate(dir.path(), None);
-        let mut state = State::default();
-        // A clock that once jumped months ahead: the schedule resets the record to the current
-        // month, so the next report is December's, not the one after the recorded month.
-        state.set(Window::Monthly, "2027-03".parse().unwrap());
-        // Within the horizon, a record is honoured until the clock passes it.
-        state.set(Window::Daily, "2026-11-25".parse().unwrap());
-        file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        let (_dir, settings, file) = settled(&[
+            // A clock that once jumped months ahead: the schedule resets the record to the
+            // current month, so the next report is December's, not the month after the record.
+            (Window::Monthly, "2027-03"),
+            // Within the horizon, a record is honoured until the clock passes it.
+            (Window::Daily, "2026-11-25"),
+        ]);
         let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
         let next: Vec<String> = s
             .windows
@@ -328,9 +330,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_state_is_reported_not_fatal() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = settings_with_proxy(dir.path());
-        let file = StateFile::locate(dir.path(), None);
+        let (_dir, settings, file) = settled(&[]);
         std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
         std::fs::write(file.path(), "{").unwrap();
         let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
@@ -340,9 +340,7 @@ mod tests {
 
     #[test]
     fn an_implausible_clock_shows_no_due_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = settings_with_proxy(dir.path());
-        let file = StateFile::locate(dir.path(), None);
+        let (_dir, settings, file) = settled(&[]);
         let s = status(&settings, &file, at("2020-01-01T00:00:00Z"), from());
         assert!(s.sending && !s.clock.plausible);
         assert!(

@@ -5,7 +5,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, Receiver, Root};
@@ -24,10 +23,7 @@ fn a_reload_to_off_abandons_the_send_in_flight_and_exits() {
     let rx = Receiver::plain();
     rx.hang();
     // A long timeout: without the fix the daemon would sit in the request for 30 s.
-    let root = Root::new(
-        &Root::config(&rx.url("http", "127.0.0.1"), "")
-            .replace("timeout_secs = 5", "timeout_secs = 30"),
-    );
+    let root = long_timeout_root(&rx);
     let mut d = root.daemon();
     wait_connection(&rx, &d);
     std::thread::sleep(Duration::from_millis(200));
@@ -58,10 +54,7 @@ fn a_reload_to_off_abandons_the_send_in_flight_and_exits() {
 fn a_reload_during_a_send_that_keeps_reporting_leaves_the_request_alone() {
     let rx = Receiver::plain();
     rx.hang();
-    let root = Root::new(
-        &Root::config(&rx.url("http", "127.0.0.1"), "")
-            .replace("timeout_secs = 5", "timeout_secs = 30"),
-    );
+    let root = long_timeout_root(&rx);
     let path = root.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     sock.set_nonblocking(true).unwrap();
@@ -135,17 +128,18 @@ fn every_opt_out_sends_nothing_writes_nothing_and_exits_0() {
 }
 
 /// `headcount daemon` as systemd starts it: with `$RUNTIME_DIRECTORY` and the unit's UMask=0077.
+/// A root whose requests wait 30 s for an answer.
+fn long_timeout_root(rx: &Receiver) -> Root {
+    Root::new(
+        &Root::config(&rx.url("http", "127.0.0.1"), "")
+            .replace("timeout_secs = 5", "timeout_secs = 30"),
+    )
+}
+
 fn daemon_under_systemd_umask(root: &Root, runtime: &std::path::Path) -> Daemon {
-    let log = root.path().join("daemon-notice.log");
-    let child = root
-        .command_umask_077(&["daemon"])
-        .env("RUNTIME_DIRECTORY", runtime)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    Daemon { child, log }
+    let mut command = root.command_umask_077(&["daemon"]);
+    command.env("RUNTIME_DIRECTORY", runtime);
+    root.spawn(command)
 }
 
 #[test]

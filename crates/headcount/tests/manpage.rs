@@ -229,11 +229,7 @@ fn headcount_conf_5_describes_every_key_the_config_accepts() {
 #[test]
 fn headcount_conf_5_states_the_code_defaults() {
     use headcount::config::*;
-    for (key, default) in [
-        ("timeout_secs", DEFAULT_TIMEOUT_SECS),
-        ("max_startup_delay_secs", DEFAULT_MAX_STARTUP_DELAY_SECS),
-        ("max_rollover_delay_secs", DEFAULT_MAX_ROLLOVER_DELAY_SECS),
-    ] {
+    for (key, default) in common::NUMERIC_DEFAULTS {
         let entry = PAGE_5
             .split(".TP\n")
             .find(|e| e.starts_with(&format!(".BR {key} =")))

@@ -5,6 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use headcount_report::Window;
+
 mod common;
 use common::{Root, is_root};
 
@@ -91,45 +93,36 @@ fn readable_preview_describes_every_field() {
     assert!(text.contains("level: minimal") && !text.contains("hardware."));
 }
 
-#[test]
-fn monthly_window_previews_the_current_month() {
+/// `headcount preview --window <window> --json` of a fixture: a valid report of the current
+/// period of that window.
+fn preview_window(window: Window) -> Output {
     let out = headcount(&[
         "preview",
         "--root",
         &fixture("qemu-fcos-x86_64"),
         "--window",
-        "monthly",
+        window.as_str(),
         "--json",
     ]);
-    let report =
-        headcount_report::validate(String::from_utf8(out.stdout).unwrap().trim_end().as_bytes())
-            .unwrap();
-    assert_eq!(report.window, headcount_report::Window::Monthly);
+    assert!(out.status.success());
+    let body = String::from_utf8(out.stdout.clone()).unwrap();
+    let report = headcount_report::validate(body.trim_end().as_bytes()).unwrap();
+    assert_eq!(report.window, window);
     assert_eq!(
         report.period,
-        headcount_report::Period::containing(headcount_report::Window::Monthly, chrono::Utc::now())
+        headcount_report::Period::containing(window, chrono::Utc::now())
     );
+    out
+}
+
+#[test]
+fn monthly_window_previews_the_current_month() {
+    preview_window(Window::Monthly);
 }
 
 #[test]
 fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_configured() {
-    let out = headcount(&[
-        "preview",
-        "--root",
-        &fixture("qemu-fcos-x86_64"),
-        "--window",
-        "weekly",
-        "--json",
-    ]);
-    assert!(out.status.success());
-    let report =
-        headcount_report::validate(String::from_utf8(out.stdout).unwrap().trim_end().as_bytes())
-            .unwrap();
-    assert_eq!(report.window, headcount_report::Window::Weekly);
-    assert_eq!(
-        report.period,
-        headcount_report::Period::containing(headcount_report::Window::Weekly, chrono::Utc::now())
-    );
+    let out = preview_window(Window::Weekly);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(

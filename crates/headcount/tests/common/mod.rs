@@ -36,6 +36,29 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The keys with a numeric default, and the default the code holds: what the docs must state.
+pub const NUMERIC_DEFAULTS: [(&str, u64); 3] = [
+    ("timeout_secs", headcount::config::DEFAULT_TIMEOUT_SECS),
+    (
+        "max_startup_delay_secs",
+        headcount::config::DEFAULT_MAX_STARTUP_DELAY_SECS,
+    ),
+    (
+        "max_rollover_delay_secs",
+        headcount::config::DEFAULT_MAX_ROLLOVER_DELAY_SECS,
+    ),
+];
+
+/// The windows of the reports received, sorted.
+pub fn windows(received: &[Received]) -> Vec<String> {
+    let mut w: Vec<String> = received
+        .iter()
+        .map(|r| r.json()["window"].as_str().unwrap().to_owned())
+        .collect();
+    w.sort();
+    w
+}
+
 /// Waits up to 5 s for a server to listen on the loopback `port`; `why` says what did not start.
 pub fn wait_listening(port: u16, why: impl Fn() -> String) {
     let t = Instant::now();
@@ -533,6 +556,13 @@ impl Root {
 
     /// Starts `headcount daemon` with extra environment variables.
     pub fn daemon_with(&self, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let mut command = self.command(&["daemon"]);
+        command.envs(env.iter().copied());
+        self.spawn(command)
+    }
+
+    /// Starts a daemon `command`, its stderr going to a file in the root.
+    pub fn spawn(&self, mut command: Command) -> Daemon {
         let log = self.dir.path().join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -540,9 +570,7 @@ impl Root {
                 .unwrap()
                 .as_nanos()
         ));
-        let child = self
-            .command(&["daemon"])
-            .envs(env.iter().copied())
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
