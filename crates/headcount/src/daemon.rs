@@ -512,8 +512,6 @@ pub fn status_line(
 
 #[cfg(test)]
 mod tests {
-    use chrono::DateTime;
-
     use super::*;
 
     #[test]

@@ -671,12 +671,18 @@ mod tests {
         (r, String::from_utf8(out).unwrap())
     }
 
+    /// `level` applied with success; what it printed.
+    fn applied(fake: &Fake, level: Level) -> String {
+        let (r, out) = apply_text(fake, level);
+        assert!(r.is_ok(), "{out}");
+        out
+    }
+
     /// `level` applied to a running daemon that answers the reload with `after`: succeeds.
     fn reload_answered(after: UnitState, level: Level) -> (Fake, String) {
         let mut fake = Fake::new(unit("active", "level minimal; x"));
         fake.after_reload = Some(after);
-        let (r, out) = apply_text(&fake, level);
-        assert!(r.is_ok(), "{out}");
+        let out = applied(&fake, level);
         (fake, out)
     }
 
@@ -691,8 +697,7 @@ mod tests {
     fn off_stops_a_daemon_that_does_not_acknowledge_in_time() {
         let fake = Fake::new(unit("active", "level minimal; busy"));
         let t = Instant::now();
-        let (r, out) = apply_text(&fake, Level::Off);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Off);
         assert!(
             t.elapsed() >= Duration::from_millis(200),
             "waited for the acknowledgement"
@@ -707,8 +712,7 @@ mod tests {
     #[test]
     fn off_on_a_stopped_unit_touches_nothing() {
         let fake = Fake::new(unit("inactive", ""));
-        let (r, out) = apply_text(&fake, Level::Off);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Off);
         assert!(out.contains("not running"), "{out}");
         assert_eq!(*fake.calls.borrow(), vec!["state"]);
     }
@@ -728,15 +732,13 @@ mod tests {
     #[test]
     fn a_level_starts_an_enabled_unit_that_is_not_running_and_only_that() {
         let fake = Fake::new(unit("failed", ""));
-        let (r, out) = apply_text(&fake, Level::Minimal);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Minimal);
         assert!(out.contains("started at level minimal"), "{out}");
         assert!(fake.calls.borrow().contains(&"start"));
         let mut disabled = unit("inactive", "");
         disabled.unit_file_state = "disabled".into();
         let fake = Fake::new(disabled);
-        let (r, out) = apply_text(&fake, Level::Full);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Full);
         assert!(out.contains("is disabled: not started"), "{out}");
         assert!(!fake.calls.borrow().contains(&"start"));
     }

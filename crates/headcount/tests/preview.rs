@@ -30,6 +30,12 @@ fn fixture(kind: &str) -> String {
         .to_owned()
 }
 
+/// `headcount preview --root <root> <args>`.
+fn preview(root: &Root, args: &[&str]) -> Output {
+    let root = root.path().to_str().unwrap();
+    headcount(&[&["preview", "--root", root], args].concat())
+}
+
 /// A copy of a fixture root with a config fragment in /etc.
 fn with_config(kind: &str, toml: &str) -> Root {
     let root = Root::empty();
@@ -134,13 +140,7 @@ fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_confi
         "qemu-fcos-x86_64",
         "[reporting]\nwindows = [\"daily\", \"weekly\", \"monthly\"]\n",
     );
-    let out = headcount(&[
-        "preview",
-        "--root",
-        root.path().to_str().unwrap(),
-        "--window",
-        "weekly",
-    ]);
+    let out = preview(&root, &["--window", "weekly"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("window: weekly\n"));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("not configured"));
@@ -159,9 +159,7 @@ fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_confi
 fn configured_level_off_prints_no_report() {
     let root = with_config("aws-fcos-x86_64", "[collecting]\nlevel = \"off\"\n");
     for extra in [&[][..], &["--json"][..]] {
-        let mut args = vec!["preview", "--root", root.path().to_str().unwrap()];
-        args.extend_from_slice(extra);
-        let out = headcount(&args);
+        let out = preview(&root, extra);
         assert!(out.status.success());
         assert!(out.stdout.is_empty());
         assert!(
@@ -171,14 +169,7 @@ fn configured_level_off_prints_no_report() {
         );
     }
     // --level overrides the configured level, for looking.
-    let out = headcount(&[
-        "preview",
-        "--root",
-        root.path().to_str().unwrap(),
-        "--level",
-        "minimal",
-        "--json",
-    ]);
+    let out = preview(&root, &["--level", "minimal", "--json"]);
     assert!(out.status.success() && !out.stdout.is_empty());
 }
 
@@ -188,7 +179,7 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
         "aws-fcos-x86_64",
         "[collecting]\nlevel = \"full\"\nexclude = [\"hardware\", \"instance-type\"]\n",
     );
-    let out = headcount(&["preview", "--root", root.path().to_str().unwrap(), "--json"]);
+    let out = preview(&root, &["--json"]);
     let body = String::from_utf8(out.stdout).unwrap();
     assert!(
         body.contains("\"level\":\"full\"")
@@ -198,7 +189,7 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
     assert!(body.contains("\"network\""));
 
     let root = with_config("aws-fcos-x86_64", "[collecting]\nlevel = \"loud\"\n");
-    let out = headcount(&["preview", "--root", root.path().to_str().unwrap(), "--json"]);
+    let out = preview(&root, &["--json"]);
     assert_eq!(out.status.code(), Some(78));
     assert!(out.stdout.is_empty());
 }
