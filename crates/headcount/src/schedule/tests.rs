@@ -16,6 +16,17 @@ fn p(s: &str) -> Period {
     s.parse().unwrap()
 }
 
+fn send(window: Window, period: &str) -> Action {
+    Action::Send {
+        window,
+        period: p(period),
+    }
+}
+
+fn sleep_until(time: &str) -> Action {
+    Action::Sleep { until: at(time) }
+}
+
 const ZERO: Timing = Timing {
     windows: Windows::DEFAULT,
     max_startup_delay: Duration::ZERO,
@@ -89,12 +100,7 @@ fn nothing_is_sent_while_the_clock_is_before_the_build_date() {
         &ZERO,
         &mut rng,
     );
-    assert_eq!(
-        a,
-        Action::Sleep {
-            until: at("2026-11-01T00:00:00Z")
-        }
-    );
+    assert_eq!(a, sleep_until("2026-11-01T00:00:00Z"));
     // Once NTP fixes the clock, the startup delay counts from then.
     let fixed = at("2026-11-23T08:00:00Z");
     assert!(matches!(
@@ -112,12 +118,7 @@ fn a_recorded_later_period_is_never_sent_again() {
     state.set(Window::Monthly, p("2026-11"));
     // The clock went back two days: nothing is due until 2026-11-26.
     let a = s.decide(&state, at("2026-11-23T12:00:00Z"), &ZERO, &mut rng);
-    assert_eq!(
-        a,
-        Action::Sleep {
-            until: at("2026-11-24T00:00:00Z")
-        }
-    );
+    assert_eq!(a, sleep_until("2026-11-24T00:00:00Z"));
     for day in ["2026-11-24T12:00:00Z", "2026-11-25T23:59:59Z"] {
         assert!(matches!(
             s.decide(&state, at(day), &ZERO, &mut rng),
@@ -126,10 +127,7 @@ fn a_recorded_later_period_is_never_sent_again() {
     }
     assert_eq!(
         s.decide(&state, at("2026-11-26T00:00:00Z"), &ZERO, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-26")
-        }
+        send(Window::Daily, "2026-11-26")
     );
 }
 
@@ -284,19 +282,13 @@ fn the_weekly_window_is_sent_only_when_configured_and_then_once_per_countme_week
     ));
     assert_eq!(
         restarted.decide(&state, at("2026-11-26T00:00:00Z"), &all, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-26")
-        }
+        send(Window::Daily, "2026-11-26")
     );
     // Monday 00:00 UTC starts the next week.
     state.set(Window::Daily, p("2026-11-29"));
     assert_eq!(
         restarted.decide(&state, at("2026-11-30T00:00:00Z"), &all, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-30")
-        }
+        send(Window::Daily, "2026-11-30")
     );
     // Without weekly in the configuration, no weekly report ever goes out.
     let mut s = Schedule::new(floor());
@@ -365,10 +357,7 @@ fn future_state_rule() {
     let next_day = at("2026-11-24T00:00:00Z");
     assert_eq!(
         s.decide(&fixed, next_day, &ZERO, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-24")
-        }
+        send(Window::Daily, "2026-11-24")
     );
 }
 
