@@ -23,6 +23,13 @@ fn send(window: Window, period: &str) -> Action {
     }
 }
 
+fn failed(reason: &str, retry_after: Option<Duration>) -> Outcome {
+    Outcome::Failed {
+        reason: reason.into(),
+        retry_after,
+    }
+}
+
 fn sleep_until(time: &str) -> Action {
     Action::Sleep { until: at(time) }
 }
@@ -159,10 +166,7 @@ fn failures_back_off_warn_once_and_give_up_at_the_period_end() {
     let mut now = at("2026-11-23T20:00:00Z");
     let mut warnings = 0;
     let mut attempts = 0;
-    let failed = Outcome::Failed {
-        reason: "connection refused".into(),
-        retry_after: None,
-    };
+    let failed = failed("connection refused", None);
     loop {
         match s.decide(&state, now, &ZERO, &mut rng) {
             Action::Send { window, period } => {
@@ -206,10 +210,7 @@ fn retry_after_is_honoured() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut s = Schedule::new(floor());
     let now = at("2026-11-23T10:00:00Z");
-    let outcome = Outcome::Failed {
-        reason: "503".into(),
-        retry_after: Some(Duration::from_secs(7200)),
-    };
+    let outcome = failed("503", Some(Duration::from_secs(7200)));
     s.record(Window::Daily, p("2026-11-23"), &outcome, now, &mut rng);
     let mut state = State::default();
     state.set(Window::Monthly, p("2026-11"));
@@ -371,10 +372,7 @@ fn an_absurd_retry_after_gives_up_the_period_instead_of_overflowing() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut s = Schedule::new(floor());
     let now = at("2026-11-23T10:00:00Z");
-    let outcome = Outcome::Failed {
-        reason: "429".into(),
-        retry_after: Some(Duration::MAX),
-    };
+    let outcome = failed("429", Some(Duration::MAX));
     s.record(Window::Daily, p("2026-11-23"), &outcome, now, &mut rng);
     let mut state = State::default();
     state.set(Window::Monthly, p("2026-11"));
