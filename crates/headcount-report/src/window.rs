@@ -244,14 +244,13 @@ mod tests {
 
     #[test]
     fn parses_strictly() {
-        assert_eq!(
-            "2026-02-28".parse::<Period>().unwrap().window(),
-            Window::Daily
-        );
-        assert_eq!(
-            "2026-02".parse::<Period>().unwrap().window(),
-            Window::Monthly
-        );
+        for (good, window) in [
+            ("2026-02-28", Window::Daily),
+            ("2026-W01", Window::Weekly),
+            ("2026-02", Window::Monthly),
+        ] {
+            assert_eq!(good.parse::<Period>().unwrap().window(), window);
+        }
         for bad in [
             "2026-02-30",
             "2026-13",
@@ -261,11 +260,27 @@ mod tests {
             "",
             "+2026-02",
             "2026-02-0a",
+            "2026-W00",
+            "2026-W54",
+            "2026-W1",
+            "2026-W001",
+            "2026-w48",
+            "2026W48",
+            "2026-W4a",
+            "2026-48",
+            "2026-W48-1",
+            "+026-W48",
         ] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }
         assert!(Period::parse_for(Window::Daily, "2026-02").is_err());
         assert!(Period::parse_for(Window::Monthly, "2026-02").is_ok());
+        assert!(Period::parse_for(Window::Weekly, "2026-11").is_err());
+        assert!(Period::parse_for(Window::Monthly, "2026-W48").is_err());
+        let e = "x".parse::<Period>().unwrap_err().to_string();
+        assert!(e.contains("YYYY-Www (weekly"), "{e}");
+        let e = "weekly ".parse::<Window>().unwrap_err().to_string();
+        assert!(e.contains(r#""daily", "weekly", "monthly""#), "{e}");
     }
 
     #[test]
@@ -309,34 +324,6 @@ mod tests {
         assert_eq!("2026-W53".parse::<Period>().unwrap(), last);
         assert!("2025-W53".parse::<Period>().is_err(), "2025 has 52 weeks");
         assert!(first < last && last < last.next());
-    }
-
-    #[test]
-    fn weeks_parse_strictly() {
-        assert_eq!(
-            "2026-W01".parse::<Period>().unwrap().window(),
-            Window::Weekly
-        );
-        for bad in [
-            "2026-W00",
-            "2026-W54",
-            "2026-W1",
-            "2026-W001",
-            "2026-w48",
-            "2026W48",
-            "2026-W4a",
-            "2026-48",
-            "2026-W48-1",
-            "+026-W48",
-        ] {
-            assert!(bad.parse::<Period>().is_err(), "{bad}");
-        }
-        assert!(Period::parse_for(Window::Weekly, "2026-11").is_err());
-        assert!(Period::parse_for(Window::Monthly, "2026-W48").is_err());
-        let e = "x".parse::<Period>().unwrap_err().to_string();
-        assert!(e.contains("YYYY-Www (weekly"), "{e}");
-        let e = "weekly ".parse::<Window>().unwrap_err().to_string();
-        assert!(e.contains(r#""daily", "weekly", "monthly""#), "{e}");
     }
 
     #[test]

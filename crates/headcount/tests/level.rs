@@ -21,6 +21,15 @@ fn vendor_root() -> Root {
     r
 }
 
+/// Writes the old pinger's opt-out; returns the origin the commands name for it.
+fn pinger_off(root: &Root) -> String {
+    let path = root.write(
+        "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
+        PINGER_OFF,
+    );
+    format!("{}:2 (the fedora-coreos-pinger opt-out", path.display())
+}
+
 fn cmdline(root: &Root, line: &str) {
     root.write("proc/cmdline", line);
 }
@@ -69,19 +78,10 @@ fn level_shows_the_level_its_source_and_what_it_sends() {
     assert!(text.contains("(minimal, overridden)"), "{text}");
     assert!(text.contains("hardware"), "{text}");
 
-    let pinger = root.write(
-        "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
-        PINGER_OFF,
-    );
+    let pinger = pinger_off(&root);
     let text = stdout(&root.cli(&["level"]));
     assert!(text.starts_with("level:    off\n"), "{text}");
-    assert!(
-        text.contains(&format!(
-            "set by:   {}:2 (the fedora-coreos-pinger opt-out",
-            pinger.display()
-        )),
-        "{text}"
-    );
+    assert!(text.contains(&format!("set by:   {pinger}")), "{text}");
     assert!(text.contains("sends:    nothing"), "{text}");
 }
 
@@ -365,16 +365,10 @@ fn check_config_names_the_kernel_command_line_and_the_pinger_file_as_origins() {
         out.contains("level = \"full\"  # kernel command line\n"),
         "{out}"
     );
-    let p = root.write(
-        "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
-        PINGER_OFF,
-    );
+    let pinger = pinger_off(&root);
     let out = stdout(&root.cli(&["check-config"]));
     assert!(
-        out.contains(&format!(
-            "level = \"off\"  # {}:2 (the fedora-coreos-pinger opt-out",
-            p.display()
-        )),
+        out.contains(&format!("level = \"off\"  # {pinger}")),
         "{out}"
     );
     assert!(out.contains("#   kernel command line: full\n"), "{out}");
