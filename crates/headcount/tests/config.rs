@@ -46,11 +46,16 @@ impl Fragments for Root {
     }
 }
 
-/// The one error of a single fragment `/etc/headcount/config.d/50-x.toml` holding `text`.
-fn error_in(text: &str) -> String {
+/// A root with the single fragment `/etc/headcount/config.d/50-x.toml` holding `text`.
+fn one_fragment(text: &str) -> Root {
     let root = Root::empty();
     root.fragment("etc", "50-x.toml", text);
-    only_error(&root)
+    root
+}
+
+/// The one error of [`one_fragment`].
+fn error_in(text: &str) -> String {
+    only_error(&one_fragment(text))
 }
 
 fn only_error(root: &Root) -> String {
@@ -349,13 +354,7 @@ fn endpoint_must_be_an_absolute_http_url() {
         "ftp://counts.example.org/",
         "https://",
     ] {
-        let root = Root::empty();
-        root.fragment(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\nendpoint = \"{bad}\"\n"),
-        );
-        let e = only_error(&root);
+        let e = error_in(&format!("[reporting]\nendpoint = \"{bad}\"\n"));
         assert!(e.contains("[reporting] endpoint:"), "{bad}: {e}");
     }
 }
@@ -373,19 +372,11 @@ fn plain_http_only_to_loopback_unless_allowed() {
         "http://[::1]/r",
         "http://localhost/r",
     ] {
-        let root = Root::empty();
-        root.fragment(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\nendpoint = \"{loopback}\"\n"),
-        );
+        let root = one_fragment(&format!("[reporting]\nendpoint = \"{loopback}\"\n"));
         assert!(root.ok().settings.sends(), "{loopback}");
     }
 
-    let root = Root::empty();
-    root.fragment(
-        "etc",
-        "50-x.toml",
+    let root = one_fragment(
         "[reporting]\nendpoint = \"http://counts.example.org/r\"\nallow_plain_http = true\n",
     );
     assert!(root.ok().settings.sends());
@@ -407,13 +398,7 @@ fn bad_proxy_is_rejected_without_echoing_it() {
         "socks4://u:hunter2\\\\w\\\"@h",
         "hunter2",
     ] {
-        let root = Root::empty();
-        root.fragment(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\nproxy = \"{bad}\"\n"),
-        );
-        let e = only_error(&root);
+        let e = error_in(&format!("[reporting]\nproxy = \"{bad}\"\n"));
         assert!(
             e.contains("[reporting] proxy:") && !e.contains("hunter2"),
             "{e}"
@@ -429,22 +414,13 @@ fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
         ("max_startup_delay_secs", 86_400),
         ("max_rollover_delay_secs", 86_400),
     ] {
-        let root = Root::empty();
-        root.fragment(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\n{key} = {value}\n"),
-        );
-        let e = only_error(&root);
+        let e = error_in(&format!("[reporting]\n{key} = {value}\n"));
         assert!(
             e.contains(&format!("[reporting] {key}:")) && e.contains("out of range"),
             "{e}"
         );
     }
-    let root = Root::empty();
-    root.fragment(
-        "etc",
-        "50-x.toml",
+    let root = one_fragment(
         "[reporting]\nmax_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\ntimeout_secs = 600\n",
     );
     let s = root.ok().settings;
@@ -456,12 +432,7 @@ fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
 
 #[test]
 fn ca_file_must_be_an_existing_absolute_path() {
-    let root = Root::empty();
-    root.fragment(
-        "etc",
-        "50-x.toml",
-        "[reporting]\nca_file = \"etc/pki/ca.pem\"\n",
-    );
+    let root = one_fragment("[reporting]\nca_file = \"etc/pki/ca.pem\"\n");
     assert!(only_error(&root).contains("[reporting] ca_file:"));
     root.fragment(
         "etc",
@@ -606,12 +577,7 @@ fn a_level_under_a_misspelled_section_is_no_level() {
 
 #[test]
 fn unknown_collector_in_exclude_is_a_warning() {
-    let root = Root::empty();
-    root.fragment(
-        "etc",
-        "50-x.toml",
-        "[collecting]\nexclude = [\"os\", \"gpu\"]\n",
-    );
+    let root = one_fragment("[collecting]\nexclude = [\"os\", \"gpu\"]\n");
     let loaded = root.ok();
     assert_eq!(
         loaded.settings.exclude,
