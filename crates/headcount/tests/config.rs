@@ -5,7 +5,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 mod common;
-use common::Root;
+use common::{Root, has};
 use std::time::Duration;
 
 use headcount::config::{self, ConfigError, Loaded, Origin};
@@ -216,7 +216,7 @@ fn unknown_key_suggests_the_nearest() {
         e.starts_with(&format!("{}:2:1: [collecting] levle:", p.display())),
         "{e}"
     );
-    assert!(e.contains("did you mean \"level\"?"), "{e}");
+    has(&e, "did you mean \"level\"?");
 }
 
 #[test]
@@ -262,7 +262,7 @@ fn bad_level_lists_the_allowed_values() {
         e.starts_with(&format!("{}:2:1: [collecting] level:", p.display())),
         "{e}"
     );
-    assert!(e.contains(r#""off", "minimal", "full""#), "{e}");
+    has(&e, r#""off", "minimal", "full""#);
 }
 
 #[test]
@@ -291,13 +291,13 @@ fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("windows = [\"daily\", \"weekly\", \"monthly\"]  # "),
-        "{stdout}"
+    has(
+        &stdout,
+        "windows = [\"daily\", \"weekly\", \"monthly\"]  # ",
     );
-    assert!(
-        stdout.contains("# One report per daily, weekly and monthly period at level minimal"),
-        "{stdout}"
+    has(
+        &stdout,
+        "# One report per daily, weekly and monthly period at level minimal",
     );
     // A later fragment replaces the list as a whole.
     root.fragment(
@@ -325,8 +325,8 @@ fn an_unknown_window_is_an_error_naming_the_allowed_ones_and_exits_78() {
         e.starts_with(&format!("{}:2:1: [reporting] windows:", p.display())),
         "{e}"
     );
-    assert!(e.contains(r#""daily", "weekly", "monthly""#), "{e}");
-    assert!(e.contains(r#"did you mean "weekly"?"#), "{e}");
+    has(&e, r#""daily", "weekly", "monthly""#);
+    has(&e, r#"did you mean "weekly"?"#);
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     // Repeated and empty lists are errors too; a string instead of a list is a type error.
@@ -606,21 +606,15 @@ fn check_config_shows_values_and_origins_and_redacts_the_proxy() {
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains(&format!(
+    has(
+        &stdout,
+        &format!(
             "endpoint = \"https://counts.example.org/v1/report\"  # {}:2",
             vendor.display()
-        )),
-        "{stdout}"
+        ),
     );
-    assert!(
-        stdout.contains("level = \"minimal\"  # default"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("proxy = \"http://***@proxy.corp:3128/\""),
-        "{stdout}"
-    );
+    has(&stdout, "level = \"minimal\"  # default");
+    has(&stdout, "proxy = \"http://***@proxy.corp:3128/\"");
     assert!(
         !stdout.contains("s3cret") && !stdout.contains("fleet"),
         "{stdout}"
@@ -638,11 +632,11 @@ fn check_config_with_a_typo_exits_78_naming_file_and_key() {
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:2:1: [reporting] endpont:", p.display())),
-        "{stderr}"
+    has(
+        &stderr,
+        &format!("{}:2:1: [reporting] endpont:", p.display()),
     );
-    assert!(stderr.contains("did you mean \"endpoint\"?"), "{stderr}");
+    has(&stderr, "did you mean \"endpoint\"?");
     assert!(out.stdout.is_empty());
 }
 

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 mod common;
-use common::{Root, is_root, stderr, stdout};
+use common::{Root, has, is_root, stderr, stdout};
 
 const VENDOR: &str = "[collecting]\nlevel = \"minimal\"\n\n[reporting]\n\
                       endpoint = \"https://counts.example.org/v1/report\"\n";
@@ -55,19 +55,13 @@ fn level_shows_the_level_its_source_and_what_it_sends() {
         .path()
         .join("usr/lib/headcount/config.d/10-defaults.toml");
     assert!(text.starts_with("level:    minimal\n"), "{text}");
-    assert!(
-        text.contains(&format!("set by:   {}:2\n", vendor.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains("to counts.example.org, from the collectors os,"),
-        "{text}"
-    );
+    has(&text, &format!("set by:   {}:2\n", vendor.display()));
+    has(&text, "to counts.example.org, from the collectors os,");
     assert!(
         !text.contains("hardware"),
         "full's collectors at minimal: {text}"
     );
-    assert!(text.contains("headcount level off|minimal|full"), "{text}");
+    has(&text, "headcount level off|minimal|full");
 
     cmdline(&root, "BOOT_IMAGE=/vmlinuz headcount.level=full quiet\n");
     let text = stdout(&root.cli(&["level"]));
@@ -75,14 +69,14 @@ fn level_shows_the_level_its_source_and_what_it_sends() {
         text.starts_with("level:    full\nset by:   kernel command line\n"),
         "{text}"
     );
-    assert!(text.contains("(minimal, overridden)"), "{text}");
-    assert!(text.contains("hardware"), "{text}");
+    has(&text, "(minimal, overridden)");
+    has(&text, "hardware");
 
     let pinger = pinger_off(&root);
     let text = stdout(&root.cli(&["level"]));
     assert!(text.starts_with("level:    off\n"), "{text}");
-    assert!(text.contains(&format!("set by:   {pinger}")), "{text}");
-    assert!(text.contains("sends:    nothing"), "{text}");
+    has(&text, &format!("set by:   {pinger}"));
+    has(&text, "sends:    nothing");
 }
 
 #[test]
@@ -110,14 +104,8 @@ fn level_off_writes_the_fragment_atomically_keeping_its_other_keys() {
         .collect();
     assert_eq!(names, ["90-level.toml"]);
     let text = stdout(&out);
-    assert!(
-        text.contains(&format!("level off written to {}", path.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains("--root is not /: only the file was written"),
-        "{text}"
-    );
+    has(&text, &format!("level off written to {}", path.display()));
+    has(&text, "--root is not /: only the file was written");
     assert!(effective(&root).starts_with("level = \"off\""));
     // The other key still applies.
     assert!(stdout(&root.cli(&["check-config"])).contains("timeout_secs = 9"));
@@ -361,19 +349,10 @@ fn check_config_names_the_kernel_command_line_and_the_pinger_file_as_origins() {
     let root = vendor_root();
     cmdline(&root, "headcount.level=off headcount.level=\"full\"\n");
     let out = stdout(&root.cli(&["check-config"]));
-    assert!(
-        out.contains("level = \"full\"  # kernel command line\n"),
-        "{out}"
-    );
+    has(&out, "level = \"full\"  # kernel command line\n");
     let pinger = pinger_off(&root);
     let out = stdout(&root.cli(&["check-config"]));
-    assert!(
-        out.contains(&format!("level = \"off\"  # {pinger}")),
-        "{out}"
-    );
-    assert!(out.contains("#   kernel command line: full\n"), "{out}");
-    assert!(
-        out.contains("Nothing will be sent: level is \"off\""),
-        "{out}"
-    );
+    has(&out, &format!("level = \"off\"  # {pinger}"));
+    has(&out, "#   kernel command line: full\n");
+    has(&out, "Nothing will be sent: level is \"off\"");
 }
