@@ -1,15 +1,17 @@
 //! Prints this machine's full report: `cargo run -p headcount-collect --example host [ROOT]`.
 fn main() {
     let root = std::env::args().nth(1).unwrap_or_else(|| "/".into());
-    let r = headcount_collect::build_report(
+    // Files only: this example never asks a cloud metadata service.
+    let c = headcount_collect::build_collection(
         std::path::Path::new(&root),
         headcount_report::Level::Full,
         &[],
         headcount_report::Window::Daily,
         chrono::Utc::now(),
+        None,
     );
-    if let Some(r) = r {
-        println!("{}", String::from_utf8_lossy(&r.to_body()));
-        print!("{}", headcount_collect::render_text(&r));
+    if let Some(c) = c {
+        println!("{}", String::from_utf8_lossy(&c.report.to_body()));
+        print!("{}", headcount_collect::render_text(&c));
     }
 }

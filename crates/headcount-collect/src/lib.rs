@@ -7,7 +7,7 @@
 #![deny(missing_docs)]
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use headcount_report::{Level, Period, Report, Window};
@@ -18,6 +18,9 @@ mod root;
 
 pub use collectors::age::age_bucket;
 pub use collectors::arch::detect_arch;
+pub use collectors::instance_type::{
+    InstanceTypeSource, MetadataProvider, MetadataSource, accept as accept_instance_type,
+};
 pub use collectors::platform::{Detection, HardwareVerdict, PlatformSource, detect_platform};
 pub use render::{collected_data_markdown, field_names, render_text};
 pub use root::{MAX_DIR_ENTRIES, MAX_FILE_BYTES, Root, parse_env};
@@ -35,8 +38,9 @@ pub struct Field {
     pub description: &'static str,
 }
 
-/// What a collector may look at: the root to read under and the instant of collection.
-#[derive(Debug, Clone)]
+/// What a collector may look at: the root to read under, the instant of collection, and the
+/// metadata service the caller lets it ask (none: files only).
+#[derive(Clone)]
 pub struct Context {
     /// Where the machine's files are read.
     pub root: Root,
@@ -44,16 +48,42 @@ pub struct Context {
     pub now: DateTime<Utc>,
     /// The platform, detected once for every collector that needs it.
     platform: OnceLock<Detection>,
+    /// The cloud metadata service, when the caller allows asking it.
+    metadata: Option<Arc<dyn MetadataSource>>,
+    /// Where the instance type came from, once set.
+    instance_type_source: OnceLock<InstanceTypeSource>,
+    /// The metadata service that would have been asked, had the caller allowed it.
+    metadata_not_asked: OnceLock<MetadataProvider>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("root", &self.root)
+            .field("now", &self.now)
+            .field("platform", &self.platform)
+            .field("metadata", &self.metadata.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
-    /// A context reading under `root` at `now`.
+    /// A context reading under `root` at `now`, from files only.
     pub fn new(root: Root, now: DateTime<Utc>) -> Context {
         Context {
             root,
             now,
             platform: OnceLock::new(),
+            metadata: None,
+            instance_type_source: OnceLock::new(),
+            metadata_not_asked: OnceLock::new(),
         }
+    }
+
+    /// The same context, allowed to ask `metadata` for what no file holds.
+    pub fn with_metadata(mut self, metadata: Option<Arc<dyn MetadataSource>>) -> Context {
+        self.metadata = metadata;
+        self
     }
 
     /// The detected platform and what decided it, whether or not the platform collector runs
@@ -61,6 +91,31 @@ impl Context {
     pub fn platform(&self) -> &Detection {
         self.platform.get_or_init(|| detect_platform(&self.root))
     }
+
+    /// The metadata service the caller allows asking, if any.
+    pub fn metadata(&self) -> Option<&dyn MetadataSource> {
+        self.metadata.as_deref()
+    }
+
+    fn note_instance_type_source(&self, source: InstanceTypeSource) {
+        let _ = self.instance_type_source.set(source);
+    }
+
+    fn note_metadata_not_asked(&self, provider: MetadataProvider) {
+        let _ = self.metadata_not_asked.set(provider);
+    }
+}
+
+/// A collected report and where its values that have more than one source came from.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    /// The report, exactly as it would be posted.
+    pub report: Report,
+    /// Where `platform.instance_type` came from, when the report has one.
+    pub instance_type_source: Option<InstanceTypeSource>,
+    /// The metadata service that would have been asked for the instance type, had the caller
+    /// allowed it (no file held the type and the machine names this provider).
+    pub metadata_not_asked: Option<MetadataProvider>,
 }
 
 /// Reads one topic of facts.
@@ -129,7 +184,38 @@ pub fn collector_levels() -> impl Iterator<Item = (&'static str, Level)> {
 }
 
 /// Collects a report of `level` for the `window` period containing `now`, reading under `root`
-/// and skipping the collectors named in `exclude`. `None` at level off: nothing is collected.
+/// and skipping the collectors named in `exclude`; where no file holds the instance type,
+/// `metadata` (when given) is asked for it. `None` at level off: nothing is collected and
+/// nothing is asked.
+pub fn build_collection(
+    root: &Path,
+    level: Level,
+    exclude: &[String],
+    window: Window,
+    now: DateTime<Utc>,
+    metadata: Option<Arc<dyn MetadataSource>>,
+) -> Option<Collection> {
+    let mut report = Report::new(level, Period::containing(window, now))?;
+    let ctx = Context::new(Root::new(root), now).with_metadata(metadata);
+    for collector in COLLECTORS {
+        if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
+            continue;
+        }
+        collector.collect(&ctx, &mut report);
+    }
+    let has_type = report
+        .platform
+        .as_ref()
+        .is_some_and(|p| p.instance_type.is_some());
+    Some(Collection {
+        report,
+        instance_type_source: ctx.instance_type_source.get().copied().filter(|_| has_type),
+        metadata_not_asked: ctx.metadata_not_asked.get().copied(),
+    })
+}
+
+/// [`build_collection`] from files only: the report of the machine under `root`, asking no
+/// metadata service. `None` at level off.
 pub fn build_report(
     root: &Path,
     level: Level,
@@ -137,15 +223,7 @@ pub fn build_report(
     window: Window,
     now: DateTime<Utc>,
 ) -> Option<Report> {
-    let mut report = Report::new(level, Period::containing(window, now))?;
-    let ctx = Context::new(Root::new(root), now);
-    for collector in COLLECTORS {
-        if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
-            continue;
-        }
-        collector.collect(&ctx, &mut report);
-    }
-    Some(report)
+    build_collection(root, level, exclude, window, now, None).map(|c| c.report)
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use headcount_report::{Level, Report};
+use headcount_report::Level;
 
-use crate::{COLLECTORS, ENVELOPE, Field};
+use crate::{COLLECTORS, Collection, ENVELOPE, Field};
 
 /// Every field with the name of its collector (empty for the envelope) and its level.
 fn table() -> impl Iterator<Item = (&'static str, Level, &'static Field)> {
@@ -24,8 +24,10 @@ fn lookup<'a>(json: &'a serde_json::Value, dotted: &str) -> Option<&'a serde_jso
     dotted.split('.').try_fold(json, |v, key| v.get(key))
 }
 
-/// The report in readable form: every field present, followed by its description.
-pub fn render_text(report: &Report) -> String {
+/// The report in readable form: every field present, followed by its description, and for a
+/// value with more than one possible source, the one it came from.
+pub fn render_text(collection: &Collection) -> String {
+    let report = &collection.report;
     let json = serde_json::to_value(report).unwrap_or_default();
     let mut out = String::new();
     let _ = writeln!(
@@ -52,6 +54,11 @@ pub fn render_text(report: &Report) -> String {
         );
         if !field.bucketing.is_empty() {
             let _ = writeln!(out, "    Coarsened: {}.", field.bucketing);
+        }
+        if field.name == "platform.instance_type"
+            && let Some(source) = collection.instance_type_source
+        {
+            let _ = writeln!(out, "    Read from: {source}.");
         }
     }
     out

@@ -8,11 +8,16 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use headcount_collect::{build_report, render_text};
+use headcount_collect::{Collection, build_collection, build_report, render_text};
 use headcount_report::{Level, Report, Window, validate};
 
 fn collect(root: &Path, level: Level) -> Report {
     build_report(root, level, &[], Window::Daily, now()).unwrap()
+}
+
+/// The report with where its values came from, as `headcount preview` renders it.
+fn collection(root: &Path, level: Level) -> Collection {
+    build_collection(root, level, &[], Window::Daily, now(), None).unwrap()
 }
 
 /// `headcount preview --json` prints the body plus a newline; the readable preview prints
@@ -25,12 +30,13 @@ fn golden_previews() {
     for (kind, root) in fixtures {
         set_installed(&root, meta(&kind).installed);
         for level in [Level::Minimal, Level::Full] {
-            let report = collect(&root, level);
+            let collection = collection(&root, level);
+            let report = &collection.report;
             let body = report.to_body();
-            assert_eq!(validate(&body).unwrap(), report, "{kind} {level}");
+            assert_eq!(&validate(&body).unwrap(), report, "{kind} {level}");
             let json = format!("{}\n", String::from_utf8(body).unwrap());
             let golden = repo().join("tests/golden/preview");
-            for (ext, text) in [("json", json), ("txt", render_text(&report))] {
+            for (ext, text) in [("json", json), ("txt", render_text(&collection))] {
                 let path = golden.join(format!("{kind}.{level}.{ext}"));
                 if let Err(e) = check_golden(&path, &text) {
                     failures.push(e);
@@ -68,9 +74,11 @@ fn reports_carry_nothing_identifying() {
     for (kind, root) in fixtures() {
         let meta = meta(&kind);
         set_installed(&root, meta.installed);
-        let report = collect(&root, Level::Full);
-        let body = String::from_utf8(report.to_body()).unwrap().to_lowercase();
-        let text = render_text(&report).to_lowercase();
+        let collection = collection(&root, Level::Full);
+        let body = String::from_utf8(collection.report.to_body())
+            .unwrap()
+            .to_lowercase();
+        let text = render_text(&collection).to_lowercase();
         assert!(
             meta.secrets.len() >= 5,
             "{kind} names too few identifying values"
@@ -129,11 +137,11 @@ fn machines_differing_only_in_identity_report_the_same_bytes() {
         set_installed(&root, meta.installed);
         set_installed(&twin, meta.installed);
         for level in [Level::Minimal, Level::Full] {
-            let a = collect(&root, level);
-            let b = collect(&twin, level);
+            let a = collection(&root, level);
+            let b = collection(&twin, level);
             assert_eq!(
-                String::from_utf8(a.to_body()).unwrap(),
-                String::from_utf8(b.to_body()).unwrap(),
+                String::from_utf8(a.report.to_body()).unwrap(),
+                String::from_utf8(b.report.to_body()).unwrap(),
                 "{kind} {level}"
             );
             assert_eq!(render_text(&a), render_text(&b));

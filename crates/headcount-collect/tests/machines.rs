@@ -7,9 +7,14 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use common::*;
-use headcount_collect::build_report;
+use headcount_collect::{
+    Collection, InstanceTypeSource, MetadataProvider, MetadataSource, build_collection,
+    build_report,
+};
 use headcount_report::{Arch, Firmware, Level, PlatformId, Report, Window};
 
 fn collect(root: &Path) -> Report {
@@ -161,6 +166,255 @@ fn a_type_key_of_another_platform_is_never_read() {
     assert_eq!(platform(&r), PlatformId::Unknown);
     assert_eq!(instance_type(&r), None, "a type key on an unknown platform");
     fs::remove_dir_all(root).unwrap();
+}
+
+// ---- the instance type on stock machines, where afterburn's file is absent ----
+
+/// A metadata service that answers from memory and counts what it is asked (the collectors
+/// never open a socket; the daemon's real client is tested against loopback stand-ins).
+#[derive(Default)]
+struct Answering {
+    answer: Option<String>,
+    asked: Mutex<Vec<MetadataProvider>>,
+    calls: AtomicUsize,
+}
+
+impl Answering {
+    fn with(answer: &str) -> Arc<Answering> {
+        Arc::new(Answering {
+            answer: Some(answer.to_owned()),
+            ..Answering::default()
+        })
+    }
+
+    fn asked(&self) -> Vec<MetadataProvider> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl MetadataSource for Answering {
+    fn instance_type(&self, provider: MetadataProvider) -> Option<String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.asked.lock().unwrap().push(provider);
+        self.answer.clone()
+    }
+}
+
+fn collect_asking(root: &Path, level: Level, source: &Arc<Answering>) -> Collection {
+    let source: Arc<dyn MetadataSource> = source.clone();
+    build_collection(root, level, &[], Window::Daily, now(), Some(source)).unwrap()
+}
+
+fn type_of(c: &Collection) -> Option<String> {
+    instance_type(&c.report)
+}
+
+/// A copy of `kind` as Fedora CoreOS ships it: no afterburn attributes file.
+fn stock(kind: &str, name: &str) -> PathBuf {
+    let root = copy_of(kind, name);
+    fs::remove_file(root.join("run/metadata/afterburn")).unwrap();
+    root
+}
+
+/// An AWS instance on the Xen hypervisor (t2, m4, c4, ...): DMI vendor `Xen`, product
+/// `HVM domU`, a BIOS version naming Amazon; no type in DMI.
+fn xen_aws(name: &str) -> PathBuf {
+    let root = stock("aws-fcos-x86_64", name);
+    let dmi = root.join("sys/class/dmi/id");
+    for (file, value) in [
+        ("sys_vendor", "Xen"),
+        ("product_name", "HVM domU"),
+        ("bios_vendor", "Xen"),
+        ("bios_version", "4.11.amazon"),
+        ("board_vendor", "Xen"),
+        ("chassis_vendor", "Xen"),
+    ] {
+        fs::write(dmi.join(file), format!("{value}\n")).unwrap();
+    }
+    for file in ["chassis_asset_tag", "board_asset_tag"] {
+        fs::remove_file(dmi.join(file)).unwrap();
+    }
+    root
+}
+
+#[test]
+fn a_stock_aws_nitro_instance_reports_the_dmi_product_name_without_asking() {
+    let root = stock("aws-fcos-x86_64", "stock-nitro");
+    let service = Answering::with("c5.xlarge");
+    let c = collect_asking(&root, Level::Minimal, &service);
+    assert_eq!(type_of(&c).as_deref(), Some("m5.large"));
+    assert_eq!(c.instance_type_source, Some(InstanceTypeSource::Dmi));
+    assert!(service.asked().is_empty(), "DMI had it: no query");
+    // A product name that is no instance type is not reported, and the service is asked.
+    fs::write(root.join("sys/class/dmi/id/product_name"), "Amazon EC2\n").unwrap();
+    let c = collect_asking(&root, Level::Minimal, &service);
+    assert_eq!(type_of(&c).as_deref(), Some("c5.xlarge"));
+    assert_eq!(
+        c.instance_type_source,
+        Some(InstanceTypeSource::MetadataService(MetadataProvider::Aws))
+    );
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn afterburn_s_value_wins_and_the_service_is_not_asked() {
+    for kind in ["aws-fcos-x86_64", "azure-fcos-x86_64", "gcp-fcos-x86_64"] {
+        let service = Answering::with("m6i.large");
+        let c = collect_asking(&fixture(kind), Level::Minimal, &service);
+        assert!(type_of(&c).is_some(), "{kind}");
+        assert_eq!(c.instance_type_source, Some(InstanceTypeSource::Afterburn));
+        assert!(service.asked().is_empty(), "{kind}");
+    }
+}
+
+#[test]
+fn stock_aws_xen_azure_and_gcp_machines_ask_their_own_provider_once_per_report() {
+    let cases = [
+        (
+            xen_aws("stock-xen"),
+            MetadataProvider::Aws,
+            "t2.micro",
+            "t2.micro",
+        ),
+        (
+            stock("azure-fcos-x86_64", "stock-azure"),
+            MetadataProvider::Azure,
+            "Standard_B2s",
+            "Standard_B2s",
+        ),
+        (
+            stock("gcp-fcos-x86_64", "stock-gcp"),
+            MetadataProvider::Gcp,
+            "projects/408213637716/machineTypes/e2-medium",
+            "e2-medium",
+        ),
+    ];
+    for (root, provider, answer, reported) in cases {
+        for level in [Level::Minimal, Level::Full] {
+            let service = Answering::with(answer);
+            let c = collect_asking(&root, level, &service);
+            assert_eq!(type_of(&c).as_deref(), Some(reported), "{provider} {level}");
+            assert_eq!(
+                c.instance_type_source,
+                Some(InstanceTypeSource::MetadataService(provider))
+            );
+            assert_eq!(service.asked(), vec![provider], "{level}");
+            assert_eq!(c.metadata_not_asked, None);
+        }
+        // Files only: nothing is asked, and the collection says which service would have been.
+        let c = build_collection(&root, Level::Minimal, &[], Window::Daily, now(), None).unwrap();
+        assert_eq!(type_of(&c), None);
+        assert_eq!(c.metadata_not_asked, Some(provider));
+        assert_eq!(c.instance_type_source, None);
+        fs::remove_dir_all(root).unwrap();
+    }
+}
+
+#[test]
+fn the_service_is_never_asked_at_level_off_when_excluded_or_on_an_unnamed_platform() {
+    let root = stock("gcp-fcos-x86_64", "never-asked");
+    let service = Answering::with("projects/1/machineTypes/e2-medium");
+    let dyn_source = || -> Option<Arc<dyn MetadataSource>> { Some(service.clone()) };
+    assert!(build_collection(&root, Level::Off, &[], Window::Daily, now(), dyn_source()).is_none());
+    for exclude in ["instance-type", "platform"] {
+        let c = build_collection(
+            &root,
+            Level::Full,
+            &[exclude.to_owned()],
+            Window::Daily,
+            now(),
+            dyn_source(),
+        )
+        .unwrap();
+        assert_eq!(type_of(&c), None, "{exclude}");
+    }
+    // Nothing names the platform: no kernel argument, no DMI.
+    set_cmdline(&root, "root=UUID=1e2d3c4b-5a69-4788-97a6-b5c4d3e2f1a0 rw");
+    fs::remove_dir_all(root.join("sys/class/dmi")).unwrap();
+    let c = collect_asking(&root, Level::Full, &service);
+    assert_eq!(platform(&c.report), PlatformId::Unknown);
+    // A platform with no metadata service to ask.
+    set_cmdline(&root, "ignition.platform.id=openstack");
+    let c = collect_asking(&root, Level::Full, &service);
+    assert_eq!(platform(&c.report), PlatformId::Openstack);
+    assert_eq!(type_of(&c), None);
+    assert_eq!(service.calls.load(Ordering::SeqCst), 0);
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn dmi_alone_may_name_the_provider_and_a_plain_hyper_v_machine_is_never_asked() {
+    // No platform on the kernel command line, or metal from a live ISO: DMI decides, and
+    // Google's or Azure's firmware positively names the provider.
+    for (kind, cmdline, provider, answer, reported) in [
+        (
+            "gcp-fcos-x86_64",
+            "root=UUID=9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d rw",
+            MetadataProvider::Gcp,
+            "projects/1/machineTypes/e2-medium",
+            "e2-medium",
+        ),
+        (
+            "azure-fcos-x86_64",
+            "ignition.platform.id=metal rw",
+            MetadataProvider::Azure,
+            "Standard_B2s",
+            "Standard_B2s",
+        ),
+    ] {
+        let root = stock(kind, &format!("dmi-named-{provider}"));
+        set_cmdline(&root, cmdline);
+        let service = Answering::with(answer);
+        let c = collect_asking(&root, Level::Minimal, &service);
+        assert_eq!(type_of(&c).as_deref(), Some(reported), "{kind}");
+        assert_eq!(service.asked(), vec![provider], "{kind}");
+        fs::remove_dir_all(root).unwrap();
+    }
+    // Hyper-V outside Azure: Microsoft's firmware without Azure's chassis asset tag names
+    // Hyper-V, a platform with no metadata service, so nothing is asked.
+    let root = stock("azure-fcos-x86_64", "dmi-hyperv");
+    set_cmdline(&root, "ignition.platform.id=metal rw");
+    fs::remove_file(root.join("sys/class/dmi/id/chassis_asset_tag")).unwrap();
+    let service = Answering::with("Standard_B2s");
+    let c = collect_asking(&root, Level::Full, &service);
+    assert_eq!(platform(&c.report), PlatformId::Hyperv);
+    assert_eq!(type_of(&c), None);
+    assert!(service.asked().is_empty());
+    fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_service_answer_carrying_an_identifier_is_left_out() {
+    let cases = [
+        (xen_aws("planted-aws"), "i-0abc123def4567890"),
+        (xen_aws("planted-aws-ip"), "172.31.5.17"),
+        (xen_aws("planted-aws-host"), "ip-172-31-5-17.ec2.internal"),
+        (stock("azure-fcos-x86_64", "planted-azure"), "10.0.0.4"),
+        (
+            stock("azure-fcos-x86_64", "planted-azure-id"),
+            "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+        ),
+        (
+            stock("azure-fcos-x86_64", "planted-azure-host"),
+            "fcos-vm-1",
+        ),
+        (stock("gcp-fcos-x86_64", "planted-gcp"), "fcos-worker-2"),
+        (
+            stock("gcp-fcos-x86_64", "planted-gcp-host"),
+            "projects/408213637716/machineTypes/fcos-worker-2.c.my-project-1234.internal",
+        ),
+        (stock("gcp-fcos-x86_64", "planted-gcp-ip"), "10.128.0.5"),
+    ];
+    for (root, planted) in cases {
+        let c = collect_asking(&root, Level::Full, &Answering::with(planted));
+        assert_eq!(type_of(&c), None, "{planted}");
+        assert_eq!(c.instance_type_source, None);
+        let body = String::from_utf8(c.report.to_body()).unwrap();
+        assert!(!body.contains(planted), "{body}");
+        let text = headcount_collect::render_text(&c);
+        assert!(!text.contains(planted), "{text}");
+        fs::remove_dir_all(root).unwrap();
+    }
 }
 
 // ---- platform detection ----

@@ -96,6 +96,8 @@ fn huge_files_are_not_read_whole() {
     fs::write(root.join("etc/os-release"), &big).unwrap();
     fs::write(root.join("usr/lib/os-release"), &big).unwrap();
     fs::write(root.join("run/metadata/afterburn"), &big).unwrap();
+    // The DMI product name is the type's next source on a Nitro instance.
+    fs::write(root.join("sys/class/dmi/id/product_name"), &big).unwrap();
     fs::write(root.join("proc/meminfo"), &big).unwrap();
     fs::write(root.join("sysroot/.coreos-aleph-version.json"), &big).unwrap();
     // A cpuinfo larger than the cap still tells the vendor from its first CPU.

@@ -70,7 +70,10 @@ pub enum Command {
     ///
     /// Collects a report for the current UTC period at the configured level (or --level) and
     /// prints it with a description of every field. Needs no endpoint, never sends, never
-    /// writes state, and works as an unprivileged user.
+    /// writes state, and works as an unprivileged user. On AWS, Azure or Google Cloud, when no
+    /// file holds the instance type, it asks the provider's metadata service for it only as the
+    /// daemon would (an endpoint configured, level not off, --root /), and says where the
+    /// instance type came from.
     Preview(PreviewArgs),
     /// Print the JSON Schema of the report.
     Schema,

@@ -11,6 +11,7 @@ mod error;
 mod file_read;
 pub mod level;
 pub mod logging;
+pub mod metadata;
 pub mod motd;
 pub mod notify;
 pub mod preview;
@@ -41,7 +42,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::CheckConfig => check_config::run(&cli.root),
         Command::Daemon => {
             logging::init();
-            daemon::run(&cli.root, &report_source::Collectors)
+            daemon::run(&cli.root, &report_source::Collectors::for_root(&cli.root))
         }
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),

@@ -2,12 +2,15 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use headcount_collect::MetadataSource;
 
 use crate::Error;
 use crate::cli::PreviewArgs;
 use crate::config;
+use crate::metadata::{self, MetadataClient};
 
 /// Collects the report of the current period under `root` and prints it: readable by default,
 /// the exact body with `--json`. Never sends and never writes state.
@@ -20,20 +23,37 @@ pub fn run(root: &Path, args: &PreviewArgs, now: DateTime<Utc>) -> Result<(), Er
     }
     let settings = &loaded.settings;
     let level = args.level.unwrap_or(settings.level);
-    let Some(report) =
-        headcount_collect::build_report(root, level, &settings.exclude, args.window, now)
-    else {
+    // The metadata service is asked as the daemon would ask it, and never where the daemon
+    // would not: at level off, without an endpoint, for another root than this host's.
+    let not_asked = metadata::why_not_asked(root, settings, level);
+    let client = not_asked
+        .is_none()
+        .then(|| Arc::new(MetadataClient::new()) as Arc<dyn MetadataSource>);
+    let Some(collection) = headcount_collect::build_collection(
+        root,
+        level,
+        &settings.exclude,
+        args.window,
+        now,
+        client,
+    ) else {
         eprintln!("Level is off: nothing would be collected and nothing would be sent.");
         return Ok(());
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        out.write_all(&report.to_body())?;
+        out.write_all(&collection.report.to_body())?;
         out.write_all(b"\n")?;
     } else {
-        out.write_all(headcount_collect::render_text(&report).as_bytes())?;
+        out.write_all(headcount_collect::render_text(&collection).as_bytes())?;
     }
     out.flush()?;
+    if let (Some(provider), Some(why)) = (collection.metadata_not_asked, not_asked) {
+        eprintln!(
+            "note: no file holds the instance type; the daemon would ask the {provider} metadata \
+             service for it, but this preview did not: {why}."
+        );
+    }
     if !settings.windows.contains(args.window) {
         eprintln!(
             "note: the {} window is not configured ([reporting] windows reports {}): the daemon \

@@ -267,6 +267,38 @@ fn the_documented_status_line_and_json_keys_are_the_codes() {
     }
 }
 
+const PRIVACY_PAGE: &str = include_str!("../../../docs/usage/privacy.md");
+
+/// privacy.md shows exactly what the metadata client asks, with the code's headers and limits,
+/// and the pages that link to its section find it.
+#[test]
+fn the_privacy_page_states_the_metadata_query_as_coded() {
+    use headcount::metadata::*;
+    let page = flat(PRIVACY_PAGE);
+    let base = METADATA_BASE;
+    for needle in [
+        format!("PUT {base}{AWS_TOKEN_PATH}"),
+        format!("GET {base}{AWS_INSTANCE_TYPE_PATH}"),
+        format!("GET {base}{AZURE_VMSIZE_PATH}"),
+        format!("GET {base}{GCP_MACHINE_TYPE_PATH}"),
+        format!("{AWS_TOKEN_TTL_HEADER}: {AWS_TOKEN_TTL_SECS}"),
+        format!("{AWS_TOKEN_HEADER}: <that token>"),
+        format!("{}: {}", AZURE_HEADER.0, AZURE_HEADER.1),
+        format!("{}: {}", GCP_HEADER.0, GCP_HEADER.1),
+        format!("for at most {} seconds", TIMEOUT.as_secs()),
+        format!("at most {MAX_ANSWER_BYTES} bytes"),
+    ] {
+        assert!(
+            page.to_lowercase().contains(&needle.to_lowercase()),
+            "privacy.md lacks {needle:?}"
+        );
+    }
+    assert!(PRIVACY_PAGE.contains("\n## The cloud metadata query\n"));
+    for page in [DAEMON_PAGE, PAGE] {
+        assert!(page.contains("privacy.md#the-cloud-metadata-query"));
+    }
+}
+
 const OPERATIONS: &str = include_str!("../../../docs/usage/operations.md");
 
 /// operations.md opens with how to turn headcount off, every way, in order of precedence, with

@@ -194,6 +194,67 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
     assert!(out.stdout.is_empty());
 }
 
+/// Where the instance type came from is shown, and a stock machine whose type only the
+/// provider's metadata service knows says why the preview did not ask it.
+#[test]
+fn the_instance_type_source_is_shown_and_an_unasked_service_is_named() {
+    let root = with_config("aws-fcos-x86_64", "");
+    let r = root.path().to_str().unwrap();
+    let out = headcount(&["preview", "--root", r]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("\nplatform.instance_type: m5.large\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    Read from: afterburn's attributes (run/metadata/afterburn).\n"),
+        "{stdout}"
+    );
+    // Stock Fedora CoreOS: no afterburn file; on Nitro, DMI names the type.
+    fs::remove_file(root.path().join("run/metadata/afterburn")).unwrap();
+    let out = headcount(&["preview", "--root", r]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("    Read from: the DMI product name (sys/class/dmi/id/product_name).\n"),
+        "{stdout}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("note:"),
+        "nothing left unasked"
+    );
+    // A Xen-based instance: only the service knows; without an endpoint it is not asked.
+    fs::write(root.path().join("sys/class/dmi/id/sys_vendor"), "Xen\n").unwrap();
+    fs::write(
+        root.path().join("sys/class/dmi/id/product_name"),
+        "HVM domU\n",
+    )
+    .unwrap();
+    let out = headcount(&["preview", "--root", r]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("platform.instance_type"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with(
+            "note: no file holds the instance type; the daemon would ask the aws metadata service \
+         for it, but this preview did not: no endpoint is configured ([reporting] endpoint): \
+         headcount asks it only when it reports.\n"
+        ),
+        "{stderr}"
+    );
+    // With an endpoint, a fixture root is still not this host.
+    fs::write(
+        root.path().join("etc/headcount/config.d/50-test.toml"),
+        "[reporting]\nendpoint = \"https://counter.example/report\"\n",
+    )
+    .unwrap();
+    let out = headcount(&["preview", "--root", r, "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with("did not: --root is not /, and the service would describe this host.\n"),
+        "{stderr}"
+    );
+}
+
 /// `headcount preview --level full` on this very machine, as an unprivileged user (the daemon
 /// runs as a dynamic user, and an operator tries preview without sudo): every file it reads is
 /// world-readable, or its absence only leaves a field out.

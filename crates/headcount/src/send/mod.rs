@@ -64,7 +64,7 @@ pub enum SendError {
 }
 
 /// Makes ring the process's rustls provider (reqwest is built without one, to avoid aws-lc-rs).
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     // Err means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
