@@ -18,11 +18,12 @@ use crate::Error;
 use crate::config::{self, Settings, redact};
 use crate::logging::{MESSAGE_ID_NOTHING_SENT, MESSAGE_ID_REFUSED, MESSAGE_ID_SENT};
 use crate::motd::{Notice, RUNTIME_DIRECTORY_ENV};
+use crate::notify;
+use crate::report_source::Collectors;
 use crate::schedule::{self, Action, Outcome, Recorded, Schedule, Timing};
 use crate::send::{self, Verdict};
 use crate::state::{STATE_DIRECTORY_ENV, State, StateFile};
 use crate::timer::{Wake, WallTimer};
-use crate::{notify, report_source::ReportSource};
 
 /// Where an operator reads what each collected field means.
 pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/usage/collected-data.md (or `headcount preview`)";
@@ -33,7 +34,7 @@ pub const OPERATIONS_DOC: &str =
 pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the daemon until SIGTERM/SIGINT (or until it decides there is nothing to do).
-pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), Error> {
+pub fn run(root: &Path, source: &Collectors) -> Result<(), Error> {
     let loaded = config::load(root, &crate::known_collectors())?;
     for w in &loaded.warnings {
         warn!("{w}");
@@ -132,7 +133,7 @@ struct Daemon<'a> {
     state_file: StateFile,
     schedule: Schedule,
     rng: StdRng,
-    source: &'a dyn ReportSource,
+    source: &'a Collectors,
 }
 
 /// What is left to do after a reload.

@@ -16,7 +16,7 @@ use headcount::metadata::{
     AWS_INSTANCE_TYPE_PATH, AWS_TOKEN_HEADER, AWS_TOKEN_PATH, AWS_TOKEN_TTL_HEADER,
     AZURE_VMSIZE_PATH, Failure, GCP_MACHINE_TYPE_PATH, MAX_ANSWER_BYTES, MetadataClient,
 };
-use headcount::report_source::{Collectors, ReportSource};
+use headcount::report_source::Collectors;
 use headcount_collect::{MetadataProvider, MetadataSource};
 use headcount_report::Window;
 
