@@ -213,39 +213,36 @@ fn http(status: &str, extra: &str, body: &[u8]) -> Vec<u8> {
 /// a PUT for a token with its TTL, then the token on every GET; Azure: `Metadata: true`; GCE:
 /// `Metadata-Flavor: Google`, echoed in the answer).
 fn provider(p: MetadataProvider, req: &Seen, answer: &[u8], token: &[u8]) -> Vec<u8> {
-    match p {
-        MetadataProvider::Aws => {
-            if req.method == "PUT" && req.target == AWS_TOKEN_PATH {
-                match req.header(AWS_TOKEN_TTL_HEADER) {
-                    Some(_) => http("200 OK", "", token),
-                    None => http("400 Bad Request", "", b""),
-                }
-            } else if req.header(AWS_TOKEN_HEADER) != Some(TOKEN) {
-                http("401 Unauthorized", "", b"")
-            } else if req.method == "GET" && req.target == AWS_INSTANCE_TYPE_PATH {
-                http("200 OK", "", answer)
-            } else {
-                http("404 Not Found", "", b"")
-            }
-        }
-        MetadataProvider::Azure => {
-            if req.header("metadata") != Some("true") {
-                http("400 Bad Request", "", b"")
-            } else if req.method == "GET" && req.target == AZURE_VMSIZE_PATH {
-                http("200 OK", "", answer)
-            } else {
-                http("404 Not Found", "", b"")
-            }
-        }
-        MetadataProvider::Gcp => {
-            if req.header("metadata-flavor") != Some("Google") {
-                http("403 Forbidden", "Metadata-Flavor: Google\r\n", b"")
-            } else if req.method == "GET" && req.target == GCP_MACHINE_TYPE_PATH {
-                http("200 OK", "Metadata-Flavor: Google\r\n", answer)
-            } else {
-                http("404 Not Found", "Metadata-Flavor: Google\r\n", b"")
-            }
-        }
+    if matches!(p, MetadataProvider::Aws) && req.method == "PUT" && req.target == AWS_TOKEN_PATH {
+        return match req.header(AWS_TOKEN_TTL_HEADER) {
+            Some(_) => http("200 OK", "", token),
+            None => http("400 Bad Request", "", b""),
+        };
+    }
+    // The header each service requires, its answer without it, its path and its own headers.
+    let (header, value, refused, path, extra) = match p {
+        MetadataProvider::Aws => (
+            AWS_TOKEN_HEADER,
+            TOKEN,
+            "401 Unauthorized",
+            AWS_INSTANCE_TYPE_PATH,
+            "",
+        ),
+        MetadataProvider::Azure => ("metadata", "true", "400 Bad Request", AZURE_VMSIZE_PATH, ""),
+        MetadataProvider::Gcp => (
+            "metadata-flavor",
+            "Google",
+            "403 Forbidden",
+            GCP_MACHINE_TYPE_PATH,
+            "Metadata-Flavor: Google\r\n",
+        ),
+    };
+    if req.header(header) != Some(value) {
+        http(refused, extra, b"")
+    } else if req.method == "GET" && req.target == path {
+        http("200 OK", extra, answer)
+    } else {
+        http("404 Not Found", extra, b"")
     }
 }
 

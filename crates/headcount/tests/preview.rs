@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use headcount_report::Window;
 
 mod common;
-use common::{Root, is_root};
+use common::{Root, has, is_root};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -199,24 +199,20 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
 #[test]
 fn the_instance_type_source_is_shown_and_an_unasked_service_is_named() {
     let root = with_config("aws-fcos-x86_64", "");
-    let r = root.path().to_str().unwrap();
-    let out = headcount(&["preview", "--root", r]);
+    let out = preview(&root, &[]);
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("\nplatform.instance_type: m5.large\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("    Read from: afterburn's attributes (run/metadata/afterburn).\n"),
-        "{stdout}"
+    has(&stdout, "\nplatform.instance_type: m5.large\n");
+    has(
+        &stdout,
+        "    Read from: afterburn's attributes (run/metadata/afterburn).\n",
     );
     // Stock Fedora CoreOS: no afterburn file; on Nitro, DMI names the type.
     fs::remove_file(root.path().join("run/metadata/afterburn")).unwrap();
-    let out = headcount(&["preview", "--root", r]);
+    let out = preview(&root, &[]);
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("    Read from: the DMI product name (sys/class/dmi/id/product_name).\n"),
-        "{stdout}"
+    has(
+        &stdout,
+        "    Read from: the DMI product name (sys/class/dmi/id/product_name).\n",
     );
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("note:"),
@@ -229,7 +225,7 @@ fn the_instance_type_source_is_shown_and_an_unasked_service_is_named() {
         "HVM domU\n",
     )
     .unwrap();
-    let out = headcount(&["preview", "--root", r]);
+    let out = preview(&root, &[]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(!stdout.contains("platform.instance_type"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -247,7 +243,7 @@ fn the_instance_type_source_is_shown_and_an_unasked_service_is_named() {
         "[reporting]\nendpoint = \"https://counter.example/report\"\n",
     )
     .unwrap();
-    let out = headcount(&["preview", "--root", r, "--json"]);
+    let out = preview(&root, &["--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.ends_with("did not: --root is not /, and the service would describe this host.\n"),
