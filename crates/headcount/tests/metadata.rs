@@ -280,46 +280,35 @@ fn aws_gets_an_imdsv2_token_then_the_instance_type_and_nothing_else() {
     plain(&seen);
 }
 
+/// Azure and GCP: one GET of the service's path, with the header it requires; the answer is
+/// returned as it came (the collector keeps the type alone).
 #[test]
-fn azure_asks_imds_for_the_vm_size_as_text() {
-    let s = StandIn::start(Mode::Provider(
-        MetadataProvider::Azure,
-        b"Standard_D2s_v5".to_vec(),
-    ));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure).unwrap(),
-        "Standard_D2s_v5"
-    );
-    let seen = s.seen();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0].method, "GET");
-    assert_eq!(
-        seen[0].target,
-        "/metadata/instance/compute/vmSize?api-version=2017-08-01&format=text"
-    );
-    assert_eq!(seen[0].header("metadata"), Some("true"));
-    plain(&seen);
-}
-
-#[test]
-fn gcp_asks_the_metadata_server_for_the_machine_type() {
-    let s = StandIn::start(Mode::Provider(
-        MetadataProvider::Gcp,
-        b"projects/408213637716/machineTypes/n2d-standard-4".to_vec(),
-    ));
-    // The client returns the answer as it came; the collector keeps the type alone.
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Gcp).unwrap(),
-        "projects/408213637716/machineTypes/n2d-standard-4"
-    );
-    let seen = s.seen();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(
-        (seen[0].method.as_str(), seen[0].target.as_str()),
-        ("GET", "/computeMetadata/v1/instance/machine-type")
-    );
-    assert_eq!(seen[0].header("metadata-flavor"), Some("Google"));
-    plain(&seen);
+fn azure_and_gcp_ask_for_the_type_with_their_header() {
+    for (p, answer, target, header) in [
+        (
+            MetadataProvider::Azure,
+            "Standard_D2s_v5",
+            "/metadata/instance/compute/vmSize?api-version=2017-08-01&format=text",
+            ("metadata", "true"),
+        ),
+        (
+            MetadataProvider::Gcp,
+            "projects/408213637716/machineTypes/n2d-standard-4",
+            "/computeMetadata/v1/instance/machine-type",
+            ("metadata-flavor", "Google"),
+        ),
+    ] {
+        let s = StandIn::start(Mode::Provider(p, answer.as_bytes().to_vec()));
+        assert_eq!(ask(&s.client(), p).unwrap(), answer);
+        let seen = s.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            (seen[0].method.as_str(), seen[0].target.as_str()),
+            ("GET", target)
+        );
+        assert_eq!(seen[0].header(header.0), Some(header.1));
+        plain(&seen);
+    }
 }
 
 /// Nothing in the requests but what the service needs: no cookie, no forwarding header, the
