@@ -380,43 +380,37 @@ fn a_slow_service_is_given_up_on() {
 
 #[test]
 fn a_huge_or_endless_answer_is_not_read() {
-    let s = StandIn::start(Mode::Huge(16 * 1024 * 1024));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::TooLarge)
-    );
-    let s = StandIn::start(Mode::Huge(MAX_ANSWER_BYTES + 1));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::TooLarge)
-    );
-    let s = StandIn::start(Mode::Endless);
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::TooLarge)
-    );
+    for mode in [
+        Mode::Huge(16 * 1024 * 1024),
+        Mode::Huge(MAX_ANSWER_BYTES + 1),
+        Mode::Endless,
+    ] {
+        let s = StandIn::start(mode);
+        assert_eq!(
+            ask(&s.client(), MetadataProvider::Azure),
+            Err(Failure::TooLarge)
+        );
+    }
 }
 
 #[test]
 fn garbage_is_no_answer() {
-    let s = StandIn::start(Mode::NotHttp);
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::Request)
-    );
-    let s = StandIn::start(Mode::Provider(
-        MetadataProvider::Azure,
-        b"\xff\xfe Standard".to_vec(),
-    ));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::NotText)
-    );
-    let s = StandIn::start(Mode::GcpWithoutFlavor);
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Gcp),
-        Err(Failure::NotGoogle)
-    );
+    for (mode, p, failure) in [
+        (Mode::NotHttp, MetadataProvider::Azure, Failure::Request),
+        (
+            Mode::Provider(MetadataProvider::Azure, b"\xff\xfe Standard".to_vec()),
+            MetadataProvider::Azure,
+            Failure::NotText,
+        ),
+        (
+            Mode::GcpWithoutFlavor,
+            MetadataProvider::Gcp,
+            Failure::NotGoogle,
+        ),
+    ] {
+        let s = StandIn::start(mode);
+        assert_eq!(ask(&s.client(), p), Err(failure));
+    }
     for status in [400, 401, 403, 404, 500, 503] {
         let s = StandIn::start(Mode::Status(status));
         assert_eq!(
