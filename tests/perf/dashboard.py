@@ -4,7 +4,8 @@ docs/development/performance.md, section "Dashboard" (run by tests/perf/dashboar
 builds the release binaries first).
 
 A receiver holds a released year (examples/year.rs: 365 days of a million machines, the
-cross-tabulation os.version_id x platform.id x arch), as in tests/system/test_dashboard.py. Each
+cross-tabulation os.version_id x platform.id x arch, and the year's countme weeks), as in
+tests/system/test_dashboard.py. Each
 run opens the page in a new browser context (empty cache: a first visit) and reads the page's
 own mark `dashboard-ready`, set once the reports charts and every chart near the first screen
 are drawn, as milliseconds from the navigation's start. Then it scrolls through the page, as a

@@ -1,11 +1,12 @@
 """A receiver with a released year for the dashboard: its test and its performance script.
 
 The year is `examples/year.rs` (a million machines a day, about 300 instance types, the
-cross-tabulation os.version_id x platform.id x arch), ending two days ago so that every daily
-period of it is closed by the real clock, loaded with `headcount-receiver import`; `serve`
-releases it at start. Known counters besides: a sentinel instance type and OS version are put
-into today's and this month's periods (open, so never released), by `import` in large numbers
-and by real POSTs.
+cross-tabulation os.version_id x platform.id x arch; with `weekly`, also every countme week wholly
+inside the year, with the countme tuple), ending two days ago so that every daily period of it is
+closed by the real clock, loaded with `headcount-receiver import`; `serve` releases it at start.
+Known counters besides: a sentinel instance type and OS version are put into today's, this
+week's and this month's periods (open, so never released), by `import` in large numbers and by
+real POSTs; so a receiver without `weekly` has weekly counters, but no released week.
 """
 
 import concurrent.futures
@@ -23,11 +24,14 @@ import urllib.request
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "crates" / "headcount-receiver" / "src" / "dashboard"
 CROSSTAB = ("os.version_id", "platform.id", "arch")
+# The receiver's built-in cross-tabulation of every weekly release.
+COUNTME_TUPLE = "os.id|os.version_id|os.variant_id|arch|age_bucket"
 # Values that exist only in open periods: they must never reach the page.
 SENTINEL_INSTANCE_TYPE = "zz9.plural-z-alpha"
 SENTINEL_VERSION = "99"
 SENTINEL_IMPORTED = 50000
-SENTINEL_POSTS = 24
+# Reports posted into each open period (today, this week, this month).
+SENTINEL_POSTS = 8
 # A period is released once its end plus the grace (2 h) and a minute to settle have passed;
 # five minutes more so a test started right then does not race the receiver's first look.
 CLOSES_AFTER = datetime.timedelta(hours=2, minutes=6)
@@ -54,6 +58,12 @@ def get_json(port, path):
         return json.load(r)
 
 
+def iso_week(d):
+    """The ISO week `YYYY-Www` (the countme week) that the date `d` is in."""
+    year, week, _ = d.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def report(window, period):
     return json.dumps({
         "schema": 1, "window": window, "period": period, "level": "minimal",
@@ -76,8 +86,10 @@ def post(port, body):
 class YearReceiver:
     """`headcount-receiver serve` on a database holding a released year and open periods."""
 
-    def __init__(self, workdir, receiver_bin, year_bin, days=365, machines=1_000_000):
+    def __init__(self, workdir, receiver_bin, year_bin, days=365, machines=1_000_000, weekly=True):
         self.workdir = pathlib.Path(workdir)
+        # The windows with released periods, in the page's order.
+        self.windows = ["daily", "weekly", "monthly"] if weekly else ["daily", "monthly"]
         now = datetime.datetime.now(datetime.timezone.utc)
         self.today = now.date()
         # The latest day the receiver releases at start: closed (its end plus the grace of 2 h)
@@ -85,7 +97,15 @@ class YearReceiver:
         self.last = (now - CLOSES_AFTER).date() - datetime.timedelta(days=1)
         self.first = self.last - datetime.timedelta(days=days - 1)
         self.open_day = self.today.isoformat()
+        self.open_week = iso_week(self.today)
         self.open_month = self.today.strftime("%Y-%m")
+        # The weeks year.rs writes: Monday to Sunday inside the year, so each closed with its
+        # Sunday.
+        monday = self.first + datetime.timedelta(days=-self.first.weekday() % 7)
+        self.weeks = []
+        while weekly and monday + datetime.timedelta(days=6) <= self.last:
+            self.weeks.append(iso_week(monday))
+            monday += datetime.timedelta(days=7)
         first_month = self.first.replace(day=1)
         last_closed_month = ((now - CLOSES_AFTER).date().replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
         self.months = []
@@ -96,10 +116,10 @@ class YearReceiver:
         self.database = f"sqlite:{self.workdir / 'counts.db'}"
         csv = self.workdir / "year.csv"
         with open(csv, "wb") as out:
-            subprocess.run([year_bin, str(days), str(machines), self.last.isoformat()],
+            subprocess.run([year_bin, str(days), str(machines), self.last.isoformat(), ",".join(self.windows)],
                            stdout=out, check=True)
         with open(csv, "a") as out:
-            for window, period in (("daily", self.open_day), ("monthly", self.open_month)):
+            for window, period in self.open_periods():
                 for field, value in (("platform.instance_type", SENTINEL_INSTANCE_TYPE),
                                      ("os.version_id", SENTINEL_VERSION)):
                     out.write(f"{window},{period},{field},{value},{SENTINEL_IMPORTED}\n")
@@ -118,8 +138,7 @@ class YearReceiver:
         try:
             wait_until(self._released, 120, "the year to be released")
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                bodies = [report(w, p) for w, p in (("daily", self.open_day), ("monthly", self.open_month))
-                          for _ in range(SENTINEL_POSTS // 2)]
+                bodies = [report(w, p) for w, p in self.open_periods() for _ in range(SENTINEL_POSTS)]
                 self.post_statuses = list(pool.map(lambda b: post(self.port, b), bodies))
         except BaseException:
             self.stop()
@@ -128,13 +147,21 @@ class YearReceiver:
     def _released(self):
         if self.proc.poll() is not None:
             raise RuntimeError((self.workdir / "receiver.log").read_text())
+        expected = {"daily": self.days(), "monthly": self.months}
+        if self.weeks:
+            expected["weekly"] = self.weeks
         try:
-            daily = get_json(self.port, f"v1/series?window=daily&field=level&from={self.first}&to={self.last}")
-            monthly = get_json(self.port, f"v1/series?window=monthly&field=level&from={self.months[0]}&to={self.months[-1]}")
+            for window, periods in expected.items():
+                series = get_json(self.port, f"v1/series?window={window}&field=level&from={periods[0]}&to={periods[-1]}")
+                if [p["period"] for p in series["periods"]] != periods:
+                    return False
         except (OSError, urllib.error.URLError, ValueError):
             return False
-        return ([p["period"] for p in daily["periods"]] == self.days()
-                and [p["period"] for p in monthly["periods"]] == self.months)
+        return True
+
+    def open_periods(self):
+        """(window, period) of today, this week and this month: open, never released."""
+        return (("daily", self.open_day), ("weekly", self.open_week), ("monthly", self.open_month))
 
     def days(self):
         """Every released day of the year, in order."""

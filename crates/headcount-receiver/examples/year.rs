@@ -1,13 +1,17 @@
 //! Writes `export`'s CSV for a realistic year of a large fleet, for `import` and the benchmarks
-//! (bench/year.sh): every daily period of the year and the months they fall in.
+//! (bench/year.sh): every daily period of the year and the months they fall in, and, when asked,
+//! every countme week wholly inside the year (the dashboard's test).
 //!
 //! The fleet: MACHINES machines a day (with a weekly rhythm), 10 % at level full; Fedora CoreOS
 //! 41 to 44 with 44 rolling out over the year, about 120 OS builds, 80 install images, a dozen
 //! platforms, about 300 instance types (a long tail, most of it below the release threshold),
-//! four architectures, and the cross-tabulation os.version_id × platform.id × arch. The numbers
-//! are deterministic (no randomness): the same arguments write the same file.
+//! four architectures, and the cross-tabulation os.version_id × platform.id × arch; a week also
+//! has the countme tuple os.id × os.version_id × os.variant_id × arch × age_bucket, as the
+//! receiver counts it for every weekly report. The numbers are deterministic (no randomness): the
+//! same arguments write the same file.
 //!
-//! Usage: `year [DAYS] [MACHINES] [LAST_DAY]` (defaults 365, 1000000, the day before yesterday).
+//! Usage: `year [DAYS] [MACHINES] [LAST_DAY] [WINDOWS]` (defaults 365, 1000000, the day before
+//! yesterday, `daily,monthly`; `daily,weekly,monthly` adds the weeks).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -133,8 +137,15 @@ impl Fleet {
         ])
     }
 
-    /// Every counter of one period with `n` machines, `day` placing it in the year.
-    fn period(&self, n: i64, day: i64, days: i64) -> BTreeMap<(String, String), i64> {
+    /// Every counter of one period with `n` machines, `day` placing it in the year; a week's
+    /// (`countme`) also has the countme tuple.
+    fn period(
+        &self,
+        n: i64,
+        day: i64,
+        days: i64,
+        countme: bool,
+    ) -> BTreeMap<(String, String), i64> {
         let mut c: BTreeMap<(String, String), i64> = BTreeMap::new();
         let mut add = |field: &str, value: &str, count: i64| {
             if count > 0 {
@@ -188,6 +199,21 @@ impl Fleet {
                     let count = (n as f64 * wv * wp * wa).round() as i64;
                     let value = format!(r#"["{version}","{platform}","{arch}"]"#);
                     add("os.version_id|platform.id|arch", &value, count);
+                }
+            }
+        }
+        if countme {
+            for (version, wv) in &versions {
+                for (arch, wa) in &self.arch {
+                    for (age, wg) in &self.age {
+                        let count = (n as f64 * wv * wa * wg).round() as i64;
+                        let value = format!(r#"["fedora","{version}","coreos","{arch}","{age}"]"#);
+                        add(
+                            "os.id|os.version_id|os.variant_id|arch|age_bucket",
+                            &value,
+                            count,
+                        );
+                    }
                 }
             }
         }
@@ -317,6 +343,8 @@ fn main() -> std::io::Result<()> {
         .get(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| Utc::now().date_naive() - Duration::days(2));
+    let windows = args.get(3).map_or("daily,monthly", String::as_str);
+    let weekly = windows.split(',').any(|w| w == "weekly");
     let first = last - Duration::days(days - 1);
     let fleet = Fleet::new();
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -327,7 +355,7 @@ fn main() -> std::io::Result<()> {
         // A weekly rhythm: fewer short-lived machines at the weekend.
         let n = machines - machines / 50 * i64::from(date.weekday().num_days_from_monday() >= 5);
         let period = date.format("%Y-%m-%d").to_string();
-        for ((field, value), count) in fleet.period(n, day, days) {
+        for ((field, value), count) in fleet.period(n, day, days, false) {
             writeln!(out, "daily,{period},{field},{},{count}", csv_field(&value))?;
         }
         *months
@@ -336,9 +364,24 @@ fn main() -> std::io::Result<()> {
     }
     // A month counts each machine once: more machines than a day (short-lived ones come and go).
     for (month, day) in months {
-        for ((field, value), count) in fleet.period(machines * 11 / 10, day, days) {
+        for ((field, value), count) in fleet.period(machines * 11 / 10, day, days, false) {
             writeln!(out, "monthly,{month},{field},{},{count}", csv_field(&value))?;
         }
+    }
+    // A week: more machines than a day, fewer than a month. Only weeks from a Monday to a Sunday
+    // of the year, so each is as whole as its days.
+    let mut monday = match first.weekday().num_days_from_monday() {
+        0 => first,
+        past => first + Duration::days(7 - i64::from(past)),
+    };
+    while weekly && monday + Duration::days(6) <= last {
+        let week = monday.iso_week();
+        let period = format!("{:04}-W{:02}", week.year(), week.week());
+        let thursday = (monday + Duration::days(3) - first).num_days();
+        for ((field, value), count) in fleet.period(machines * 21 / 20, thursday, days, true) {
+            writeln!(out, "weekly,{period},{field},{},{count}", csv_field(&value))?;
+        }
+        monday += Duration::days(7);
     }
     out.flush()
 }

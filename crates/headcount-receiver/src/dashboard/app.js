@@ -1,6 +1,8 @@
 // The headcount dashboard: charts the receiver's released tables, read from v1/counts and
 // v1/series with relative URLs (the page works under any path prefix of a reverse proxy).
-// Everything from the data is inserted as text, never as markup.
+// Everything from the data is inserted as text, never as markup. Days and months are always
+// counted; weeks (countme weeks, written as ISO weeks) only where the vendor turned the weekly
+// window on, so the page offers weeks once the receiver has released one.
 "use strict";
 
 (() => {
@@ -8,14 +10,19 @@
   const TOP = 7;
   // The series API's bound on periods per request.
   const MAX_PERIODS = 1000;
+  // The windows, shortest first: the order of the controls, headline figures and reports charts.
+  const WINDOWS = ["daily", "weekly", "monthly"];
   const PRESETS = {
     daily: [[30, "last 30 days"], [90, "last 90 days"], [365, "last year"], [730, "last 2 years"]],
+    weekly: [[12, "last 12 weeks"], [26, "last 26 weeks"], [52, "last year"], [104, "last 2 years"]],
     monthly: [[12, "last 12 months"], [24, "last 2 years"], [36, "last 3 years"], [60, "last 5 years"]],
   };
-  const DEFAULT_LAST = { daily: 365, monthly: 24 };
-  const NOUN = { daily: ["day", "days"], monthly: ["month", "months"] };
-  const PER = { daily: "per day", monthly: "per month" };
-  const OTHER_WINDOW = { daily: "monthly", monthly: "daily" };
+  const DEFAULT_LAST = { daily: 365, weekly: 52, monthly: 24 };
+  const NOUN = { daily: ["day", "days"], weekly: ["week", "weeks"], monthly: ["month", "months"] };
+  const PER = { daily: "per day", weekly: "per week", monthly: "per month" };
+  const SPELLING = { daily: "YYYY-MM-DD", weekly: "YYYY-Www", monthly: "YYYY-MM" };
+  const DAY_MS = 86400000;
+  const WEEK_MS = 7 * DAY_MS;
   // Okabe and Ito's palette, distinguishable with the common colour-vision deficiencies.
   const COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442"];
   const OTHER_COLOR = "#9a9a9a";
@@ -44,37 +51,73 @@
     return e;
   };
 
-  // Periods: a day is its UTC midnight, a month its first day's; both as Date.
-  const PATTERN = { daily: /^(\d{4})-(\d{2})-(\d{2})$/, monthly: /^(\d{4})-(\d{2})$/ };
+  // Periods, as the Date of their first day's UTC midnight: a day; a week, its Monday (a countme
+  // week runs from Monday 00:00 UTC, as an ISO 8601 week does, and is written as the ISO week:
+  // 2027-01-01 is in 2026-W53); a month, its 1st.
+  const PATTERN = {
+    daily: /^(\d{4})-(\d{2})-(\d{2})$/, weekly: /^(\d{4})-W(\d{2})$/, monthly: /^(\d{4})-(\d{2})$/,
+  };
+  // Days since Monday, 0 to 6.
+  const sinceMonday = (d) => (d.getUTCDay() + 6) % 7;
+  const addDays = (d, n) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + n));
   function parsePeriod(win, text) {
     const m = PATTERN[win].exec(text || "");
     if (!m) return null;
-    const d = new Date(Date.UTC(+m[1], +m[2] - 1, win === "daily" ? +m[3] : 1));
+    let d;
+    if (win === "weekly") {
+      // ISO week 1 is the week with 4 January in it.
+      const jan4 = new Date(Date.UTC(+m[1], 0, 4));
+      d = addDays(jan4, 7 * (+m[2] - 1) - sinceMonday(jan4));
+    } else {
+      d = new Date(Date.UTC(+m[1], +m[2] - 1, win === "daily" ? +m[3] : 1));
+    }
+    // Also refuses week 0, and week 53 of a year with 52.
     return formatPeriod(win, d) === text ? d : null;
   }
   function formatPeriod(win, d) {
+    if (win === "weekly") {
+      // An ISO week belongs to the year of its Thursday.
+      const thursday = addDays(d, 3 - sinceMonday(d));
+      const year = thursday.getUTCFullYear();
+      const week = Math.floor((thursday - Date.UTC(year, 0, 1)) / WEEK_MS) + 1;
+      return `${String(year).padStart(4, "0")}-W${String(week).padStart(2, "0")}`;
+    }
     const iso = d.toISOString();
     return win === "daily" ? iso.slice(0, 10) : iso.slice(0, 7);
   }
+  // How a period is shown to a reader: a week also names the Monday it starts on.
+  function periodLabel(win, text) {
+    const d = win === "weekly" ? parsePeriod(win, text) : null;
+    return d ? `${text} (Mon ${formatPeriod("daily", d)})` : text;
+  }
   function addPeriods(win, d, n) {
-    return win === "daily"
-      ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + n))
-      : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, 1));
+    if (win === "daily") return addDays(d, n);
+    if (win === "weekly") return addDays(d, 7 * n);
+    return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, 1));
   }
   function periodsBetween(win, from, to) {
-    return win === "daily"
-      ? Math.round((to - from) / 86400000) + 1
-      : (to.getUTCFullYear() - from.getUTCFullYear()) * 12 + to.getUTCMonth() - from.getUTCMonth() + 1;
+    if (win === "daily") return Math.round((to - from) / DAY_MS) + 1;
+    if (win === "weekly") return Math.round((to - from) / WEEK_MS) + 1;
+    return (to.getUTCFullYear() - from.getUTCFullYear()) * 12 + to.getUTCMonth() - from.getUTCMonth() + 1;
   }
-  const monthOf = (d) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
-  const lastDayOf = (month) => new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 0));
+  // The period of `win` that the day `d` is in, and the last day of a period.
+  function periodOf(win, d) {
+    if (win === "daily") return d;
+    if (win === "weekly") return addDays(d, -sinceMonday(d));
+    return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+  }
+  function lastDayOf(win, p) {
+    if (win === "daily") return p;
+    if (win === "weekly") return addDays(p, 6);
+    return new Date(Date.UTC(p.getUTCFullYear(), p.getUTCMonth() + 1, 0));
+  }
   const minDate = (a, b) => (a < b ? a : b);
   const maxDate = (a, b) => (a > b ? a : b);
 
   // The choice on the page, kept in the query string so a view can be bookmarked and shared.
   function readState() {
     const q = new URLSearchParams(location.search);
-    const win = q.get("window") === "monthly" ? "monthly" : "daily";
+    const win = WINDOWS.includes(q.get("window")) ? q.get("window") : "daily";
     const from = parsePeriod(win, q.get("from"));
     const to = parsePeriod(win, q.get("to"));
     if (from && to && from <= to) return { window: win, from, to };
@@ -110,6 +153,32 @@
       window: win, field, from: formatPeriod(win, from), to: formatPeriod(win, to),
     }).toString();
 
+  // The latest released period of a window as {period, reports}, or null when none is released.
+  // Days and months: v1/counts, which answers 404 before the first release. Weeks: a receiver
+  // releases every closed week from when it first ran, with or without reports (which periods
+  // exist must not depend on the data), so a week released is no sign that weeks are counted;
+  // one that shows a value of `level` (in every report) is: a value is shown only once its noisy
+  // count reaches the release's threshold, which an empty week's, having no values at all, never
+  // does. So the page reads the series of `level` over the last MAX_PERIODS weeks (empty, not an
+  // error, where no week was released: the page logs no failed request) and offers weeks if one
+  // of them shows a value. The range ends a year after the browser's clock, so a clock that is
+  // behind still finds the latest week.
+  async function newestRelease(win) {
+    if (win === "weekly") {
+      const to = periodOf(win, addDays(new Date(), 366));
+      const series = await getJSON(seriesURL(win, "level", addPeriods(win, to, 1 - MAX_PERIODS), to));
+      const counted = series.periods.some((p) => p.values && Object.keys(p.values).length > 0);
+      const last = series.periods[series.periods.length - 1];
+      return counted ? { period: last.period, reports: last.reports } : null;
+    }
+    try {
+      return await getJSON(`v1/counts?window=${win}`);
+    } catch (e) {
+      if (e.status === 404) return null;
+      throw e;
+    }
+  }
+
   // Every chart on the page, for a reader who wants the data behind it (the tests read it too).
   const charts = [];
   window.headcountDashboard = {
@@ -119,6 +188,14 @@
         periods: c.periods, reports: c.reports, columns: c.columns.map((col) => col.label),
         values: c.raw, plotted: c.plot ? c.plot.data : null,
       }));
+    },
+    // How the page reads a period: its first and last day and its label, or null.
+    period(win, text) {
+      const d = WINDOWS.includes(win) ? parsePeriod(win, text) : null;
+      return d && {
+        first: formatPeriod("daily", d), last: formatPeriod("daily", lastDayOf(win, d)),
+        label: periodLabel(win, text),
+      };
     },
   };
 
@@ -131,6 +208,7 @@
   function setupControls(s) {
     const form = $("controls");
     for (const r of form.elements.window) r.checked = r.value === s.window;
+    offerWeeks(s.window === "weekly" || !$("window-weekly").hidden);
     const last = $("last");
     last.replaceChildren();
     for (const [n, label] of PRESETS[s.window]) last.append(el("option", { value: String(n), text: label }));
@@ -140,17 +218,23 @@
       last.prepend(el("option", { value: preset, text: `last ${s.last} ${NOUN[s.window][1]}` }));
     }
     last.value = preset;
-    const placeholder = s.window === "daily" ? "YYYY-MM-DD" : "YYYY-MM";
     for (const id of ["from", "to"]) {
-      $(id).placeholder = placeholder;
+      $(id).placeholder = SPELLING[s.window];
       $(id).value = s[id] ? formatPeriod(s.window, s[id]) : "";
     }
     form.classList.toggle("is-custom", preset === "custom");
   }
 
+  // The weekly window is on offer only where weeks are released (the vendor counts them).
+  function offerWeeks(offered) {
+    const label = $("window-weekly");
+    label.hidden = !offered;
+    label.querySelector("input").disabled = !offered;
+  }
+
   function onControls(event) {
     const form = $("controls");
-    const win = form.elements.window.value === "monthly" ? "monthly" : "daily";
+    const win = WINDOWS.includes(form.elements.window.value) ? form.elements.window.value : "daily";
     let s;
     if (event && event.target && event.target.name === "window") {
       s = { window: win, last: DEFAULT_LAST[win] };
@@ -164,7 +248,7 @@
       form.classList.add("is-custom");
       if (!from || !to || from > to) {
         if (event && event.type === "submit") {
-          status(`Give the range as two ${NOUN[win][1]} (${win === "daily" ? "YYYY-MM-DD" : "YYYY-MM"}), the first not after the second.`);
+          status(`Give the range as two ${NOUN[win][1]} (${SPELLING[win]}), the first not after the second.`);
         }
         return;
       }
@@ -197,18 +281,12 @@
     return { from, to, clipped };
   }
 
-  // The same span of time in the other window, for the second reports chart.
-  function otherRange(win, range, latestOther) {
+  // The same span of time in another window, for its reports chart: the periods of `other`
+  // that the range's first and last days are in, up to the latest released one.
+  function sameSpan(win, range, other, latestOther) {
     if (!latestOther) return null;
-    let from;
-    let to;
-    if (win === "daily") {
-      from = monthOf(range.from);
-      to = minDate(monthOf(range.to), latestOther);
-    } else {
-      to = minDate(lastDayOf(range.to), latestOther);
-      from = maxDate(range.from, addPeriods("daily", to, 1 - MAX_PERIODS));
-    }
+    const to = minDate(periodOf(other, lastDayOf(win, range.to)), latestOther);
+    const from = maxDate(periodOf(other, range.from), addPeriods(other, to, 1 - MAX_PERIODS));
     return to >= from ? { from, to } : null;
   }
 
@@ -232,7 +310,9 @@
     const list = $("privacy-runs");
     list.replaceChildren();
     for (const { window: win, run } of runs) {
-      const span = run.from === run.to ? run.from : `${run.from} to ${run.to}`;
+      const span = run.from === run.to
+        ? periodLabel(win, run.from)
+        : `${periodLabel(win, run.from)} to ${periodLabel(win, run.to)}`;
       const grace = run.grace_secs % 3600 === 0 ? `${run.grace_secs / 3600} h` : `${run.grace_secs} s`;
       const noun = NOUN[win][0];
       list.append(el("li", {
@@ -311,7 +391,8 @@
       chart.folded = c.folded;
     }
     const n = chart.periods.length;
-    const span = `${formatPeriod(chart.window, from)} to ${formatPeriod(chart.window, to)}`;
+    const span = `${periodLabel(chart.window, formatPeriod(chart.window, from))} to ` +
+      periodLabel(chart.window, formatPeriod(chart.window, to));
     if (chart.kind === "reports") {
       chart.note.textContent = n
         ? `Machines that reported, ${PER[chart.window]}: ${n} released ${NOUN[chart.window][n === 1 ? 0 : 1]} from ${span}.`
@@ -356,7 +437,9 @@
     };
     const series = [{
       label: NOUN[chart.window][0],
-      value: (u, v, si, i) => (i === null || i === undefined ? "–" : formatPeriod(chart.window, new Date(xs[i] * 1000))),
+      value: (u, v, si, i) => (i === null || i === undefined
+        ? "–"
+        : periodLabel(chart.window, formatPeriod(chart.window, new Date(xs[i] * 1000)))),
     }];
     chart.columns.forEach((col, ci) => {
       series.push({ label: col.label, stroke: col.color, fill: col.color + "b0", width: 1, points: { show: false }, value: valueAt(ci) });
@@ -390,7 +473,7 @@
     for (const col of chart.columns) head.append(el("th", { scope: "col", text: col.label }));
     const body = el("tbody");
     chart.periods.forEach((period, j) => {
-      const row = el("tr", {}, el("th", { scope: "row", text: period }));
+      const row = el("tr", {}, el("th", { scope: "row", "data-period": period, text: periodLabel(chart.window, period) }));
       const cells = chart.kind === "reports" ? [] : [chart.reports[j]];
       for (const col of chart.raw) cells.push(col[j]);
       for (const x of cells) {
@@ -407,7 +490,7 @@
   async function load() {
     const gen = ++generation;
     loadedSearch = location.search;
-    const s = readState();
+    let s = readState();
     setupControls(s);
     document.documentElement.dataset.state = "loading";
     charts.length = 0;
@@ -418,25 +501,38 @@
     $("fields").replaceChildren();
     status("Loading the released tables…");
 
-    const counts = {};
-    await Promise.all(["daily", "monthly"].map(async (w) => {
-      try {
-        counts[w] = await getJSON(`v1/counts?window=${w}`);
-      } catch (e) {
-        if (e.status !== 404) throw e;
-        counts[w] = null;
+    // The latest released period of every window; the fields of the one shown.
+    const newest = {};
+    let counts = null;
+    let note = "";
+    try {
+      await Promise.all(WINDOWS.map(async (win) => {
+        newest[win] = await newestRelease(win);
+      }));
+      if (gen !== generation) return;
+      offerWeeks(newest.weekly !== null);
+      if (s.window === "weekly" && !newest.weekly) {
+        // A view of weeks kept from elsewhere, on a receiver that does not count them.
+        s = { window: "daily", last: DEFAULT_LAST.daily };
+        history.replaceState(null, "", stateQuery(s));
+        loadedSearch = location.search;
+        setupControls(s);
+        note = " This receiver has released no week with reports (weeks are counted only where " +
+          "the vendor turned the weekly window on), so this is the view per day.";
       }
-    })).catch((e) => {
-      counts.error = e;
-    });
-    if (gen !== generation) return;
-    if (counts.error) {
-      status(`The released tables could not be read (${counts.error.message}). Reload the page to try again.`);
+      const shown = newest[s.window];
+      counts = shown && shown.fields ? shown
+        : shown ? await getJSON(`v1/counts?${new URLSearchParams({ window: s.window, period: shown.period })}`)
+          : null;
+    } catch (e) {
+      if (gen !== generation) return;
+      status(`The released tables could not be read (${e.message}). Reload the page to try again.`);
       document.documentElement.dataset.state = "error";
       return;
     }
+    if (gen !== generation) return;
     const w = s.window;
-    const latest = counts[w] ? parsePeriod(w, counts[w].period) : null;
+    const latest = counts ? parsePeriod(w, counts.period) : null;
     if (!latest) {
       status(`No ${NOUN[w][0]} has been released yet. A ${NOUN[w][0]} is released once it has ` +
         "closed (its end plus the grace for late reports); its counts appear here then.");
@@ -445,26 +541,22 @@
     }
     const range = rangeOf(s, latest);
     current = { window: w, from: range.from, to: range.to };
-    const o = OTHER_WINDOW[w];
-    const other = otherRange(w, range, counts[o] ? parsePeriod(o, counts[o].period) : null);
-    const fields = orderFields(Object.keys(counts[w].fields));
+    const fields = orderFields(Object.keys(counts.fields));
     const reportsField = fields.includes("level") ? "level" : fields[0];
 
-    // Headline: the latest released day and month.
+    // Headline: the latest released day, week (where weeks are counted) and month; and the
+    // reports of every released window over the same span of time.
     const grid = $("reports-charts");
     const headline = $("headline");
-    for (const win of ["daily", "monthly"]) {
-      if (!counts[win]) continue;
-      headline.append(el("span", { class: "stat", "data-window": win, "data-period": counts[win].period, "data-value": String(counts[win].reports) },
-        el("strong", { text: number.format(counts[win].reports) }),
-        ` machines on the latest released ${NOUN[win][0]}, ${counts[win].period}`));
-    }
-    const reportCharts = [[w, range]];
-    if (other) reportCharts.push([o, other]);
-    reportCharts.sort(([a], [b]) => (a === "daily" ? -1 : b === "daily" ? 1 : 0));
     const jobs = [];
-    for (const [win, r] of reportCharts) {
-      jobs.push({ chart: makeCard(grid, "reports", win, reportsField), window: win, field: reportsField, range: r });
+    for (const win of WINDOWS) {
+      if (!newest[win]) continue;
+      const { period, reports } = newest[win];
+      headline.append(el("span", { class: "stat", "data-window": win, "data-period": period, "data-value": String(reports) },
+        el("strong", { text: number.format(reports) }),
+        ` machines on the latest released ${NOUN[win][0]}, ${periodLabel(win, period)}`));
+      const r = win === w ? range : sameSpan(w, range, win, parsePeriod(win, period));
+      if (r) jobs.push({ chart: makeCard(grid, "reports", win, reportsField), window: win, field: reportsField, range: r });
     }
 
     // One card per field, grouped by topic, in the order the charts are fetched.
@@ -532,16 +624,17 @@
     await Promise.all(firstScreen);
     if (gen !== generation) return;
 
-    renderPrivacy(["daily", "monthly"].flatMap((win) => (privacy[win] || []).map((r) => ({ window: win, run: r }))));
+    renderPrivacy(WINDOWS.flatMap((win) => (privacy[win] || []).map((r) => ({ window: win, run: r }))));
     const reports = charts.find((c) => c.kind === "reports" && c.window === w);
     const released = reports ? reports.periods.length : 0;
     const clipped = range.clipped ? ` (at most ${MAX_PERIODS} ${NOUN[w][1]} at once)` : "";
     const crosstabs = fields.filter((f) => f.includes("|")).length;
     const what = `${fields.length - crosstabs} fields` +
       (crosstabs ? ` and ${crosstabs} cross-tabulation${crosstabs === 1 ? "" : "s"}` : "");
-    status(`${what} ${PER[w]}, ${formatPeriod(w, range.from)} to ${formatPeriod(w, range.to)}${clipped}: ` +
+    const label = (d) => periodLabel(w, formatPeriod(w, d));
+    status(`${what} ${PER[w]}, ${label(range.from)} to ${label(range.to)}${clipped}: ` +
       `${released} released ${NOUN[w][released === 1 ? 0 : 1]}. The latest released ${NOUN[w][0]} is ` +
-      `${counts[w].period}; later ones appear once they close.` +
+      `${periodLabel(w, counts.period)}; later ones appear once they close.${note}` +
       (failures ? ` ${failures} charts could not be read; reload to try again.` : ""));
     document.documentElement.dataset.state = failures ? "error" : "ready";
     performance.mark("dashboard-ready");
