@@ -1,17 +1,13 @@
-#!/usr/bin/python3
-"""Times the dashboard's first load in a real headless Chromium, for
-docs/development/performance.md, section "Dashboard" (run by tests/perf/dashboard.sh, which
-builds the release binaries first).
+"""Times the dashboard's first load in a real headless Chromium: the `dashboard` section of the
+performance harness (tests/perf/run imports this module after building the release binaries;
+`DASHBOARD_RUNS=10 tests/perf/run dashboard`).
 
 A receiver holds a released year (examples/year.rs: 365 days of a million machines, the
 cross-tabulation os.version_id x platform.id x arch, and the year's countme weeks), as in
-tests/system/test_dashboard.py. Each
-run opens the page in a new browser context (empty cache: a first visit) and reads the page's
-own mark `dashboard-ready`, set once the reports charts and every chart near the first screen
-are drawn, as milliseconds from the navigation's start. Then it scrolls through the page, as a
-reader would, and times drawing every other chart.
-
-Usage: dashboard.py [RUNS]   (default 10)
+tests/system/test_dashboard.py. Each run opens the page in a new browser context (empty cache: a
+first visit) and reads the page's own mark `dashboard-ready`, set once the reports charts and every
+chart near the first screen are drawn, as milliseconds from the navigation's start. Then it scrolls
+through the page, as a reader would, and times drawing every other chart.
 """
 
 import os
@@ -46,10 +42,11 @@ def load():
     return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
 
 
-def main():
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    version = subprocess.run([cdp.chromium_binary(), "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"machine: {os.cpu_count()} cores, load average {load()}; {version}")
+def measure(runs=10):
+    """Returns the dashboard's figures over `runs` cold loads (and prints what it measured)."""
+    version = subprocess.run([cdp.chromium_binary(), "--version"], capture_output=True,
+                             text=True).stdout.strip()
+    print(f"machine: {os.cpu_count()} cores, load average {load()}; {version}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="headcount-dashboard.") as work:
         year = ds.YearReceiver(work, RELEASE / "headcount-receiver", RELEASE / "examples" / "year")
         try:
@@ -62,20 +59,22 @@ def main():
                     scroll.append(page.evaluate(SCROLL_THROUGH))
                     charts = page.evaluate("headcountDashboard.charts().length")
                     if page.errors():
-                        raise SystemExit(f"the page reported errors: {page.errors()}")
+                        raise RuntimeError(f"the page reported errors: {page.errors()}")
                     page.send("Target.closeTarget", {"targetId": page.target})
-                # The browser's own first page pays for starting a renderer; it is reported apart.
-                print(f"first page of a new browser: {first[0]:.0f} ms")
-                first, scroll, transferred = first[1:], scroll[1:], transferred[1:]
-                print(f"first load, {runs} runs (ms to every chart near the first screen drawn): "
-                      f"median {statistics.median(first):.0f}, min {min(first):.0f}, max {max(first):.0f}; "
-                      f"{statistics.median(transferred) / 1e3:.0f} kB transferred")
-                print(f"scrolling through the other charts ({charts} in all), drawing each: "
-                      f"median {statistics.median(scroll):.0f} ms, max {max(scroll):.0f} ms")
         finally:
             year.stop()
-    print(f"load average after: {load()}")
+    # The browser's own first page pays for starting a renderer; it is reported apart.
+    browser_first, first, scroll, transferred = first[0], first[1:], scroll[1:], transferred[1:]
+    figures = {
+        "dashboard_runs": runs,
+        "dashboard_first_load_ms": (statistics.median(first), min(first), max(first)),
+        "dashboard_first_load_kb": statistics.median(transferred) / 1e3,
+        "dashboard_browser_first_ms": browser_first,
+        "dashboard_charts": charts,
+        "dashboard_scroll_ms": (statistics.median(scroll), max(scroll)),
+        "dashboard_browser": version,
+    }
+    print(f"dashboard: {figures}; load average after: {load()}", file=sys.stderr)
+    return figures
 
 
-if __name__ == "__main__":
-    main()

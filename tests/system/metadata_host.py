@@ -10,7 +10,7 @@ asks 169.254.169.254 exactly as on a cloud machine.
 
 Input: one JSON argument (see test_metadata.py). Output: one JSON object on stdout. A run with
 `idle_secs` is not traced: after its reports it is left idle that long, and its threads, context
-switches and RSS are taken before and after (tests/perf/metadata.sh).
+switches and RSS are taken before and after (the metadata section of tests/perf/run).
 """
 
 import http.server

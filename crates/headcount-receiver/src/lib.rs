@@ -16,7 +16,7 @@ pub mod countme;
 pub mod dashboard;
 pub mod dp;
 pub mod fields;
-mod framing;
+pub mod framing;
 pub mod http;
 pub mod import;
 mod leaves;

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 mod error;
@@ -43,7 +44,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             daemon::run(&cli.root, &report_source::Collectors::for_root(&cli.root))
         }
         Command::Status { json } => status::run(&cli.root, json),
-        Command::Preview(args) => preview::run(&cli.root, &args, chrono::Utc::now()),
+        Command::Preview(args) => preview::run(&cli.root, &args, clock::now()),
         Command::Schema => preview::schema(),
         Command::Level { level } => level::run(&cli.root, level),
     }

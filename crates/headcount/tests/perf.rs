@@ -1,5 +1,5 @@
 //! Daemon measurements for docs/development/performance.md ("Daemon"). Ignored by default:
-//! they take over a minute. Run them with tests/perf/daemon.sh, which builds in release mode.
+//! they take over a minute. Run them with `tests/perf/run daemon`, which builds in release mode.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -63,13 +63,13 @@ fn root_for(level: &str, endpoint: &str, ca: &Ca) -> Root {
 }
 
 #[test]
-#[ignore = "takes over a minute; run tests/perf/daemon.sh"]
+#[ignore = "takes over a minute; run tests/perf/run daemon"]
 fn daemon_performance() {
     let idle_secs: u64 = std::env::var("PERF_IDLE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    // tests/perf/daemon.sh points HEADCOUNT_BIN at the stripped release binary.
+    // tests/perf/run points HEADCOUNT_BIN at the stripped release binary.
     let bin_path = std::env::var("HEADCOUNT_BIN").unwrap_or(env!("CARGO_BIN_EXE_headcount").into());
     let bin = Path::new(&bin_path);
     println!(

@@ -15,6 +15,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
 use crate::Error;
+use crate::clock;
 use crate::config::{self, Settings, redact};
 use crate::logging::{MESSAGE_ID_NOTHING_SENT, MESSAGE_ID_REFUSED, MESSAGE_ID_SENT};
 use crate::motd::{Notice, RUNTIME_DIRECTORY_ENV};
@@ -187,7 +188,7 @@ impl Daemon<'_> {
         let mut last_status = String::new();
         let mut clock_warned = false;
         loop {
-            let now = Utc::now();
+            let now = clock::now();
             self.check_clock(now, &mut clock_warned);
             self.reconcile(now);
             let timing = Timing::from(&self.settings);
@@ -329,7 +330,7 @@ impl Daemon<'_> {
         period: Period,
         signals: &mut Signals,
     ) -> Result<(), Stop> {
-        let now = Utc::now();
+        let now = clock::now();
         if !period.contains(now) {
             // The clock crossed a period boundary (or was set) since the decision: the body
             // would name another period than the one recorded. Decide again.
@@ -401,7 +402,7 @@ impl Daemon<'_> {
                     // READY=1 ends the reload now, with the whole status line, as the loop
                     // does after a reload while sleeping.
                     let action = Action::Send { window, period };
-                    notify::ready(&status_line(&self.settings, &self.state, &self.schedule, action, Utc::now()));
+                    notify::ready(&status_line(&self.settings, &self.state, &self.schedule, action, clock::now()));
                 }
                 _ = watchdog_tick(&mut signals.watchdog) => notify::watchdog(),
             }
@@ -411,7 +412,7 @@ impl Daemon<'_> {
     /// Tells the schedule how sending `period` of `window` ended.
     fn record(&mut self, window: Window, period: Period, outcome: &Outcome) -> Recorded {
         self.schedule
-            .record(window, period, outcome, Utc::now(), &mut self.rng)
+            .record(window, period, outcome, clock::now(), &mut self.rng)
     }
 }
 

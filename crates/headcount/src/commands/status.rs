@@ -196,7 +196,7 @@ pub fn text(root: &Path, settings: &Settings, json: bool) -> String {
     let s = status(
         settings,
         &state_file,
-        Utc::now(),
+        crate::clock::now(),
         crate::schedule::plausible_from(),
     );
     if json {

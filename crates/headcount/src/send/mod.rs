@@ -16,8 +16,7 @@ pub mod redirect;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::Utc;
-pub use policy::{Verdict, parse_retry_after, verdict};
+pub use policy::{MAX_RETRY_AFTER, Verdict, parse_retry_after, verdict};
 pub use redirect::{MAX_REDIRECTS, Redirect};
 use url::Url;
 
@@ -200,7 +199,7 @@ pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, Utc::now()));
+            .and_then(|v| parse_retry_after(v, crate::clock::now()));
         if status.is_redirection() {
             let location = response
                 .headers()
