@@ -1,15 +1,16 @@
 # Build and install headcount with the usual GNU prefixes.
 #
-#   make                      # cargo build --release
+#   make                      # cargo build --release: the daemon and the receiver
 #   make install DESTDIR=/tmp/root PREFIX=/usr
 #
-# The reference receiver, for the vendor's side (a package of its own):
+# `install` lays out everything the RPM spec packages: the daemon (install-daemon) and the
+# reference receiver for the vendor's side (install-receiver), each also installable alone:
 #
 #   make build-receiver
 #   make install-receiver DESTDIR=/tmp/root PREFIX=/usr
 #
-# `install` does not build: it installs what `make` built (or BINARY=path), so that a packager
-# or a test can build once as one user and install as another.
+# `install` does not build: it installs what `make` built (or BINARY=path, RECEIVER_BINARY=path),
+# so that a packager or a test can build once as one user and install as another.
 
 PREFIX      ?= /usr
 BINDIR      ?= $(PREFIX)/bin
@@ -34,14 +35,22 @@ BINARY      ?= target/release/headcount
 RECEIVER_BINARY ?= target/release/headcount-receiver
 INSTALL     ?= install
 
-.PHONY: all build install uninstall build-receiver install-receiver uninstall-receiver
+.PHONY: all build install uninstall build-daemon install-daemon uninstall-daemon \
+	build-receiver install-receiver uninstall-receiver
 
 all: build
 
 build:
+	$(CARGO) build --release --locked -p headcount -p headcount-receiver
+
+install: install-daemon install-receiver
+
+uninstall: uninstall-daemon uninstall-receiver
+
+build-daemon:
 	$(CARGO) build --release --locked -p headcount
 
-install:
+install-daemon:
 	@test -x "$(BINARY)" || { echo "$(BINARY) is missing: run 'make' first (or pass BINARY=...)" >&2; exit 1; }
 	$(INSTALL) -D -m 0755 "$(BINARY)" "$(DESTDIR)$(BINDIR)/headcount"
 	# The unit names the binary by path: follow BINDIR when it is not /usr/bin.
@@ -58,7 +67,7 @@ install:
 	$(INSTALL) -d -m 0755 "$(DESTDIR)$(MOTDDIR)"
 	ln -sfn "$(NOTICE)" "$(DESTDIR)$(MOTDDIR)/headcount"
 
-uninstall:
+uninstall-daemon:
 	rm -f "$(DESTDIR)$(BINDIR)/headcount" \
 	      "$(DESTDIR)$(UNITDIR)/headcount.service" \
 	      "$(DESTDIR)$(PRESETDIR)/90-headcount.preset" \

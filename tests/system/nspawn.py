@@ -253,6 +253,7 @@ class Machine:
                 f"DESTDIR={self.root}",
                 "PREFIX=/usr",
                 f"BINARY={binary('headcount')}",
+                f"RECEIVER_BINARY={binary('headcount-receiver')}",
             ],
             check=True,
         )

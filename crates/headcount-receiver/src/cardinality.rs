@@ -54,6 +54,8 @@ type Kept = HashMap<(Window, Period), HashMap<String, HashSet<String>>>;
 pub struct Bound {
     max: u64,
     kept: Kept,
+    /// Increments of the last applied batch counted as [`OTHER`], per field.
+    folded: HashMap<String, u64>,
 }
 
 impl Bound {
@@ -62,6 +64,7 @@ impl Bound {
         Bound {
             max: u64::from(max),
             kept: HashMap::new(),
+            folded: HashMap::new(),
         }
     }
 
@@ -115,11 +118,14 @@ impl Bound {
             }
         }
         let mut folded = false;
+        self.folded.clear();
         let mut out: Sums = Vec::with_capacity(sums.len());
         for (mut k, n) in sums {
             if !self.is_kept(&k) {
                 k.value = OTHER.to_owned();
                 folded = true;
+                *self.folded.entry(k.field.to_string()).or_default() +=
+                    u64::try_from(n).unwrap_or(0);
             }
             out.push((k, n));
         }
@@ -140,6 +146,13 @@ impl Bound {
     /// Forgets what is kept, after a commit failed: what was admitted may not be stored.
     pub fn forget(&mut self) {
         self.kept.clear();
+        self.folded.clear();
+    }
+
+    /// Per field, the increments of the last applied batch that were counted as [`OTHER`]
+    /// (for the metrics, once that batch is committed).
+    pub fn take_folded(&mut self) -> HashMap<String, u64> {
+        std::mem::take(&mut self.folded)
     }
 
     /// Reports only ever arrive for the receiver's previous, current or next period, so a
@@ -256,6 +269,8 @@ mod tests {
                 ("other".into(), 5)
             ]
         );
+        assert_eq!(bound.take_folded(), HashMap::from([("os.build".into(), 5)]));
+        assert!(bound.take_folded().is_empty());
         // A kept value is still counted as itself; a literal "other" joins the folded ones and
         // takes no place; another field has its own room.
         store.count(

@@ -1,6 +1,7 @@
 //! The receiver's TOML config file: raw (serde, every key optional, unknown keys refused) ->
 //! validated [`Settings`] of domain types. Every error names the file and the key.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,7 +56,14 @@ struct RawConfig {
     rate_limit: Option<RawRateLimit>,
     retention: Option<RawRetention>,
     tls: Option<RawTls>,
+    metrics: Option<RawMetrics>,
     countme: Option<RawCountme>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +147,8 @@ pub struct Settings {
     pub daily_retention: Duration,
     /// Certificate and key for native TLS; plain HTTP (behind a reverse proxy) when absent.
     pub tls: Option<TlsFiles>,
+    /// Where `GET /metrics` is served (plain HTTP, a listener of its own); nowhere when absent.
+    pub metrics_listen: Option<SocketAddr>,
     /// How countme totals spell the OS name and the architecture (`[countme]`).
     pub countme: Spelling,
 }
@@ -158,6 +168,7 @@ impl Default for Settings {
             rate_limit: None,
             daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
             tls: None,
+            metrics_listen: None,
             countme: Spelling::default(),
         }
     }
@@ -382,6 +393,21 @@ impl Settings {
             }
         }
 
+        if let Some(metrics) = raw.metrics {
+            match metrics.listen.map(|l| (l.parse::<SocketAddr>(), l)) {
+                Some((Ok(addr), _)) => settings.metrics_listen = Some(addr),
+                Some((Err(_), l)) => problems.push(format!(
+                    "metrics.listen: {l:?} is not an address and port, such as 127.0.0.1:9180 \
+                     or [::1]:9180"
+                )),
+                None => problems.push(
+                    "metrics.listen: missing (the [metrics] table needs it; remove the table to \
+                     serve no metrics)"
+                        .to_owned(),
+                ),
+            }
+        }
+
         if let Some(g) = counts.grace_secs {
             if g > MAX_GRACE_SECS {
                 problems.push(format!(
@@ -534,6 +560,8 @@ mod tests {
             "[tls]",
             "certificate = ",
             "key = ",
+            "[metrics]",
+            "listen = ",
             "[countme]",
             "os_names = ",
             "os_arch = ",
@@ -570,7 +598,7 @@ mod tests {
         // Every key the code knows is in the example: serde lists them when it meets an unknown
         // one, so a key added to the code fails here until it is documented.
         let tables = every_key();
-        assert_eq!(tables.len(), 7, "{tables:?}");
+        assert_eq!(tables.len(), 8, "{tables:?}");
         for (table, keys) in tables {
             assert!(
                 example.contains(&format!("[{table}]")),
@@ -620,9 +648,15 @@ mod tests {
                 burst: 20000
             })
         );
+        // Metrics on loopback only: the exact counters are not for the internet.
+        let metrics = s
+            .metrics_listen
+            .expect("the packaged config serves metrics");
+        assert!(metrics.ip().is_loopback(), "{metrics}");
         assert_eq!(
             Settings {
                 rate_limit: None,
+                metrics_listen: None,
                 ..s
             },
             Settings::default()
@@ -684,6 +718,8 @@ daily_days = 30
 [tls]
 certificate = "/c.pem"
 key = "/k.pem"
+[metrics]
+listen = "[::1]:9180"
 "#,
         )
         .unwrap();
@@ -715,6 +751,7 @@ key = "/k.pem"
             }
         );
         assert_eq!(s.tls.unwrap().key, Path::new("/k.pem"));
+        assert_eq!(s.metrics_listen, Some("[::1]:9180".parse().unwrap()));
     }
 
     #[test]
@@ -798,6 +835,8 @@ reports_per_second = 0
 daily_days = 0
 [tls]
 key = "/k.pem"
+[metrics]
+listen = "localhost"
 "#,
         )
         .unwrap_err();
@@ -816,6 +855,7 @@ key = "/k.pem"
             "rate_limit.reports_per_second:",
             "retention.daily_days:",
             "tls.certificate: missing",
+            "metrics.listen: \"localhost\" is not an address and port",
         ] {
             assert!(e.contains(needle), "{needle} not in {e}");
         }

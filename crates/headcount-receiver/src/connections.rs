@@ -35,6 +35,7 @@ use tower_service::Service;
 
 use crate::framing::{Framing, Refusal};
 use crate::http::problem_bytes;
+use crate::metrics::{Cut, Metrics};
 
 /// Pause after a failed accept (for example the system-wide file table is full): retrying at
 /// once would spin.
@@ -217,12 +218,16 @@ impl Registry {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn add(self: &Arc<Self>, conn: Arc<Conn>) -> Registered {
+    fn add(self: &Arc<Self>, conn: Arc<Conn>, metrics: Option<Arc<Metrics>>) -> Registered {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(id, conn);
+        if let Some(m) = &metrics {
+            m.connections_open.inc();
+        }
         Registered {
             registry: self.clone(),
             id,
+            metrics,
         }
     }
 
@@ -267,11 +272,15 @@ fn evict(conn: &Conn) {
 struct Registered {
     registry: Arc<Registry>,
     id: u64,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
         self.registry.lock().remove(&self.id);
+        if let Some(m) = &self.metrics {
+            m.connections_open.dec();
+        }
     }
 }
 
@@ -293,12 +302,14 @@ impl Drop for Serving {
 
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` completes; then
 /// stops accepting, closes the connections waiting on their clients, lets the requests being
-/// answered finish, and returns when every connection closed (at most 10 s).
+/// answered finish, and returns when every connection closed (at most 10 s). With `metrics`,
+/// open connections, cut ones and requests refused before routing are counted there.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     limits: Limits,
+    metrics: Option<Arc<Metrics>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let tls = tls.map(TlsAcceptor::from);
@@ -326,6 +337,11 @@ pub async fn serve(
                 // served, wait for one to finish.
                 let evicted = registry.evict_longest_waiting();
                 cap_warning.note(limits.max, evicted);
+                if let (true, Some(m)) = (evicted, &metrics) {
+                    m.connections_cut
+                        .get_or_create(&Cut { reason: "at_cap" })
+                        .inc();
+                }
                 tokio::select! {
                     () = &mut shutdown => break,
                     permit = permits.clone().acquire_owned() => match permit {
@@ -336,7 +352,7 @@ pub async fn serve(
             }
         };
         let conn = Arc::new(Conn::new(Instant::now()));
-        let registered = registry.add(conn.clone());
+        let registered = registry.add(conn.clone(), metrics.clone());
         tokio::spawn(connection(
             stream,
             tls.clone(),
@@ -394,33 +410,50 @@ async fn connection(
     conn: Arc<Conn>,
     limits: Limits,
     stopped: watch::Receiver<bool>,
-    _held: (OwnedSemaphorePermit, Registered),
+    held: (OwnedSemaphorePermit, Registered),
 ) {
+    let metrics = held.1.metrics.clone();
     // Small request/response exchanges: never wait for Nagle.
     let _ = stream.set_nodelay(true);
     let mut watchdog = Watchdog::new(&conn, limits);
-    match tls {
-        None => serve_http(stream, app, &conn, &mut watchdog, stopped).await,
+    let cut = match tls {
+        None => serve_http(stream, app, &conn, &mut watchdog, stopped, metrics.clone()).await,
         Some(acceptor) => {
             // The handshake counts as reading the first request.
             let handshaken = tokio::select! {
                 r = acceptor.accept(stream) => r,
-                () = &mut watchdog => return,
+                () = &mut watchdog => Err(io::ErrorKind::TimedOut.into()),
             };
-            if let Ok(stream) = handshaken {
-                serve_http(stream, app, &conn, &mut watchdog, stopped).await;
+            match handshaken {
+                Ok(stream) => {
+                    serve_http(stream, app, &conn, &mut watchdog, stopped, metrics.clone()).await
+                }
+                Err(e) => e.kind() == io::ErrorKind::TimedOut,
             }
         }
+    };
+    // A connection cut while its client was still sending (not an idle one, not at the cap or
+    // the stop, which are counted where they happen or not at all).
+    let t = conn.timing();
+    if let (true, false, Some(_), Some(m)) = (cut, t.evicted, t.reading_since, &metrics) {
+        m.connections_cut
+            .get_or_create(&Cut {
+                reason: "read_deadline",
+            })
+            .inc();
     }
 }
 
+/// Serves requests until the connection ends; true when the watchdog closed it.
 async fn serve_http<IO>(
     io: IO,
     app: Router,
     conn: &Arc<Conn>,
     watchdog: &mut Watchdog<'_>,
     mut stopped: watch::Receiver<bool>,
-) where
+    metrics: Option<Arc<Metrics>>,
+) -> bool
+where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(Watched {
@@ -428,6 +461,7 @@ async fn serve_http<IO>(
         framing: Framing::default(),
         conn: conn.clone(),
         refusal: None,
+        metrics,
     });
     let service = {
         let conn = conn.clone();
@@ -457,9 +491,9 @@ async fn serve_http<IO>(
         tokio::select! {
             // hyper first: the watchdog must see the timing its poll left.
             biased;
-            _ = http.as_mut() => return,
+            _ = http.as_mut() => return false,
             // Dropping the connection closes it.
-            () = &mut *watchdog => return,
+            () = &mut *watchdog => return true,
             changed = stopped.changed(), if !stopping => {
                 if changed.is_err() {
                     stopping = true;
@@ -477,6 +511,8 @@ struct Watched<IO> {
     conn: Arc<Conn>,
     /// A refused request's answer, and how much of it is written.
     refusal: Option<(Vec<u8>, usize)>,
+    /// Where a refusal is counted.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Watched<IO> {
@@ -526,6 +562,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Watched<IO> {
             }) => {
                 // hyper never sees the refused head.
                 buf.set_filled(before);
+                if let Some(m) = &this.metrics {
+                    m.refuse(status, error);
+                }
                 this.refusal = Some((problem_bytes(status, error, &message), 0));
                 this.poll_refuse(cx)
             }

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::fields;
+use crate::metrics::Metrics;
 use crate::periods::{self, Clock, NotOpen};
 use crate::ratelimit::Limiter;
 use crate::store::Writer;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub limiter: Limiter,
     /// The receiver's clock (injected so tests can stand at a period boundary).
     pub now: Clock,
+    /// Every answer is counted here by its outcome.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The routes, ready for `axum::serve`: reports in, and the public views and the dashboard beside.
@@ -57,12 +60,18 @@ struct Problem<'a> {
     message: String,
 }
 
-fn problem(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
+/// The stable code of a problem answer, kept in the response's extensions for the metrics.
+#[derive(Debug, Clone, Copy)]
+struct ProblemCode(&'static str);
+
+fn problem(status: StatusCode, error: &'static str, message: impl Into<String>) -> Response {
     let body = Problem {
         error,
         message: message.into(),
     };
-    (status, axum::Json(body)).into_response()
+    let mut r = (status, axum::Json(body)).into_response();
+    r.extensions_mut().insert(ProblemCode(error));
+    r
 }
 
 /// A refusal written straight to the connection, for a request refused before it reached the
@@ -119,8 +128,17 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    if !is_json(&headers) {
+async fn report(State(s): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    // The whole request, not the `HeaderMap` extractor: that one clones the headers.
+    let (parts, body) = request.into_parts();
+    let r = answer(&s, &parts.headers, body).await;
+    let code = r.extensions().get::<ProblemCode>().map(|c| c.0);
+    s.metrics.answered(r.status(), code);
+    r
+}
+
+async fn answer(s: &AppState, headers: &HeaderMap, body: Body) -> Response {
+    if !is_json(headers) {
         return problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -191,7 +209,7 @@ async fn report(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) 
     }
     match s
         .writer
-        .count(fields::keys(&report, &s.settings.crosstabs))
+        .count_report(&fields::Counters::of(&report, &s.settings.crosstabs))
         .await
     {
         Ok(()) => (

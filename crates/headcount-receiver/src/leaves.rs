@@ -25,34 +25,49 @@ impl ser::Error for Unsupported {
     }
 }
 
-/// Collects leaves; `path` is the current dotted path, reused across fields.
-pub struct Leaves<'a, F: FnMut(&str, String)> {
+/// Collects leaves; `path` is the current dotted path, reused across fields, and `text` the
+/// current number's digits: a leaf is handed out borrowed, nothing is allocated per leaf.
+pub struct Leaves<'a, F: FnMut(&str, &str)> {
     path: String,
+    text: String,
     emit: &'a mut F,
 }
 
-impl<'a, F: FnMut(&str, String)> Leaves<'a, F> {
+impl<'a, F: FnMut(&str, &str)> Leaves<'a, F> {
     /// Calls `emit(path, value)` for every leaf of `value`, in serialization order.
     pub fn walk<T: Serialize + ?Sized>(value: &T, emit: &'a mut F) -> Result<(), Unsupported> {
         let mut l = Leaves {
             path: String::new(),
+            text: String::new(),
             emit,
         };
         value.serialize(&mut l)
     }
 
-    fn leaf(&mut self, v: String) -> Result<(), Unsupported> {
+    fn leaf(&mut self, v: &str) -> Result<(), Unsupported> {
         if self.path.is_empty() {
             return Err(Unsupported);
         }
         (self.emit)(&self.path, v);
         Ok(())
     }
+
+    /// A leaf written with `Display` (numbers, booleans, characters).
+    fn shown(&mut self, v: impl Display) -> Result<(), Unsupported> {
+        use std::fmt::Write;
+        if self.path.is_empty() {
+            return Err(Unsupported);
+        }
+        self.text.clear();
+        write!(self.text, "{v}").map_err(|_| Unsupported)?;
+        (self.emit)(&self.path, &self.text);
+        Ok(())
+    }
 }
 
 type R = Result<(), Unsupported>;
 
-impl<'a, 'b, F: FnMut(&str, String)> ser::Serializer for &'b mut Leaves<'a, F> {
+impl<'a, 'b, F: FnMut(&str, &str)> ser::Serializer for &'b mut Leaves<'a, F> {
     type Ok = ();
     type Error = Unsupported;
     type SerializeSeq = Self;
@@ -64,31 +79,31 @@ impl<'a, 'b, F: FnMut(&str, String)> ser::Serializer for &'b mut Leaves<'a, F> {
     type SerializeStructVariant = Impossible<(), Unsupported>;
 
     fn serialize_bool(self, v: bool) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_i8(self, v: i8) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_i16(self, v: i16) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_i32(self, v: i32) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_i64(self, v: i64) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_u8(self, v: u8) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_u16(self, v: u16) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_u32(self, v: u32) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_u64(self, v: u64) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     // Floats print differently here than in serde_json; let the general path handle them.
     fn serialize_f32(self, _: f32) -> R {
@@ -98,10 +113,10 @@ impl<'a, 'b, F: FnMut(&str, String)> ser::Serializer for &'b mut Leaves<'a, F> {
         Err(Unsupported)
     }
     fn serialize_char(self, v: char) -> R {
-        self.leaf(v.to_string())
+        self.shown(v)
     }
     fn serialize_str(self, v: &str) -> R {
-        self.leaf(v.to_owned())
+        self.leaf(v)
     }
     fn serialize_bytes(self, _: &[u8]) -> R {
         Err(Unsupported)
@@ -120,7 +135,7 @@ impl<'a, 'b, F: FnMut(&str, String)> ser::Serializer for &'b mut Leaves<'a, F> {
         Ok(())
     }
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> R {
-        self.leaf(variant.to_owned())
+        self.leaf(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> R {
         v.serialize(self)
@@ -173,7 +188,7 @@ impl<'a, 'b, F: FnMut(&str, String)> ser::Serializer for &'b mut Leaves<'a, F> {
     }
 }
 
-impl<'a, 'b, F: FnMut(&str, String)> ser::SerializeStruct for &'b mut Leaves<'a, F> {
+impl<'a, 'b, F: FnMut(&str, &str)> ser::SerializeStruct for &'b mut Leaves<'a, F> {
     type Ok = ();
     type Error = Unsupported;
 
@@ -194,7 +209,7 @@ impl<'a, 'b, F: FnMut(&str, String)> ser::SerializeStruct for &'b mut Leaves<'a,
 }
 
 /// An array counts each element under the array's own path.
-impl<'a, 'b, F: FnMut(&str, String)> ser::SerializeSeq for &'b mut Leaves<'a, F> {
+impl<'a, 'b, F: FnMut(&str, &str)> ser::SerializeSeq for &'b mut Leaves<'a, F> {
     type Ok = ();
     type Error = Unsupported;
 

@@ -21,6 +21,7 @@ pub mod http;
 pub mod import;
 mod leaves;
 pub mod limits;
+pub mod metrics;
 pub mod periods;
 pub mod publish;
 pub mod query;
@@ -45,6 +46,9 @@ pub use store::{Database, StoreError};
 const RETENTION_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
 /// Longest wait for in-flight reports to be committed after the listener closed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once on the metrics listener (a scraper or two, and a person with curl);
+/// covered by `limits::RESERVED_DESCRIPTORS`.
+pub const METRICS_MAX_CONNECTIONS: usize = 4;
 
 /// What `serve` needs.
 pub struct ServeOptions {
@@ -131,11 +135,17 @@ pub async fn serve(
         options.clock.clone(),
         options.noise,
     )?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let releaser = releaser.with_metrics(metrics.clone());
     let soft_limit = limits::open_file_limit().map_err(Error::Output)?;
     let max_connections = limits::connection_cap(options.settings.connections.max, soft_limit)
         .map_err(Error::Limits)?;
-    let (writer, writer_task, durability) =
-        store::open(&options.database, options.settings.max_values).await?;
+    let (writer, writer_task, durability) = store::open_measured(
+        &options.database,
+        options.settings.max_values,
+        metrics.clone(),
+    )
+    .await?;
     tracing::info!("counting into {} ({})", options.database, durability.0);
     let c = releaser.calibration(Window::Daily);
     let weekly = releaser.calibration(Window::Weekly);
@@ -155,6 +165,14 @@ pub async fn serve(
             addr: options.listen,
             source,
         })?;
+    let metrics_listener = match options.settings.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Listen { addr, source })?,
+        ),
+        None => None,
+    };
     let releasing = tokio::spawn(release::run(releaser, options.look_interval));
     let retention = tokio::spawn(retention_loop(
         writer.clone(),
@@ -162,7 +180,7 @@ pub async fn serve(
     ));
     let local = listener.local_addr().unwrap_or(options.listen);
     let views = Arc::new(views::ViewState {
-        reader: store::PublicReader::new(options.database.clone()),
+        reader: store::PublicReader::new(options.database.clone()).with_metrics(metrics.clone()),
         grace: options.settings.grace,
         now: options.clock.clone(),
     });
@@ -171,6 +189,7 @@ pub async fn serve(
         limiter: ratelimit::Limiter::new(options.settings.rate_limit, Instant::now()),
         settings: options.settings,
         now: options.clock,
+        metrics: metrics.clone(),
     });
     let connection_limits = connections::Limits {
         request_timeout: state.settings.connections.request_timeout,
@@ -184,10 +203,48 @@ pub async fn serve(
         connection_limits.request_timeout,
         connection_limits.idle_timeout
     );
+    // One stop for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop_on = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let metrics_serving = metrics_listener.map(|l| {
+        let local = l.local_addr().ok();
+        if let Some(a) = local {
+            tracing::info!("metrics on http://{a}{}", metrics::METRICS_PATH);
+        }
+        let limits = connections::Limits {
+            max: METRICS_MAX_CONNECTIONS,
+            ..connection_limits
+        };
+        tokio::spawn(connections::serve(
+            l,
+            None,
+            metrics::routes(metrics.clone()),
+            limits,
+            None,
+            stop_on(stopped.clone()),
+        ))
+    });
     tracing::info!("listening on {}", tls::describe(local, tls.is_some()));
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
 
-    connections::serve(listener, tls, app, connection_limits, shutdown).await;
+    connections::serve(
+        listener,
+        tls,
+        app,
+        connection_limits,
+        Some(metrics),
+        stop_on(stopped),
+    )
+    .await;
+    if let Some(task) = metrics_serving {
+        let _ = task.await;
+    }
     retention.abort();
     let _ = retention.await;
     releasing.abort();

@@ -9,8 +9,9 @@ use nix::sys::resource::{Resource, getrlimit};
 /// own (epoll, wakers, signals), the writer's database (SQLite: database, WAL and shared memory;
 /// PostgreSQL: one socket, two while it reconnects), the bounded concurrent reads
 /// (`store::MAX_CONCURRENT_READS` of up to 3 each, for the views and for the release step), the
-/// release step's own writing connection, one connection accepted at the cap before another is
-/// closed, and room to spare.
+/// release step's own writing connection, the metrics listener and its connections
+/// (`METRICS_MAX_CONNECTIONS`), one connection accepted at the cap before another is closed, and
+/// room to spare.
 pub const RESERVED_DESCRIPTORS: u64 = 64;
 
 /// The soft limit on open files (`RLIMIT_NOFILE`) this process runs under.

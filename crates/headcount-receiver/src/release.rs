@@ -12,6 +12,7 @@ use headcount_report::{Period, Window};
 use crate::config::Settings;
 use crate::dp::{Calibration, DpError, Exact, Noise};
 use crate::fields::{self, CROSSTAB_SEPARATOR};
+use crate::metrics::{Metrics, Operation, Released};
 use crate::periods::{self, Clock};
 use crate::store::{self, Database, Release, ReleaseParams, ReleasedField, StoreError};
 
@@ -44,6 +45,8 @@ pub struct Releaser {
     calibrations: Vec<(Window, Calibration, Vec<String>)>,
     clock: Clock,
     noise: Box<dyn Noise>,
+    /// Releases stored and database errors are counted here.
+    metrics: Option<std::sync::Arc<Metrics>>,
 }
 
 impl Releaser {
@@ -64,7 +67,14 @@ impl Releaser {
             calibrations,
             clock,
             noise,
+            metrics: None,
         })
+    }
+
+    /// The same releaser, counting its releases and database errors into `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Releaser {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The calibration in use for `window`.
@@ -117,6 +127,13 @@ impl Releaser {
                         "released {window} period {period} in {} ms",
                         t0.elapsed().as_millis()
                     );
+                    if let Some(m) = &self.metrics {
+                        m.releases
+                            .get_or_create(&Released {
+                                window: window.as_str(),
+                            })
+                            .inc();
+                    }
                     done.push(period);
                 }
             }
@@ -265,6 +282,9 @@ pub async fn run(mut releaser: Releaser, look_interval: Duration) {
     loop {
         if let Err(e) = releaser.release_due().await {
             tracing::warn!("releasing closed periods failed, retrying: {e}");
+            if let (ReleaseError::Store(_), Some(m)) = (&e, &releaser.metrics) {
+                m.database_error(Operation::Release);
+            }
         }
         let now = (releaser.clock)();
         let until_due = (releaser.next_due(now) - now)

@@ -38,6 +38,7 @@ fn the_receiver_serves_the_dashboard_beside_the_views() {
 const RECEIVER: &str = include_str!("../../../docs/usage/receiver.md");
 const APP: &str = include_str!("../src/dashboard/app.js");
 const SOURCE: &str = include_str!("../src/dashboard/vendor/SOURCE");
+const SPEC: &str = include_str!("../../../dist/headcount.spec");
 
 /// The number a `const NAME = N;` line of app.js sets.
 fn app_constant(name: &str) -> usize {
@@ -63,6 +64,14 @@ fn the_receiver_page_describes_the_dashboard_as_built() {
         .find_map(|l| l.strip_prefix("version "))
         .unwrap();
     assert!(RECEIVER.contains(&format!("uPlot {version} (MIT licence")));
+    // The package declares the library it compiles in, at the vendored version (Fedora's
+    // guidelines for bundled JavaScript); tests/system/test_dist.py reads the built RPM.
+    let provides = format!("bundled(js-uplot) = {version}");
+    assert!(RECEIVER.contains(&format!("`Provides: {provides}`")));
+    assert!(
+        SPEC.lines()
+            .any(|l| l.starts_with("Provides:") && l.ends_with(&provides))
+    );
     let top = app_constant("TOP");
     assert!(RECEIVER.contains(&format!("the top {top} values of the range")));
     let max = app_constant("MAX_PERIODS");

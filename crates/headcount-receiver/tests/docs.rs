@@ -270,3 +270,70 @@ fn countme_page_states_the_codes_spellings() {
         headcount_receiver::countme::totals::REPO_TAG
     )));
 }
+
+/// The metrics table of receiver.md is what `/metrics` exposes, name for name and type for type,
+/// and its scrape config points at the packaged config's metrics listener.
+#[test]
+fn receiver_page_lists_every_metric_and_scrapes_the_packaged_listener() {
+    use headcount_receiver::metrics::{Cut, Folded, Metrics, Operation, Released};
+    let m = Metrics::new();
+    // A labelled family shows once it has a series.
+    m.refuse(axum::http::StatusCode::BAD_REQUEST, "invalid_report");
+    m.database_error(Operation::Commit);
+    m.folded
+        .get_or_create(&Folded {
+            field: "arch".into(),
+        })
+        .inc();
+    m.connections_cut
+        .get_or_create(&Cut { reason: "at_cap" })
+        .inc();
+    m.releases
+        .get_or_create(&Released { window: "daily" })
+        .inc();
+    let exposed: BTreeSet<(String, String)> = m
+        .encode()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, kind) = l.split_once(' ').unwrap();
+            (name.to_owned(), kind.to_owned())
+        })
+        .collect();
+    let section = RECEIVER
+        .split("\n## Metrics\n")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let documented: BTreeSet<(String, String)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `headcount_receiver_"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`');
+            let name = name.split('{').next().unwrap().to_owned();
+            (name, cells[2].to_owned())
+        })
+        .collect();
+    assert_eq!(documented, exposed);
+    let packaged = Settings::parse(
+        std::path::Path::new("receiver.toml"),
+        include_str!("../../../dist/receiver.toml"),
+    )
+    .unwrap();
+    let target = format!("- targets: [\"{}\"]", packaged.metrics_listen.unwrap());
+    assert!(
+        section.contains(&target),
+        "the scrape config lacks {target}"
+    );
+    assert!(section.contains(&format!(
+        "metrics_path: {}",
+        headcount_receiver::metrics::METRICS_PATH
+    )));
+    assert!(section.contains(&format!(
+        "at most {} connections",
+        headcount_receiver::METRICS_MAX_CONNECTIONS
+    )));
+}

@@ -351,6 +351,53 @@ fn a_receiver_upgraded_to_weekly_releases_weeks_from_the_upgrade_on(b: &Backend)
     }
 }
 
+/// Two receivers share one PostgreSQL database and race to release the same closed periods,
+/// each with its own noise: every period is stored once, whole, by one of them (never the total
+/// of one and the cells of the other), and both serve the same bytes.
+#[test]
+fn two_receivers_release_each_period_once() {
+    let b = Backend::postgres();
+    let clock = TestClock::at("2026-11-23T12:00:00Z");
+    let noises = [1000, 2000];
+    let receivers: Vec<InProcess> = noises
+        .iter()
+        .map(|&n| InProcess::start(&b, settings(), &clock, Box::new(Fixed(n))))
+        .collect();
+    for (day, next) in [
+        ("2026-11-23", "2026-11-24"),
+        ("2026-11-24", "2026-11-25"),
+        ("2026-11-25", "2026-11-26"),
+    ] {
+        clock.set(&format!("{day}T12:00:00Z"));
+        for i in 0..30 {
+            for r in &receivers {
+                let arch = if i % 3 == 0 { "aarch64" } else { "x86_64" };
+                assert_eq!(r.post(&report(day, "43", arch)).status, 202);
+            }
+        }
+        // Closed and settled for both at the same instant: both release loops race for it.
+        clock.set(&format!("{next}T02:01:00Z"));
+        let path = format!("/v1/counts?window=daily&period={day}");
+        let seen: Vec<Response> = receivers.iter().map(|r| r.wait_for(&path)).collect();
+        assert_eq!(seen[0].body, seen[1].body, "{day}: the receivers disagree");
+        let v = seen[0].json();
+        let noise = v["reports"].as_i64().unwrap() - 60;
+        assert!(noises.contains(&noise), "{day}: {v}");
+        let arch = &v["fields"]["arch"]["values"];
+        assert_eq!(arch["x86_64"], 40 + noise, "{day}: {v}");
+        assert_eq!(arch["aarch64"], 20 + noise, "{day}: {v}");
+        assert_eq!(v["fields"]["os.version_id"]["values"]["43"], 60 + noise);
+        assert_eq!(
+            v["fields"]["os.version_id|arch"]["values"]["43|x86_64"],
+            40 + noise
+        );
+        assert_eq!(v["fields"]["arch"]["other"], noise, "{day}: {v}");
+        for r in &receivers {
+            assert_eq!(r.get(&path).body, seen[0].body);
+        }
+    }
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {

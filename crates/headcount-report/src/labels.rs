@@ -6,6 +6,22 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Reads a label from the string as the parser has it, without copying it first (serde's
+/// `Cow<str>` always copies): a receiver reads about twenty labels per full report.
+pub(crate) struct LabelVisitor<T>(pub(crate) std::marker::PhantomData<T>);
+
+impl<T: std::str::FromStr<Err: fmt::Display>> serde::de::Visitor<'_> for LabelVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        v.parse().map_err(E::custom)
+    }
+}
+
 /// Declares a closed set of wire labels: an enum with `as_str`, `ALL`, `FromStr`, `Display`,
 /// serde as the label, and a JSON Schema `enum` of every label. A set named with its own error
 /// type (`Window: ParseWindowError("window")`) gets that type, which lists the allowed values,
@@ -103,8 +119,7 @@ macro_rules! labels {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = std::borrow::Cow::<str>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                d.deserialize_str($crate::labels::LabelVisitor(std::marker::PhantomData))
             }
         }
     };

@@ -10,20 +10,20 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Whether `c` belongs to a regular-expression character class body such as `A-Za-z0-9._-`
 /// (ranges `x-y`, everything else literal, a trailing `-` literal). The same text is put into
 /// the JSON Schema pattern, so what the schema documents is what [`crate::validate`] enforces.
+///
+/// It runs for every character of every open string a receiver validates, so it reads the class
+/// in place (collecting it into a `Vec` first made it the receiver's largest cost after parsing).
 pub(crate) fn class_contains(class: &str, c: char) -> bool {
-    let chars: Vec<char> = class.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if i + 2 < chars.len() && chars[i + 1] == '-' {
-            if chars[i] <= c && c <= chars[i + 2] {
+    let mut chars = class.chars();
+    while let Some(a) = chars.next() {
+        let mut ahead = chars.clone();
+        if let (Some('-'), Some(b)) = (ahead.next(), ahead.next()) {
+            if a <= c && c <= b {
                 return true;
             }
-            i += 3;
-        } else {
-            if chars[i] == c {
-                return true;
-            }
-            i += 1;
+            chars = ahead;
+        } else if a == c {
+            return true;
         }
     }
     false
@@ -181,6 +181,54 @@ open_string!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The class reader as first written (indexing a collected `Vec`), kept as the reference.
+    fn reference(class: &str, c: char) -> bool {
+        let chars: Vec<char> = class.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if i + 2 < chars.len() && chars[i + 1] == '-' {
+                if chars[i] <= c && c <= chars[i + 2] {
+                    return true;
+                }
+                i += 3;
+            } else {
+                if chars[i] == c {
+                    return true;
+                }
+                i += 1;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn classes_are_read_as_before() {
+        let classes = [
+            "a-z0-9",
+            "a-z0-9._-",
+            "A-Za-z0-9",
+            "A-Za-z0-9._+~-",
+            "A-Za-z0-9 .,&()_-",
+            "-a",
+            "a-",
+            "-",
+            "",
+            "a-c-e",
+        ];
+        for class in classes {
+            for c in (0..=0x2FFu32)
+                .filter_map(char::from_u32)
+                .chain(['é', '€', '\u{10FFFF}'])
+            {
+                assert_eq!(
+                    class_contains(class, c),
+                    reference(class, c),
+                    "{class:?} {c:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn open_strings_accept_real_values() {

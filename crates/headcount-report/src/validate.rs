@@ -47,6 +47,14 @@ pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
             limit: MAX_REPORT_BYTES,
         });
     }
+    if let Some(report) = valid_at_once(bytes) {
+        return Ok(report);
+    }
+    general(bytes)
+}
+
+/// Every check, one after the other, each with its own words.
+fn general(bytes: &[u8]) -> Result<Report, ValidationError> {
     // The version decides how the rest is read, so it is looked at before anything else.
     let Strict(value) = serde_json::from_slice(bytes).map_err(invalid)?;
     let Some(object) = value.as_object() else {
@@ -60,6 +68,13 @@ pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
         }
         Some(Some(_)) => {}
     }
+    // serde reads a struct from an array of its fields in order; no field of this version is an
+    // array, so `"os":["fedora",…]` is the wrong shape, not another spelling of the object.
+    if let Some(path) = array_in(&value, "") {
+        return Err(invalid(format_args!(
+            "`{path}` is an array; no field of a report is one"
+        )));
+    }
     let report: Report = serde_json::from_value(value).map_err(invalid)?;
     if report.period.window() != report.window {
         return Err(invalid(format_args!(
@@ -68,6 +83,38 @@ pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
         )));
     }
     Ok(report)
+}
+
+/// The common case in one pass: a version-1 report read straight into [`Report`], without the
+/// intermediate [`Value`] (which costs as much again as the parse). It accepts exactly what the
+/// checks below accept: every object of the contract is a struct whose derived `Deserialize`
+/// refuses unknown and repeated keys (after unescaping); a body holding `[` anywhere, or not an
+/// object, takes the general path (serde would read a struct from an array); and the version and
+/// the period's window are checked as below. Anything it does not accept goes the general way,
+/// which alone words the errors.
+fn valid_at_once(bytes: &[u8]) -> Option<Report> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' || bytes.contains(&b'[') {
+        return None;
+    }
+    let report: Report = serde_json::from_slice(bytes).ok()?;
+    (report.schema == SCHEMA_VERSION && report.period.window() == report.window).then_some(report)
+}
+
+/// The path of the first array in `v`, if any.
+fn array_in(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Array(_) => Some(path.to_owned()),
+        Value::Object(map) => map.iter().find_map(|(k, c)| {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            array_in(c, &p)
+        }),
+        _ => None,
+    }
 }
 
 /// A JSON value whose objects never repeat a key. serde_json keeps the last of two equal keys,
@@ -237,6 +284,34 @@ mod tests {
         assert_eq!(report.to_body(), MINIMAL.as_bytes());
     }
 
+    /// An object written as the array of its fields' values is the wrong shape (serde would read
+    /// it positionally).
+    #[test]
+    fn an_object_written_as_an_array_is_refused() {
+        for (field, value) in [
+            ("os", r#"["fedora","coreos","43","43.20261102.3.0"]"#),
+            ("platform", r#"["aws","m5.large"]"#),
+            ("original_os", r#"["39.20231101.3.0"]"#),
+            ("arch", r#"["x86_64"]"#),
+        ] {
+            let body = with(field, value);
+            match validate(&body) {
+                Err(ValidationError::Invalid(m)) => {
+                    assert!(m.contains(&format!("`{field}` is an array")), "{m}")
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        // A newer version is still told apart first, whatever its shape.
+        let mut v: serde_json::Value = serde_json::from_str(MINIMAL).unwrap();
+        v["schema"] = 2.into();
+        v["os"] = serde_json::json!(["fedora"]);
+        assert_eq!(
+            validate(&serde_json::to_vec(&v).unwrap()),
+            Err(ValidationError::UnsupportedSchema(2))
+        );
+    }
+
     #[test]
     fn largest_full_report_is_far_below_the_limit() {
         let body = full().to_body();
@@ -324,6 +399,68 @@ mod tests {
 
     /// A key given twice is refused wherever it is, even with the same value: the last one
     /// winning is how `{"schema":2,…,"schema":1}` passed as version 1.
+    /// The one-pass path accepts a body only when the general path accepts it too, as the same
+    /// report; everything it declines is left to the general path.
+    #[test]
+    fn the_one_pass_path_accepts_exactly_what_the_checks_accept() {
+        let minimal = MINIMAL.to_owned();
+        let full = String::from_utf8(full().to_body()).unwrap();
+        let mut bodies: Vec<String> = vec![
+            minimal.clone(),
+            full.clone(),
+            format!("  \n{minimal}\n"),
+            minimal.replace(r#""schema":1"#, r#""schema":2"#),
+            minimal.replace(r#""schema":1"#, r#""schema":1.0"#),
+            minimal.replace(r#""schema":1"#, r#""schema":"1""#),
+            minimal.replace(r#""window":"daily""#, r#""window":"monthly""#),
+            minimal.replace(r#""arch":"x86_64""#, r#""arch":"x86_64","arch":"aarch64""#),
+            minimal.replace(
+                r#""arch":"x86_64""#,
+                r#""arch":"x86_64","\u0061rch":"x86_64""#,
+            ),
+            minimal.replace(r#""id":"aws""#, r#""id":"aws","id":"aws""#),
+            minimal.replace(r#""arch":"x86_64""#, r#""arch":null"#),
+            minimal.replace(r#""arch":"x86_64""#, r#""arch":"x86_64","hostname":"h""#),
+            minimal.replace(r#""age_bucket":4"#, r#""age_bucket":4.0"#),
+            minimal.replace(r#""age_bucket":4"#, r#""age_bucket":-4"#),
+            format!("{minimal} x"),
+            format!("[{minimal}]"),
+            minimal.replace(
+                r#"{"id":"aws","instance_type":"m5.large"}"#,
+                r#"["aws","m5.large"]"#,
+            ),
+            r#""schema""#.to_owned(),
+            "{}".to_owned(),
+            String::new(),
+        ];
+        // Fields left out: optional ones (valid), required ones (invalid).
+        for field in [
+            r#""os":{"id":"fedora","variant_id":"coreos","version_id":"43","build":"43.20261102.3.0"},"#,
+            r#""original_os":{"build":"39.20231101.3.0"},"#,
+            r#""level":"minimal","#,
+            r#""period":"2026-11-23","#,
+        ] {
+            assert!(minimal.contains(field), "{field}");
+            bodies.push(minimal.replace(field, ""));
+        }
+        let mut accepted = 0;
+        for b in &bodies {
+            let general = general(b.as_bytes());
+            match valid_at_once(b.as_bytes()) {
+                Some(r) => {
+                    accepted += 1;
+                    assert_eq!(general.as_ref(), Ok(&r), "{b}");
+                }
+                None => assert!(
+                    general.is_err() || b.contains('['),
+                    "declined a valid body: {b}"
+                ),
+            }
+            assert_eq!(validate(b.as_bytes()), general, "{b}");
+        }
+        assert!(accepted >= 4, "{accepted}");
+    }
+
     #[test]
     fn a_repeated_key_anywhere_is_refused() {
         let version_twice = MINIMAL

@@ -19,7 +19,8 @@ use headcount_report::{Period, Window};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use crate::cardinality::{Ask, Bound, Existing};
-use crate::fields::Key;
+use crate::fields::{Counters, Key};
+use crate::metrics::{Folded, Metrics, Operation};
 
 /// Retention requests queued for the writer.
 const RETAIN_QUEUE: usize = 4;
@@ -138,9 +139,14 @@ pub struct Count {
 /// The outcome of one group commit, shared by every request that joined it.
 type Outcome = Result<(), String>;
 
+/// The pending increments. hashbrown for its `Equivalent` lookups: a request finds the batch's
+/// counter with the borrowed key and copies a value only for a counter the batch lacks. Hashed
+/// with the standard library's keyed SipHash, as a `HashMap` would be: values come from clients.
+type Batch = hashbrown::HashMap<Key, i64, std::hash::RandomState>;
+
 /// Increments waiting for the next commit, and how their requests learn its outcome.
 struct Pending {
-    sums: HashMap<Key, i64>,
+    sums: Batch,
     /// Requests that added to `sums` since the last swap.
     requests: usize,
     done: watch::Sender<Option<Outcome>>,
@@ -149,7 +155,7 @@ struct Pending {
 impl Pending {
     fn new() -> Pending {
         Pending {
-            sums: HashMap::new(),
+            sums: Batch::default(),
             requests: 0,
             done: watch::channel(None).0,
         }
@@ -161,13 +167,18 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Wakes the writer when a request added increments.
     work: Notify,
+    /// Commits, their latency, folded values and errors are counted here.
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Takes everything pending for one commit; requests from now on join the next one.
     fn take(&self) -> Pending {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *p, Pending::new())
+        std::mem::replace(&mut *self.lock(), Pending::new())
     }
 }
 
@@ -175,7 +186,7 @@ impl Shared {
 /// every writer, so two receivers sharing a PostgreSQL database never deadlock).
 type Sums = Vec<(Key, i64)>;
 
-fn sorted(sums: HashMap<Key, i64>) -> Sums {
+fn sorted(sums: impl IntoIterator<Item = (Key, i64)>) -> Sums {
     let mut sums: Sums = sums.into_iter().collect();
     sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     sums
@@ -208,18 +219,40 @@ impl Writer {
     /// The increments are summed into the pending batch here, on the request's own task, so the
     /// single writer only swaps the batch out and commits it.
     pub async fn count(&self, keys: Vec<Key>) -> Result<(), StoreError> {
-        let mut done = {
-            let mut p = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+        let done = {
+            let mut p = self.shared.lock();
             for k in keys {
                 *p.sums.entry(k).or_insert(0) += 1;
             }
             p.requests += 1;
             p.done.subscribe()
         };
+        self.committed(done).await
+    }
+
+    /// [`Writer::count`] of one report's counters, copying only the keys the batch lacks.
+    pub async fn count_report(&self, counters: &Counters) -> Result<(), StoreError> {
+        let done = {
+            let mut p = self.shared.lock();
+            for k in counters.iter() {
+                match p.sums.get_mut(&k) {
+                    Some(n) => *n += 1,
+                    None => {
+                        p.sums.insert(k.to_key(), 1);
+                    }
+                }
+            }
+            p.requests += 1;
+            p.done.subscribe()
+        };
+        self.committed(done).await
+    }
+
+    /// Wakes the writer and waits for the outcome of the commit this request joined.
+    async fn committed(
+        &self,
+        mut done: watch::Receiver<Option<Outcome>>,
+    ) -> Result<(), StoreError> {
         self.shared.work.notify_one();
         let outcome = done
             .wait_for(Option::is_some)
@@ -274,6 +307,28 @@ async fn commit_bounded(backend: &mut impl Backend, bound: &mut Bound, sums: Sum
     outcome
 }
 
+/// One group commit of the `requests` that summed into `sums`, measured.
+async fn commit_measured(
+    backend: &mut impl Backend,
+    bound: &mut Bound,
+    metrics: &Metrics,
+    requests: usize,
+    sums: Sums,
+) -> Outcome {
+    let t0 = std::time::Instant::now();
+    let outcome = commit_bounded(backend, bound, sums).await;
+    metrics.commit(requests, t0.elapsed());
+    match &outcome {
+        Ok(()) => {
+            for (field, n) in bound.take_folded() {
+                metrics.folded.get_or_create(&Folded { field }).inc_by(n);
+            }
+        }
+        Err(_) => metrics.database_error(Operation::Commit),
+    }
+    outcome
+}
+
 /// The writer loop: whenever requests added increments, take them all and commit them as one
 /// transaction; while it commits, new requests gather for the next one (group commit).
 async fn run_writer(
@@ -288,14 +343,19 @@ async fn run_writer(
             () = shared.work.notified() => {}
             r = retain.recv() => match r {
                 Some((oldest, done)) => {
-                    let _ = done.send(backend.retain(oldest).await);
+                    let retained = backend.retain(oldest).await;
+                    if retained.is_err() {
+                        shared.metrics.database_error(Operation::Retention);
+                    }
+                    let _ = done.send(retained);
                     continue;
                 }
                 // Every Writer is gone, so no request is waiting: commit any leftovers and stop.
                 None => {
                     let p = shared.take();
                     if p.requests > 0 {
-                        let _ = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
+                        let sums = sorted(p.sums);
+                        let _ = commit_measured(&mut backend, &mut bound, &shared.metrics, p.requests, sums).await;
                     }
                     return;
                 }
@@ -305,7 +365,9 @@ async fn run_writer(
         if p.requests == 0 {
             continue;
         }
-        let outcome = commit_bounded(&mut backend, &mut bound, sorted(p.sums)).await;
+        let sums = sorted(p.sums);
+        let outcome =
+            commit_measured(&mut backend, &mut bound, &shared.metrics, p.requests, sums).await;
         if let Err(e) = &outcome {
             tracing::error!("storing counts failed, {} reports refused: {e}", p.requests);
         }
@@ -469,6 +531,8 @@ pub struct PublicReader {
     inner: PublicInner,
     /// Bounds the reads running at once (and so the descriptors they hold).
     reads: Arc<Semaphore>,
+    /// Failed reads are counted here.
+    metrics: Option<Arc<Metrics>>,
 }
 
 #[derive(Clone)]
@@ -499,7 +563,21 @@ impl PublicReader {
         PublicReader {
             inner,
             reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+            metrics: None,
         }
+    }
+
+    /// The same reader, counting its failed reads into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> PublicReader {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn noted<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let (Err(_), Some(m)) = (&r, &self.metrics) {
+            m.database_error(Operation::Read);
+        }
+        r
     }
 
     /// The release of one period, if it was released.
@@ -509,29 +587,37 @@ impl PublicReader {
         period: Period,
     ) -> Result<Option<Release>, StoreError> {
         let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        match &self.inner {
-            PublicInner::Sqlite(path) => {
-                let path = path.clone();
-                blocking(move || sqlite::release(&path, window, period)).await
+        let read = async {
+            match &self.inner {
+                PublicInner::Sqlite(path) => {
+                    let path = path.clone();
+                    blocking(move || sqlite::release(&path, window, period)).await
+                }
+                PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                    postgres::release(&c, &pool.url, window, period).await
+                }),
             }
-            PublicInner::Postgres(pool) => pooled!(pool, |c| {
-                postgres::release(&c, &pool.url, window, period).await
-            }),
         }
+        .await;
+        self.noted(read)
     }
 
     /// The latest released period of `window`.
     pub async fn latest(&self, window: Window) -> Result<Option<Period>, StoreError> {
         let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        match &self.inner {
-            PublicInner::Sqlite(path) => {
-                let path = path.clone();
-                blocking(move || sqlite::latest(&path, window)).await
-            }
-            PublicInner::Postgres(pool) => {
-                pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
+        let read = async {
+            match &self.inner {
+                PublicInner::Sqlite(path) => {
+                    let path = path.clone();
+                    blocking(move || sqlite::latest(&path, window)).await
+                }
+                PublicInner::Postgres(pool) => {
+                    pooled!(pool, |c| postgres::latest(&c, &pool.url, window).await)
+                }
             }
         }
+        .await;
+        self.noted(read)
     }
 
     /// Every released period from `from` to `to` (inclusive) with `field`'s counts, in order.
@@ -543,15 +629,19 @@ impl PublicReader {
         to: Period,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
         let _read = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        match &self.inner {
-            PublicInner::Sqlite(path) => {
-                let (path, field) = (path.clone(), field.to_owned());
-                blocking(move || sqlite::series(&path, window, &field, from, to)).await
+        let read = async {
+            match &self.inner {
+                PublicInner::Sqlite(path) => {
+                    let (path, field) = (path.clone(), field.to_owned());
+                    blocking(move || sqlite::series(&path, window, &field, from, to)).await
+                }
+                PublicInner::Postgres(pool) => pooled!(pool, |c| {
+                    postgres::series(&c, &pool.url, window, field, from, to).await
+                }),
             }
-            PublicInner::Postgres(pool) => pooled!(pool, |c| {
-                postgres::series(&c, &pool.url, window, field, from, to).await
-            }),
         }
+        .await;
+        self.noted(read)
     }
 
     /// Every release from `from` to `to` (inclusive), in order.
@@ -644,10 +734,20 @@ pub async fn open(
     database: &Database,
     max_values: u32,
 ) -> Result<(Writer, WriterTask, Durability), StoreError> {
+    open_measured(database, max_values, Arc::new(Metrics::new())).await
+}
+
+/// [`open`], counting the writer's commits and errors into `metrics`.
+pub async fn open_measured(
+    database: &Database,
+    max_values: u32,
+    metrics: Arc<Metrics>,
+) -> Result<(Writer, WriterTask, Durability), StoreError> {
     let bound = Bound::new(max_values);
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::new()),
         work: Notify::new(),
+        metrics,
     });
     let (retain_tx, retain_rx) = mpsc::channel(RETAIN_QUEUE);
     let (task, durability) = match database {
@@ -739,6 +839,7 @@ mod tests {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::new()),
             work: Notify::new(),
+            metrics: Arc::new(Metrics::new()),
         });
         let (retain, rx) = mpsc::channel(1);
         let task = tokio::spawn(run_writer(

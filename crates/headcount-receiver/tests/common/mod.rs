@@ -60,6 +60,12 @@ pub struct Receiver {
     pub log: Arc<Mutex<Vec<String>>>,
 }
 
+/// The address of `metrics on http://ADDR/metrics` in a receiver's log.
+fn metrics_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.split("metrics on http://").nth(1)?;
+    rest.trim().strip_suffix("/metrics")?.parse().ok()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -141,6 +147,44 @@ impl Receiver {
 
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Where the receiver serves `/metrics`, from its log (a `[metrics] listen` is configured).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| metrics_addr(l))
+            .unwrap_or_else(|| panic!("no metrics listener in:\n{}", self.log_text()))
+    }
+
+    /// `GET /metrics` on the metrics listener, parsed into (series with labels, value).
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let r = Client::connect(self.metrics_addr()).request("GET", "/metrics", &[], b"");
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        String::from_utf8(r.body)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').unwrap();
+                (series.to_owned(), value.parse().unwrap())
+            })
+            .collect()
+    }
+
+    /// One series' value from [`Receiver::metrics`], 0 when absent (a labelled series appears
+    /// at its first increment).
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .into_iter()
+            .find(|(s, _)| s == series)
+            .map_or(0.0, |(_, v)| v)
     }
 
     pub fn signal(&self, sig: &str) {
@@ -401,7 +445,7 @@ fn postgres_bin_dir() -> PathBuf {
 /// root). Stopped when dropped, also when the test fails.
 pub struct Postgres {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub url: String,
     pub port: u16,
 }
@@ -460,6 +504,7 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
+        let log = dir.path().join("postgres.log");
         let child = Self::command(&bin, "postgres", as_postgres)
             .arg("-D")
             .arg(&data)
@@ -468,12 +513,12 @@ impl Postgres {
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let pg = Postgres {
             child,
-            _dir: dir,
+            dir,
             url: format!("postgres://headcount@127.0.0.1:{port}/postgres"),
             port,
         };
@@ -495,6 +540,22 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Postgres {
+    /// What the server logged (errors such as `deadlock detected` go there).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    /// Stops the server (fast shutdown); its data stays until the drop.
+    pub fn stop(&mut self) {
+        // Already reaped: never signal a PID that may belong to another process by now.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         // SIGINT is PostgreSQL's fast shutdown: sessions ended, data flushed.
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
