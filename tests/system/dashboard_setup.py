@@ -26,8 +26,9 @@ DASHBOARD = REPO / "crates" / "headcount-receiver" / "src" / "dashboard"
 CROSSTAB = ("os.version_id", "platform.id", "arch")
 # The receiver's built-in cross-tabulation of every weekly release.
 COUNTME_TUPLE = "os.id|os.version_id|os.variant_id|arch|age_bucket"
-# Values that exist only in open periods: they must never reach the page.
-SENTINEL_INSTANCE_TYPE = "zz9.plural-z-alpha"
+# Values that exist only in open periods: they must never reach the page. Each is a value a
+# report can have (the instance type one AWS documents, absent from the generated year).
+SENTINEL_INSTANCE_TYPE = "x8g.48xlarge"
 SENTINEL_VERSION = "99"
 SENTINEL_IMPORTED = 50000
 # Reports posted into each open period (today, this week, this month).

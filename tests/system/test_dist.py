@@ -15,7 +15,7 @@ from conftest import REPO, RELEASE, binary
 DEFAULTS = REPO / "dist" / "config.d" / "10-defaults.toml"
 # Every key the daemon accepts (the config contract of DESIGN.md and issue 4).
 KEYS = {
-    "collecting": ["level", "exclude"],
+    "collecting": ["level", "exclude", "known_os_names"],
     "reporting": ["endpoint", "proxy", "ca_file", "timeout_secs", "max_startup_delay_secs",
                   "max_rollover_delay_secs", "allow_plain_http"],
 }

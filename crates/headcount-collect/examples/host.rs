@@ -6,6 +6,7 @@ fn main() {
         std::path::Path::new(&root),
         headcount_report::Level::Full,
         &[],
+        &headcount_report::Rules::default(),
         headcount_report::Window::Daily,
         chrono::Utc::now(),
         None,

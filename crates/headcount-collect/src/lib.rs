@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use headcount_report::{Level, Period, Report, Window};
+use headcount_report::{Level, Period, Report, Rules, Window};
 
 mod collectors;
 mod render;
@@ -38,8 +38,9 @@ pub struct Field {
     pub description: &'static str,
 }
 
-/// What a collector may look at: the root to read under, the instant of collection, and the
-/// metadata service the caller lets it ask (none: files only).
+/// What a collector may look at: the root to read under, the instant of collection, the
+/// open-field rules values are held to, and the metadata service the caller lets it ask (none:
+/// files only).
 #[derive(Clone)]
 pub struct Context {
     /// Where the machine's files are read.
@@ -48,6 +49,8 @@ pub struct Context {
     pub now: DateTime<Utc>,
     /// The platform, detected once for every collector that needs it.
     platform: OnceLock<Detection>,
+    /// The rules of the open fields (the built-in ones plus a vendor's os-release names).
+    rules: Rules,
     /// The cloud metadata service, when the caller allows asking it.
     metadata: Option<Arc<dyn MetadataSource>>,
     /// Where the instance type came from, once set.
@@ -68,12 +71,13 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context reading under `root` at `now`, from files only.
+    /// A context reading under `root` at `now`, from files only, with the built-in rules.
     pub fn new(root: Root, now: DateTime<Utc>) -> Context {
         Context {
             root,
             now,
             platform: OnceLock::new(),
+            rules: Rules::default(),
             metadata: None,
             instance_type_source: OnceLock::new(),
             metadata_not_asked: OnceLock::new(),
@@ -84,6 +88,17 @@ impl Context {
     pub fn with_metadata(mut self, metadata: Option<Arc<dyn MetadataSource>>) -> Context {
         self.metadata = metadata;
         self
+    }
+
+    /// The same context holding values to `rules`.
+    pub fn with_rules(mut self, rules: Rules) -> Context {
+        self.rules = rules;
+        self
+    }
+
+    /// The rules open values are held to: a value breaking its rule is `other` or left out.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// The detected platform and what decided it, whether or not the platform collector runs
@@ -183,20 +198,23 @@ pub fn collector_levels() -> impl Iterator<Item = (&'static str, Level)> {
     COLLECTORS.iter().map(|c| (c.name(), c.level()))
 }
 
-/// Collects a report of `level` for the `window` period containing `now`, reading under `root`
-/// and skipping the collectors named in `exclude`; where no file holds the instance type,
-/// `metadata` (when given) is asked for it. `None` at level off: nothing is collected and
-/// nothing is asked.
+/// Collects a report of `level` for the `window` period containing `now`, reading under `root`,
+/// skipping the collectors named in `exclude` and holding open values to `rules`; where no file
+/// holds the instance type, `metadata` (when given) is asked for it. `None` at level off:
+/// nothing is collected and nothing is asked.
 pub fn build_collection(
     root: &Path,
     level: Level,
     exclude: &[String],
+    rules: &Rules,
     window: Window,
     now: DateTime<Utc>,
     metadata: Option<Arc<dyn MetadataSource>>,
 ) -> Option<Collection> {
     let mut report = Report::new(level, Period::containing(window, now))?;
-    let ctx = Context::new(Root::new(root), now).with_metadata(metadata);
+    let ctx = Context::new(Root::new(root), now)
+        .with_rules(rules.clone())
+        .with_metadata(metadata);
     for collector in COLLECTORS {
         if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
             continue;
@@ -214,8 +232,7 @@ pub fn build_collection(
     })
 }
 
-/// [`build_collection`] from files only: the report of the machine under `root`, asking no
-/// metadata service. `None` at level off.
+/// [`build_report_with`] the built-in rules (no os-release names added).
 pub fn build_report(
     root: &Path,
     level: Level,
@@ -223,7 +240,20 @@ pub fn build_report(
     window: Window,
     now: DateTime<Utc>,
 ) -> Option<Report> {
-    build_collection(root, level, exclude, window, now, None).map(|c| c.report)
+    build_report_with(root, level, exclude, &Rules::default(), window, now)
+}
+
+/// [`build_collection`] from files only, holding open values to `rules`: the report of the
+/// machine under `root`, asking no metadata service. `None` at level off.
+pub fn build_report_with(
+    root: &Path,
+    level: Level,
+    exclude: &[String],
+    rules: &Rules,
+    window: Window,
+    now: DateTime<Utc>,
+) -> Option<Report> {
+    build_collection(root, level, exclude, rules, window, now, None).map(|c| c.report)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use headcount_report::Level;
+use headcount_report::rules::{self, Identifier, KNOWN_OS_IDS, KNOWN_VARIANT_IDS, KNOWN_VENDORS};
+use headcount_report::{Level, PlatformId};
 
 use crate::{COLLECTORS, Collection, ENVELOPE, Field};
 
@@ -119,6 +120,92 @@ pub fn collected_data_markdown() -> String {
             f.description.replace('|', "\\|"),
         );
     }
+    out.push_str(&open_field_rules());
+    out
+}
+
+/// The rules of the open fields, from the contract that both the daemon and a receiver apply.
+fn open_field_rules() -> String {
+    let code = |s: &str| format!("`{}`", s.replace('|', "\\|"));
+    let list = |items: &[&str]| {
+        items
+            .iter()
+            .map(|i| format!("`{i}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::from(
+        "\n## Rules of the open fields\n\n\
+         Open fields hold strings whose values cannot all be listed. Each has a rule, so that a \
+         report carries facts many machines share and never a site's own label: a value that \
+         breaks its field's rule is sent as `other`, never as written, and some values are only \
+         sent beside others. A receiver applies the same rules (they live in the wire contract) \
+         and counts a value that breaks one as `other` instead of refusing the report. \
+         `headcount schema` states every rule below as JSON Schema. Why: \
+         [privacy](privacy.md#open-fields-facts-never-labels).\n\n",
+    );
+    let _ = write!(
+        out,
+        "### `os.id`, `os.variant_id`\n\n\
+         A known os-release name, else `other`. The known IDs: {}. The known variants: {}. \
+         Either field takes a name of either list. Each known ID also has the os-release `NAME` \
+         its versions write, which reports never carry: a receiver puts it in \
+         [countme totals](countme.md#how-each-column-is-filled). A distribution adds its own (a derivative's \
+         `ID` or `VARIANT_ID`) in its vendor fragment with `[collecting] known_os_names`, and \
+         its receiver with `[counts] known_os_names`; names that are not os-release names or \
+         look like an identifier are refused there.\n\n",
+        list(&KNOWN_OS_IDS.iter().map(|o| o.id).collect::<Vec<_>>()),
+        list(KNOWN_VARIANT_IDS)
+    );
+    let _ = write!(
+        out,
+        "### `os.version_id`\n\n\
+         Sent only beside a known `os.id`; one to three numbers as distributions write \
+         `VERSION_ID` (`43`, `9.4`, `24.04`, `4799.0.0`), else `other`: {}\n\n",
+        code(&rules::version_regex())
+    );
+    let _ = write!(
+        out,
+        "### `os.build`, `original_os.build`\n\n\
+         Sent only beside a known `os.id`; a build version as the known distributions' image \
+         builders write it, else `other`: Fedora CoreOS `43.20261102.3.0`, Fedora's atomic \
+         desktops, IoT and bootc images `41.20241027.0`, nightly composes `32.20200424.n.0`, \
+         developer builds `43.20251110.dev.0`, Red Hat Enterprise Linux CoreOS \
+         `416.94.202505211447-0`, RHEL and CentOS Stream CoreOS `9.6.20250617-0`, CentOS Stream \
+         bootc `stream9.20240807.0`. Dates and times must be real ones: {}\n\n",
+        code(&rules::build_regex())
+    );
+    out.push_str(
+        "### `platform.instance_type`\n\n\
+         The names the platform's provider documents, else `other`: an OpenStack flavor, a \
+         KubeVirt instance type or a CloudStack offering named by the cloud's own operator is \
+         `other`. On GCP the metadata server's `projects/<number>/machineTypes/` prefix is taken \
+         off first (on GCP only). On platforms not listed no instance type is sent.\n\n\
+         | Platform | Names sent as they are |\n|---|---|\n",
+    );
+    for p in PlatformId::ALL {
+        if let Some(re) = rules::instance_type_regex(p) {
+            let _ = writeln!(out, "| `{p}` | {} |", code(&re));
+        }
+    }
+    let _ = write!(
+        out,
+        "\n### `hardware.system_vendor`\n\n\
+         One of these short names, else `other`: {}.\n\n",
+        list(KNOWN_VENDORS)
+    );
+    out.push_str(
+        "### Everywhere\n\n\
+         Whatever its field's rule, no open value may hold:\n\n",
+    );
+    for id in Identifier::ALL {
+        let _ = writeln!(out, "- {}", id.explain());
+    }
+    out.push_str(
+        "\nA build's date and time stamp (`YYYYMMDDhhmm`, a real one) is the only run of 12 \
+         digits allowed, and only in a build. The JSON Schema forbids each of these with a \
+         `not` pattern.\n",
+    );
     out
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use headcount_collect::{Collection, build_collection, build_report, render_text};
-use headcount_report::{Level, Report, Window, validate};
+use headcount_report::{Level, Report, Rules, Window, validate};
 
 fn collect(root: &Path, level: Level) -> Report {
     build_report(root, level, &[], Window::Daily, now()).unwrap()
@@ -17,7 +17,16 @@ fn collect(root: &Path, level: Level) -> Report {
 
 /// The report with where its values came from, as `headcount preview` renders it.
 fn collection(root: &Path, level: Level) -> Collection {
-    build_collection(root, level, &[], Window::Daily, now(), None).unwrap()
+    build_collection(
+        root,
+        level,
+        &[],
+        &Rules::default(),
+        Window::Daily,
+        now(),
+        None,
+    )
+    .unwrap()
 }
 
 /// `headcount preview --json` prints the body plus a newline; the readable preview prints

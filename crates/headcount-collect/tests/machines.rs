@@ -202,7 +202,16 @@ impl MetadataSource for Answering {
 
 fn collect_asking(root: &Path, level: Level, source: &Arc<Answering>) -> Collection {
     let source: Arc<dyn MetadataSource> = source.clone();
-    build_collection(root, level, &[], Window::Daily, now(), Some(source)).unwrap()
+    build_collection(
+        root,
+        level,
+        &[],
+        &headcount_report::Rules::default(),
+        Window::Daily,
+        now(),
+        Some(source),
+    )
+    .unwrap()
 }
 
 fn type_of(c: &Collection) -> Option<String> {
@@ -302,7 +311,16 @@ fn stock_aws_xen_azure_and_gcp_machines_ask_their_own_provider_once_per_report()
             assert_eq!(c.metadata_not_asked, None);
         }
         // Files only: nothing is asked, and the collection says which service would have been.
-        let c = build_collection(&root, Level::Minimal, &[], Window::Daily, now(), None).unwrap();
+        let c = build_collection(
+            &root,
+            Level::Minimal,
+            &[],
+            &headcount_report::Rules::default(),
+            Window::Daily,
+            now(),
+            None,
+        )
+        .unwrap();
         assert_eq!(type_of(&c), None);
         assert_eq!(c.metadata_not_asked, Some(provider));
         assert_eq!(c.instance_type_source, None);
@@ -315,12 +333,24 @@ fn the_service_is_never_asked_at_level_off_when_excluded_or_on_an_unnamed_platfo
     let root = stock("gcp-fcos-x86_64", "never-asked");
     let service = Answering::with("projects/1/machineTypes/e2-medium");
     let dyn_source = || -> Option<Arc<dyn MetadataSource>> { Some(service.clone()) };
-    assert!(build_collection(&root, Level::Off, &[], Window::Daily, now(), dyn_source()).is_none());
+    assert!(
+        build_collection(
+            &root,
+            Level::Off,
+            &[],
+            &headcount_report::Rules::default(),
+            Window::Daily,
+            now(),
+            dyn_source()
+        )
+        .is_none()
+    );
     for exclude in ["instance-type", "platform"] {
         let c = build_collection(
             &root,
             Level::Full,
             &[exclude.to_owned()],
+            &headcount_report::Rules::default(),
             Window::Daily,
             now(),
             dyn_source(),

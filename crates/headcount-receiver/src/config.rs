@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use headcount_report::{Arch, OsName, OsVersionId};
+use headcount_report::{Arch, OsName, OsVersionId, Rules};
 use serde::Deserialize;
 
 use crate::countme::names::{self, ArchNames, NameRule, Names};
@@ -88,6 +88,7 @@ struct RawCounts {
     crosstabs: Option<Vec<Vec<String>>>,
     grace_secs: Option<u64>,
     max_values: Option<u32>,
+    known_os_names: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +146,9 @@ pub struct Settings {
     pub rate_limit: Option<RateLimit>,
     /// Daily counters older than this are deleted; monthly counters are kept.
     pub daily_retention: Duration,
+    /// The open-field rules reports are counted with: the contract's, plus the os-release names
+    /// the vendor added (the daemon's `[collecting] known_os_names`).
+    pub rules: headcount_report::Rules,
     /// Certificate and key for native TLS; plain HTTP (behind a reverse proxy) when absent.
     pub tls: Option<TlsFiles>,
     /// Where `GET /metrics` is served (plain HTTP, a listener of its own); nowhere when absent.
@@ -167,6 +171,7 @@ impl Default for Settings {
             connections: Connections::default(),
             rate_limit: None,
             daily_retention: days(DEFAULT_DAILY_RETENTION_DAYS),
+            rules: headcount_report::Rules::default(),
             tls: None,
             metrics_listen: None,
             countme: Spelling::default(),
@@ -322,6 +327,16 @@ impl Settings {
             settings.max_values = max;
         }
 
+        if let Some(names) = counts.known_os_names {
+            match headcount_report::Rules::with_os_names(&names) {
+                Ok(rules) => settings.rules = rules,
+                Err(bad) => problems.extend(
+                    bad.into_iter()
+                        .map(|b| format!("counts.known_os_names: {b}")),
+                ),
+            }
+        }
+
         let connections = raw.connections.unwrap_or_default();
         for (key, value, field) in [
             (
@@ -436,7 +451,7 @@ impl Settings {
         }
 
         if let Some(countme) = raw.countme {
-            settings.countme = countme_spelling(countme, &mut problems);
+            settings.countme = countme_spelling(countme, &settings.rules, &mut problems);
         }
 
         if problems.is_empty() {
@@ -451,17 +466,26 @@ impl Settings {
 }
 
 /// `[countme]`: rows added to the os_name table, architectures respelled. Every bad entry is a
-/// problem of its own.
-fn countme_spelling(raw: RawCountme, problems: &mut Vec<String>) -> Spelling {
+/// problem of its own. A row must name an ID reports carry as itself (`known`: the built-in IDs
+/// and `[counts] known_os_names`); any other ID arrives as `other` and the row would never apply.
+fn countme_spelling(raw: RawCountme, known: &Rules, problems: &mut Vec<String>) -> Spelling {
     let mut rules: Vec<NameRule> = Vec::new();
     for (i, r) in raw.os_names.unwrap_or_default().into_iter().enumerate() {
         let key = format!("countme.os_names[{i}]");
         if OsName::new(&r.id).is_none() {
             problems.push(format!(
-                "{key}.id: {:?} is not an os-release ID ({}, at most {})",
+                "{key}.id: {:?} is not an os-release ID (lower-case letters, digits, '.', '_' \
+                 and '-', starting with a letter or digit, at most {} characters, like no \
+                 identifier)",
                 r.id,
-                OsName::pattern(),
                 OsName::MAX_LEN
+            ));
+        } else if !known.is_known_os_name(&r.id) {
+            problems.push(format!(
+                "{key}.id: {:?} is not a known os-release name, so reports carry it as other; \
+                 add it to [counts] known_os_names (and the daemons' [collecting] \
+                 known_os_names)",
+                r.id
             ));
         }
         if !names::is_valid_os_name(&r.name) {
@@ -769,6 +793,9 @@ listen = "[::1]:9180"
     fn countme_spellings_extend_the_table_and_respell_architectures() {
         let s = parse(
             r#"
+[counts]
+known_os_names = ["myos"]
+
 [countme]
 os_names = [
   { id = "myos", name = "My OS" },
@@ -786,6 +813,9 @@ os_arch = { ppc64le = "powerpc64", armv7l = "arm" }
         assert_eq!(s.countme.arches.os_arch(Arch::X86_64), "x86_64");
         let e = parse(
             r#"
+[counts]
+known_os_names = ["ok", "twice"]
+
 [countme]
 os_names = [
   { id = "My OS", name = "x" },
@@ -793,6 +823,7 @@ os_names = [
   { id = "ok", name = "Ok", from_version = "rawhide" },
   { id = "twice", name = "A" },
   { id = "twice", name = "B" },
+  { id = "myos", name = "My OS" },
 ]
 os_arch = { sparc = "sparc", x86_64 = "x86-64" }
 "#,
@@ -803,6 +834,8 @@ os_arch = { sparc = "sparc", x86_64 = "x86-64" }
             "countme.os_names[1].name: \"\" is not a NAME",
             "countme.os_names[2].from_version: \"rawhide\" is not a VERSION_ID starting with a digit",
             "countme.os_names[4]: repeats the id \"twice\"",
+            "countme.os_names[5].id: \"myos\" is not a known os-release name, so reports carry \
+             it as other; add it to [counts] known_os_names",
             "countme.os_arch.sparc: not an architecture of the report; known: x86_64, aarch64",
             "countme.os_arch.x86_64: \"x86-64\" is not 1 to 32 of a-z, 0-9 and _",
         ] {

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use headcount_report::{MAX_REPORT_BYTES, ValidationError, validate};
+use headcount_report::{MAX_REPORT_BYTES, ValidationError, validate_with};
 use serde::Serialize;
 
 use crate::config::Settings;
@@ -173,7 +173,8 @@ async fn answer(s: &AppState, headers: &HeaderMap, body: Body) -> Response {
             );
         }
     };
-    let report = match validate(&bytes) {
+    // An open value that breaks its rule is counted as other, never a reason to refuse.
+    let report = match validate_with(&bytes, &s.settings.rules) {
         Ok(r) => r,
         Err(ValidationError::TooLarge { size, .. }) => return too_large(Some(size as u64)),
         Err(e @ ValidationError::UnsupportedSchema(_)) => {

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 
-use headcount_report::{Period, Window};
+use headcount_report::{Period, PlatformId, Rules, Window};
 use serde_json::Value;
 
 use crate::fields::{self, CROSSTAB_SEPARATOR, Key};
@@ -385,11 +385,22 @@ fn check_counter(field: &str, value: &str) -> Result<(), String> {
 
 /// A report with every field filled in (from the contract's schema), then `field` set to `value`
 /// (as a string, or as a JSON number or boolean), validates and counts exactly `value` for
-/// `field`.
+/// `field`. An instance type is tried on every platform, and an os-release name as one a
+/// vendor may have added to the known names (the export may come from a receiver that knows
+/// it): what the open-field rules let through on some receiver.
 fn check_value(field: &str, value: &str) -> Result<(), String> {
     if !fields::is_known_field(field) {
         return Err(format!("field {field:?} is not a report field"));
     }
+    let rules = match field {
+        "os.id" | "os.variant_id" => Rules::with_os_names(&[value]).unwrap_or_default(),
+        _ => Rules::default(),
+    };
+    let platforms: Vec<Option<PlatformId>> = if field == "platform.instance_type" {
+        PlatformId::ALL.iter().copied().map(Some).collect()
+    } else {
+        vec![None]
+    };
     let literal = serde_json::from_str::<Value>(value)
         .ok()
         .filter(|v| v.is_number() || v.is_boolean());
@@ -397,20 +408,25 @@ fn check_value(field: &str, value: &str) -> Result<(), String> {
         .into_iter()
         .flatten()
     {
-        let mut report = template().clone();
-        let Some(slot) = report.pointer_mut(&format!("/{}", field.replace('.', "/"))) else {
-            continue;
-        };
-        *slot = leaf;
-        let Ok(bytes) = serde_json::to_vec(&report) else {
-            continue;
-        };
-        if let Ok(r) = headcount_report::validate(&bytes)
-            && fields::leaves(&r)
-                .iter()
-                .any(|(f, v)| f == field && v == value)
-        {
-            return Ok(());
+        for platform in &platforms {
+            let mut report = template().clone();
+            if let Some(p) = platform {
+                report["platform"]["id"] = Value::String(p.as_str().to_owned());
+            }
+            let Some(slot) = report.pointer_mut(&format!("/{}", field.replace('.', "/"))) else {
+                continue;
+            };
+            *slot = leaf.clone();
+            let Ok(bytes) = serde_json::to_vec(&report) else {
+                continue;
+            };
+            if let Ok(r) = headcount_report::validate_with(&bytes, &rules)
+                && fields::leaves(&r)
+                    .iter()
+                    .any(|(f, v)| f == field && v == value)
+            {
+                return Ok(());
+            }
         }
     }
     Err(format!(
@@ -497,6 +513,16 @@ mod tests {
             ("arch|hardware.cpus", r#"["x86_64",null]"#),
             ("os.version_id|arch", "other"),
             ("os.build", "other"),
+            ("os.build", "416.94.202505211447-0"),
+            ("platform.instance_type", "m5.large"),
+            ("platform.instance_type", "VM.Standard.A1.Flex"),
+            ("platform.instance_type", "u1.medium"),
+            (
+                "platform.id|platform.instance_type",
+                r#"["aws","m5.large"]"#,
+            ),
+            ("os.id", "acme"),
+            ("hardware.system_vendor", "Dell"),
         ] {
             assert_eq!(check_counter(f, v), Ok(()), "{f} {v}");
         }
@@ -510,6 +536,14 @@ mod tests {
             ("os.version_id|arch", r#"["43"]"#),
             ("os.version_id|hostname", r#"["43","x"]"#),
             ("os", "x"),
+            // Values the open-field rules never let through on any receiver.
+            ("platform.instance_type", "i-0abc123def4567890"),
+            ("platform.instance_type", "acme-gpu-flavor"),
+            ("os.id", "web1.example.com"),
+            ("os.id", "Fedora Linux"),
+            ("os.build", "43.2026 built by alice"),
+            ("os.version_id", "10.0.0.1"),
+            ("hardware.system_vendor", "ACME-RACK-17"),
         ] {
             assert!(check_counter(f, v).is_err(), "{f} {v}");
         }

@@ -234,7 +234,7 @@ fn table_after(heading: &str) -> Vec<Vec<String>> {
 /// is the export's.
 #[test]
 fn countme_page_states_the_codes_spellings() {
-    use headcount_receiver::countme::names::{BUILTIN, basearch};
+    use headcount_receiver::countme::names::{basearch, builtin};
     let names: Vec<(String, Option<String>, String)> = table_after("The built-in os_name table")
         .into_iter()
         .map(|r| {
@@ -245,8 +245,7 @@ fn countme_page_states_the_codes_spellings() {
             )
         })
         .collect();
-    let code: Vec<(String, Option<String>, String)> = BUILTIN
-        .iter()
+    let code: Vec<(String, Option<String>, String)> = builtin()
         .map(|(id, from, name)| (id.to_string(), from.map(str::to_owned), name.to_string()))
         .collect();
     assert_eq!(names, code);

@@ -755,10 +755,13 @@ fn distinct_values_are_bounded(b: &Backend) {
                 std::thread::spawn(move || {
                     let mut client = Client::connect(addr);
                     for i in 0..REPORTS {
+                        // Real shapes: a Fedora CoreOS build, an AWS instance type.
+                        let build = format!("43.20261102.{}.{i}", 10 * round + c);
+                        let size = format!("m{}.{}xlarge", 10 * round + c + 1, i + 1);
                         let body = String::from_utf8(report("daily", "43", "x86_64"))
                             .unwrap()
-                            .replace("43.20261102.3.0", &format!("43.{round}.{c}.{i}"))
-                            .replace("m5.large", &format!("x{round}-{c}-{i}.large"));
+                            .replace("43.20261102.3.0", &build)
+                            .replace("m5.large", &size);
                         assert_eq!(client.post(JSON, body.as_bytes()).status, 202);
                     }
                 })
@@ -818,6 +821,35 @@ fn distinct_values_are_bounded(b: &Backend) {
         404,
         "not_released",
     );
+    // Values that break their field's rule (instance IDs, a site's OS name, addresses) are
+    // accepted and counted as other from the first one: they never take a place under the
+    // bound, and the version and builds of an unknown OS are not counted at all.
+    const JUNK: usize = 30;
+    for i in 0..JUNK {
+        let body = String::from_utf8(report("monthly", "43", "x86_64"))
+            .unwrap()
+            .replace("m5.large", &format!("i-0abc{i:04}def4567890"))
+            .replace(r#""id":"fedora""#, &format!(r#""id":"acme-host{i}""#))
+            .replace(
+                r#""version_id":"43""#,
+                &format!(r#""version_id":"10.0.0.{i}""#),
+            );
+        assert_eq!(r.post(JSON, body.as_bytes()).status, 202, "{body}");
+    }
+    let monthly = export(&b.url, "monthly", &period("monthly"));
+    let of = |field: &str| -> Vec<(String, i64)> {
+        monthly
+            .iter()
+            .filter(|(f, _, _)| f == field)
+            .map(|(_, v, n)| (v.clone(), *n))
+            .collect()
+    };
+    for field in ["platform.instance_type", "os.id"] {
+        assert_eq!(of(field), [("other".to_owned(), JUNK as i64)], "{field}");
+    }
+    for field in ["os.version_id", "os.build", "original_os.build"] {
+        assert_eq!(of(field), [], "{field}");
+    }
 }
 
 macro_rules! suite {

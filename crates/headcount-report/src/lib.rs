@@ -2,12 +2,16 @@
 //!
 //! Both sides depend on this crate so that what one sends, the other accepts: [`Report`] and the
 //! fact types it nests, [`Report::to_body`] (the exact bytes posted), [`validate`] (what a
-//! receiver accepts) and [`schema`] (the JSON Schema that documents both).
+//! receiver accepts), [`Rules`] (what an open field may carry: the same rules for the daemon
+//! that sends and the receiver that counts) and [`schema`] (the JSON Schema that documents
+//! all of it).
 #![deny(missing_docs)]
 
 mod labels;
 mod level;
+mod pattern;
 mod report;
+pub mod rules;
 mod text;
 mod validate;
 mod window;
@@ -21,6 +25,7 @@ pub use report::{
     Containers, Disks, Hardware, Interfaces, MAX_REPORT_BYTES, Network, OriginalOs, Os, Packages,
     Platform, Report, Runtime, SCHEMA_VERSION,
 };
+pub use rules::{BadOsName, Identifier, OTHER, Rules};
 pub use text::{InstanceType, OsBuild, OsName, OsVersionId, VendorName};
-pub use validate::{ValidationError, schema, validate};
+pub use validate::{ValidationError, schema, schema_with, validate, validate_with};
 pub use window::{ParsePeriodError, ParseWindowError, Period, Window};

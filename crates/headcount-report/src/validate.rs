@@ -7,6 +7,7 @@ use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Vis
 use serde_json::{Map, Value};
 
 use crate::report::{MAX_REPORT_BYTES, Report, SCHEMA_VERSION};
+use crate::rules::Rules;
 
 /// Why a body is not an acceptable report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,19 +39,28 @@ fn invalid(reason: impl std::fmt::Display) -> ValidationError {
     ValidationError::Invalid(reason.to_string().chars().take(MAX_REASON_CHARS).collect())
 }
 
-/// Checks a received body: size, schema version, then every field (unknown fields, types,
-/// closed sets, patterns, lengths, `null`, and the period against the window).
+/// Checks a received body with the built-in [`Rules`]: [`validate_with`].
 pub fn validate(bytes: &[u8]) -> Result<Report, ValidationError> {
+    validate_with(bytes, &Rules::default())
+}
+
+/// Checks a received body: size, schema version, then every field (unknown fields, types,
+/// closed sets, `null`, and the period against the window), and applies `rules` to the open
+/// fields: a value that breaks its rule is not a reason to refuse the report, it is counted as
+/// `other` ([`Rules::conform`]).
+pub fn validate_with(bytes: &[u8], rules: &Rules) -> Result<Report, ValidationError> {
     if bytes.len() > MAX_REPORT_BYTES {
         return Err(ValidationError::TooLarge {
             size: bytes.len(),
             limit: MAX_REPORT_BYTES,
         });
     }
-    if let Some(report) = valid_at_once(bytes) {
-        return Ok(report);
-    }
-    general(bytes)
+    let mut report = match valid_at_once(bytes) {
+        Some(report) => report,
+        None => general(bytes)?,
+    };
+    rules.conform(&mut report);
+    Ok(report)
 }
 
 /// Every check, one after the other, each with its own words.
@@ -178,13 +188,25 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-/// The JSON Schema (draft 2020-12) of a report, generated from the types.
+/// The JSON Schema (draft 2020-12) of a report under the built-in [`Rules`]: [`schema_with`].
 pub fn schema() -> serde_json::Value {
+    schema_with(&Rules::default())
+}
+
+/// The JSON Schema (draft 2020-12) of a report a side with `rules` sends, generated from the
+/// types and the rules: the os-release names it knows, and each platform's instance types.
+pub fn schema_with(rules: &Rules) -> serde_json::Value {
     let generator = SchemaSettings::draft2020_12()
         .for_deserialize()
         .into_generator();
     let mut schema = serde_json::Value::from(generator.into_root_schema_for::<Report>());
     forbid_additional_properties(&mut schema);
+    if let Some(defs) = schema.get_mut("$defs") {
+        defs["OsName"] = crate::text::os_name_schema(rules.os_names());
+        if let Some(platform) = defs.get_mut("Platform") {
+            platform["allOf"] = crate::text::platform_rules_schema();
+        }
+    }
     schema
 }
 
@@ -214,9 +236,13 @@ mod tests {
 
     fn full() -> Report {
         let mut r = Report::new(Level::Full, "2026-11".parse().unwrap()).unwrap();
+        // The longest instance type a rule lets through: an Azure size of 48 characters.
+        let size = "Standard_NDC9999-999israbc_GB20000_MI300XX_cc_v5";
+        assert_eq!(size.len(), InstanceType::MAX_LEN);
         r.platform = Some(Platform {
-            id: PlatformId::Metal,
-            instance_type: None,
+            id: PlatformId::Azure,
+            instance_type: InstanceType::for_platform(PlatformId::Azure, size)
+                .filter(|t| !t.is_other()),
         });
         r.hardware = Some(Hardware {
             cpu_vendor: Some(CpuVendor::Amd),
@@ -231,7 +257,7 @@ mod tests {
                 r#virtual: CountBucket::of(200),
                 total_gib: DiskSizeBucket::of(u64::MAX),
             }),
-            system_vendor: VendorName::new(&"V".repeat(VendorName::MAX_LEN)),
+            system_vendor: VendorName::new("Raspberry Pi"),
         });
         let rt = Runtime {
             installed: true,
@@ -266,13 +292,14 @@ mod tests {
         r.packages = Some(Packages {
             layered: CountBucket::More,
         });
+        // The longest values the rules let through.
         r.os = Some(Os {
-            id: OsName::new(&"a".repeat(32)),
-            variant_id: OsName::new(&"a".repeat(32)),
-            version_id: OsVersionId::new(&"1".repeat(32)),
-            build: OsBuild::new(&"1".repeat(48)),
+            id: OsName::new("miraclewm-atomic"),
+            variant_id: OsName::new("miraclewm-atomic"),
+            version_id: OsVersionId::new("9999.9999.9999"),
+            build: OsBuild::new("9999.999.202303221220-999"),
         });
-        r.original_os = OsBuild::new(&"1".repeat(48)).map(|build| OriginalOs { build });
+        r.original_os = OsBuild::new("9999.999.202303221220-999").map(|build| OriginalOs { build });
         r.arch = Some(Arch::Loongarch64);
         r.age_bucket = AgeBucket::new(4);
         r
@@ -316,6 +343,7 @@ mod tests {
     fn largest_full_report_is_far_below_the_limit() {
         let body = full().to_body();
         eprintln!("largest full report: {} bytes", body.len());
+        assert!(full().platform.unwrap().instance_type.is_some());
         assert!(body.len() * 4 < MAX_REPORT_BYTES, "{} bytes", body.len());
         assert_eq!(validate(&body).unwrap(), full());
         assert!(!body.ends_with(b"\n"));
@@ -340,8 +368,8 @@ mod tests {
             ("os.hostname", r#""web1""#),
             ("os", "null"),
             ("os.build", "null"),
-            ("platform.instance_type", r#""10.0.0.1:80""#),
-            ("platform.instance_type", r#""projects/1/machineTypes/n1""#),
+            ("platform.instance_type", "42"),
+            ("os.id", "true"),
             ("platform.id", r#""mycloud""#),
             ("arch", r#""X86_64""#),
             ("age_bucket", "0"),
@@ -456,7 +484,12 @@ mod tests {
                     "declined a valid body: {b}"
                 ),
             }
-            assert_eq!(validate(b.as_bytes()), general, "{b}");
+            // Both paths then hold the open fields to the same rules.
+            let conformed = general.map(|mut r| {
+                Rules::default().conform(&mut r);
+                r
+            });
+            assert_eq!(validate(b.as_bytes()), conformed, "{b}");
         }
         assert!(accepted >= 4, "{accepted}");
     }
@@ -513,12 +546,63 @@ mod tests {
         assert!(validate(&padded).is_ok());
     }
 
+    /// An open value that breaks its rule is no reason to refuse a report: it is counted as
+    /// `other`, or left out where the rule says so.
+    #[test]
+    fn open_values_that_break_their_rule_are_other() {
+        let other = Some("other");
+        let instance_type = |r: &Report| {
+            r.platform
+                .as_ref()
+                .and_then(|p| p.instance_type.as_ref())
+                .map(|t| t.to_string())
+        };
+        for value in [
+            "10.0.0.1:80",
+            "projects/408213637716/machineTypes/n1-standard-1",
+            "i-0abc123def4567890",
+            "n2-standard-4",
+            &"x".repeat(5000),
+        ] {
+            let r = validate(&with("platform.instance_type", &format!("{value:?}"))).unwrap();
+            assert_eq!(instance_type(&r).as_deref(), other, "{value}");
+        }
+        let r = validate(&with("os.id", r#""acme-host42""#)).unwrap();
+        let os = r.os.as_ref().unwrap();
+        assert_eq!(os.id.as_ref().map(|i| i.as_str()), other);
+        assert!(
+            os.version_id.is_none() && os.build.is_none(),
+            "versions of an unknown OS"
+        );
+        assert!(
+            r.original_os.is_none(),
+            "the original build of an unknown OS"
+        );
+        let r = validate(&with("os.version_id", r#""10.0.0.1""#)).unwrap();
+        assert_eq!(
+            r.os.unwrap().version_id.map(|v| v.to_string()).as_deref(),
+            other
+        );
+        let r = validate(&with(
+            "original_os",
+            r#"{"build":"ec2a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"}"#,
+        ))
+        .unwrap();
+        assert_eq!(r.original_os.map(|o| o.build.to_string()).as_deref(), other);
+        // A vendor's own name is known where its rules say so.
+        let acme = Rules::with_os_names(&["acme"]).unwrap();
+        let r = validate_with(&with("os.id", r#""acme""#), &acme).unwrap();
+        assert_eq!(r.os.unwrap().id.unwrap().as_str(), "acme");
+        // What a daemon sends is left as it is.
+        assert_eq!(
+            validate(MINIMAL.as_bytes()).unwrap().to_body(),
+            MINIMAL.as_bytes()
+        );
+    }
+
     #[test]
     fn reasons_are_short() {
-        let body = with(
-            "platform.instance_type",
-            &format!("\"{}\"", "x".repeat(5000)),
-        );
+        let body = with("platform.id", &format!("\"{}\"", "x".repeat(5000)));
         let ValidationError::Invalid(reason) = validate(&body).unwrap_err() else {
             panic!("not invalid")
         };

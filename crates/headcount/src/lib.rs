@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, clock::now()),
-        Command::Schema => preview::schema(),
+        Command::Schema => preview::schema(&cli.root),
         Command::Level { level } => level::run(&cli.root, level),
     }
 }

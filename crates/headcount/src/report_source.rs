@@ -56,6 +56,7 @@ impl Collectors {
             root,
             settings.level,
             &settings.exclude,
+            &settings.rules,
             window,
             now,
             metadata,

@@ -648,3 +648,44 @@ fn check_config_without_endpoint_warns_and_exits_0() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing will be sent"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Nothing will be sent: no endpoint"));
 }
+
+// ---- a vendor's os-release names ----
+
+#[test]
+fn known_os_names_extend_the_list_and_bad_ones_are_errors_naming_file_and_key() {
+    let root = Root::empty();
+    root.fragment(
+        "usr/lib",
+        "10-vendor.toml",
+        "[collecting]\nknown_os_names = [\"acme\", \"acme-edge\", \"fedora\"]\n",
+    );
+    let loaded = root.ok();
+    let rules = &loaded.settings.rules;
+    assert!(rules.is_known_os_name("acme") && rules.is_known_os_name("acme-edge"));
+    assert_eq!(rules.extra_os_names(), ["acme", "acme-edge"]);
+    let out = root.cli(&["check-config"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("known_os_names = [\"acme\", \"acme-edge\"]  # "),
+        "{stdout}"
+    );
+
+    let bad = root.fragment(
+        "etc",
+        "50-site.toml",
+        "[collecting]\nknown_os_names = [\"Acme Host\", \"web1.example.com\", \"other\"]\n",
+    );
+    let errors = root.errors();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    for e in &errors {
+        assert!(
+            e.contains(&bad.display().to_string()) && e.contains("[collecting] known_os_names"),
+            "{e}"
+        );
+    }
+    assert!(errors[1].contains("host name"), "{errors:#?}");
+    assert_eq!(root.cli(&["check-config"]).status.code(), Some(78));
+    // An opt-out still wins.
+    root.fragment("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
+    assert_eq!(root.ok().settings.level, Level::Off);
+}

@@ -294,3 +294,44 @@ fn schema_is_the_contract_schema() {
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, headcount_report::schema());
 }
+
+/// A derivative's own os-release names are reported only when its vendor fragment adds them
+/// to the known names; otherwise they are `other`, and its version and builds are left out.
+/// `headcount schema` states the same names.
+#[test]
+fn a_vendors_known_os_names_are_reported_and_in_the_schema() {
+    let derivative = "ID=acme\nVARIANT_ID=edge\nVERSION_ID=2\nOSTREE_VERSION='2.20261102.0'\n";
+    let report = |toml: &str| -> serde_json::Value {
+        let root = with_config("qemu-fcos-x86_64", toml);
+        fs::remove_file(root.path().join("usr/lib/os-release")).unwrap();
+        root.write("usr/lib/os-release", derivative);
+        let out = preview(&root, &["--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let schema = headcount(&["schema", "--root", root.path().to_str().unwrap()]);
+        assert!(schema.status.success());
+        let schema: serde_json::Value = serde_json::from_slice(&schema.stdout).unwrap();
+        let names = schema["$defs"]["OsName"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let acme = serde_json::Value::from("acme");
+        assert_eq!(names.contains(&acme), toml.contains("acme"), "{names:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let known = report("[collecting]\nknown_os_names = [\"acme\", \"edge\"]\n");
+    assert_eq!(
+        known["os"],
+        serde_json::json!({"id":"acme","variant_id":"edge","version_id":"2","build":"2.20261102.0"})
+    );
+    assert_eq!(known["original_os"]["build"], "44.20261115.1.0");
+    let unknown = report("");
+    assert_eq!(
+        unknown["os"],
+        serde_json::json!({"id":"other","variant_id":"other"})
+    );
+    assert!(unknown.get("original_os").is_none(), "{unknown}");
+}

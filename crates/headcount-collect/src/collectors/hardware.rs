@@ -75,7 +75,7 @@ const FIELDS: &[Field] = &[
     },
     Field {
         name: "hardware.system_vendor",
-        kind: "string (A-Z a-z 0-9 space . , & ( ) _ -, at most 40)",
+        kind: "string (a known vendor's short name, or other)",
         bucketing: "bare metal only (when platform.id is metal, so never a hypervisor's name); mapped to a known vendor's short name (Dell, HPE, Lenovo, Supermicro, ...), any other value reported as other; placeholder values left out",
         description: "System vendor from DMI sys_vendor, for example Dell for \"Dell Inc.\". A name outside the known list is never sent as written: on white-box machines the field often holds a site or asset label.",
     },
@@ -319,7 +319,8 @@ fn system_vendor(root: &Root) -> Option<VendorName> {
     if is_placeholder(&vendor) {
         return None;
     }
-    VendorName::new(known_vendor(&vendor))
+    // Always a short name of the contract's list or other: never the string as DMI has it.
+    Some(VendorName::or_other(known_vendor(&vendor)))
 }
 
 /// Whether a DMI string is one firmware ships unfilled.
@@ -412,6 +413,20 @@ mod tests {
             ("CHPX Systems", "other"),
         ] {
             assert_eq!(known_vendor(dmi), want, "{dmi}");
+        }
+    }
+
+    /// Every short name the mapping gives is one the contract reports by name: a receiver
+    /// would otherwise count it as other.
+    #[test]
+    fn short_names_are_the_contracts() {
+        for (_, short) in KNOWN_VENDORS {
+            let v = VendorName::or_other(short);
+            assert_eq!(
+                v.as_str(),
+                *short,
+                "{short} is not in the contract's vendor list"
+            );
         }
     }
 

@@ -15,8 +15,8 @@ pub struct InstanceTypeCollector;
 
 const FIELDS: &[Field] = &[Field {
     name: "platform.instance_type",
-    kind: "string (A-Z a-z 0-9 . _ -, at most 48)",
-    bucketing: "",
+    kind: "string (the provider's instance type names, or other)",
+    bucketing: "a name outside the platform's documented names (an operator's own flavor or offering) is sent as other",
     description: "Cloud instance or machine type of the detected platform, from the first of these that has it. 1. The attribute afterburn wrote to run/metadata/afterburn for that platform, and only that one (aws AFTERBURN_AWS_INSTANCE_TYPE, azure AFTERBURN_AZURE_VMSIZE, gcp AFTERBURN_GCP_MACHINE_TYPE, aliyun AFTERBURN_ALIYUN_INSTANCE_TYPE, akamai AFTERBURN_AKAMAI_INSTANCE_TYPE, cloudstack AFTERBURN_CLOUDSTACK_SERVICE_OFFERING, exoscale AFTERBURN_EXOSCALE_SERVICE_OFFERING, kubevirt AFTERBURN_KUBEVIRT_INSTANCE_TYPE, openstack AFTERBURN_OPENSTACK_INSTANCE_TYPE, oraclecloud AFTERBURN_ORACLECLOUD_INSTANCE_SHAPE, packet AFTERBURN_PACKET_PLAN, scaleway AFTERBURN_SCALEWAY_INSTANCE_TYPE); every other attribute of that file, and every key of another platform, is ignored. 2. On aws, the DMI product name (sys/class/dmi/id/product_name), which AWS Nitro instances set to their type (system vendor Amazon EC2). 3. On aws, azure and gcp, when the kernel command line or DMI names the provider and afterburn's file has no type: the provider's link-local metadata service at 169.254.169.254, asked for the instance type alone, once per daemon run, only with an endpoint configured and only for the running machine (--root /). On gcp only the last segment of projects/<number>/machineTypes/<type> is kept. On aws, azure and gcp the value must have the provider's form (aws <family>.<size>, azure Standard_ or Basic_ sizes, gcp <series>-<shape>), else it is left out. Absent on platforms that have no type, and when the platform is unknown or not reported.",
 }];
 
@@ -168,7 +168,11 @@ pub fn accept(platform: PlatformId, raw: &str) -> Option<InstanceType> {
         PlatformId::Gcp => is_gcp_type(value),
         _ => true,
     };
-    if fits { InstanceType::new(value) } else { None }
+    if fits {
+        InstanceType::for_platform(platform, value)
+    } else {
+        None
+    }
 }
 
 /// `<type>` of `projects/<number>/machineTypes/<type>` (coreos/afterburn
@@ -279,9 +283,13 @@ impl Collector for InstanceTypeCollector {
             return;
         };
         platform.instance_type = accept(id, &raw);
-        match platform.instance_type {
+        match &platform.instance_type {
+            Some(t) if t.is_other() => {
+                // The value itself is not logged: it broke the rule meant to keep labels out.
+                tracing::debug!(%source, "the instance type breaks its platform's rule, sent as other");
+                ctx.note_instance_type_source(source);
+            }
             Some(_) => ctx.note_instance_type_source(source),
-            // The value itself is not logged: it failed the rule meant to keep identifiers out.
             None => tracing::debug!(%source, "the instance type does not fit the report, left out"),
         }
     }
@@ -313,6 +321,18 @@ fn from_dmi(ctx: &Context, platform: PlatformId) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every platform afterburn gives a type for has a rule in the contract, so no value is
+    /// ever sent unchecked.
+    #[test]
+    fn every_type_key_has_a_rule() {
+        for (platform, key) in TYPE_KEYS {
+            assert!(
+                InstanceType::for_platform(*platform, "i-0abc123def4567890").is_some(),
+                "{platform} ({key}) has no instance type rule"
+            );
+        }
+    }
 
     #[test]
     fn unknown_and_metal_have_no_key() {
@@ -413,8 +433,8 @@ mod tests {
         ] {
             assert_eq!(accept(PlatformId::Gcp, bad), None, "{bad:?}");
         }
-        // Elsewhere a path is no type: nothing is cut.
-        assert_eq!(accept(PlatformId::Openstack, full), None);
+        // Elsewhere a path is no type: nothing is cut, and it is not one of the platform's names.
+        assert!(accept(PlatformId::Openstack, full).unwrap().is_other());
         assert_eq!(
             accept(PlatformId::Openstack, "m1.small").unwrap().as_str(),
             "m1.small"

@@ -1,6 +1,6 @@
 //! The OS the machine was installed with, from the aleph file the installer left.
 
-use headcount_report::{Level, OriginalOs, OsBuild, Report};
+use headcount_report::{Level, Report};
 
 use crate::{Collector, Context, Field};
 
@@ -9,8 +9,8 @@ pub struct OriginalOsCollector;
 
 const FIELDS: &[Field] = &[Field {
     name: "original_os.build",
-    kind: "string (A-Z a-z 0-9 . _ + ~ -, at most 48)",
-    bucketing: "",
+    kind: "string (build shape, or other)",
+    bucketing: "only beside a known os.id; a value of another shape is sent as other",
     description: "Build of the image first installed on this machine, from the aleph file its installer left on the physical root, tried in this order: sysroot/.coreos-aleph-version.json key build (images coreos-assembler built until 2024) or version (later images, where the file links to one of the next two); sysroot/.aleph-version.json key version (osbuild's ostree.aleph stage); sysroot/.bootc-aleph.json key version (bootc install).",
 }];
 
@@ -36,14 +36,27 @@ impl Collector for OriginalOsCollector {
     }
 
     fn collect(&self, ctx: &Context, report: &mut Report) {
-        report.original_os = ALEPHS
+        let Some(raw) = ALEPHS
             .iter()
             .find_map(|(path, keys)| read_aleph(ctx, path, keys))
-            .map(|build| OriginalOs { build });
+        else {
+            return;
+        };
+        // The build of an unnamed OS could be a site's own numbering: it goes only beside a
+        // known os.id (so not at all when the os collector is left out).
+        report.original_os = ctx.rules().original_os(report.os.as_ref(), &raw);
+        match &report.original_os {
+            None => tracing::debug!("aleph version of an unknown OS, left out"),
+            Some(o) if o.build.is_other() => {
+                tracing::debug!("aleph version breaks its rule, sent as other");
+            }
+            Some(_) => {}
+        }
     }
 }
 
-fn read_aleph(ctx: &Context, path: &str, keys: &[&str]) -> Option<OsBuild> {
+/// The version an aleph file holds, as written.
+fn read_aleph(ctx: &Context, path: &str, keys: &[&str]) -> Option<String> {
     let text = ctx.root.read(path)?;
     let json: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
@@ -52,10 +65,7 @@ fn read_aleph(ctx: &Context, path: &str, keys: &[&str]) -> Option<OsBuild> {
             return None;
         }
     };
-    let value = keys.iter().find_map(|k| json.get(k)?.as_str())?;
-    let build = OsBuild::new(value);
-    if build.is_none() {
-        tracing::debug!(path, "aleph version does not fit the report, left out");
-    }
-    build
+    keys.iter()
+        .find_map(|k| json.get(k)?.as_str())
+        .map(str::to_owned)
 }

@@ -1,6 +1,6 @@
 //! The running OS, from os-release.
 
-use headcount_report::{Level, Os, OsBuild, OsName, OsVersionId, Report};
+use headcount_report::{Level, Report};
 
 use crate::{Collector, Context, Field, parse_env};
 
@@ -10,26 +10,26 @@ pub struct OsCollector;
 const FIELDS: &[Field] = &[
     Field {
         name: "os.id",
-        kind: "string (a-z 0-9 . _ -, at most 32)",
-        bucketing: "",
+        kind: "string (a known os-release name, or other)",
+        bucketing: "a name outside the known list is sent as other",
         description: "Operating system identifier: os-release ID, for example fedora.",
     },
     Field {
         name: "os.variant_id",
-        kind: "string (a-z 0-9 . _ -, at most 32)",
-        bucketing: "",
+        kind: "string (a known os-release name, or other)",
+        bucketing: "a name outside the known list is sent as other",
         description: "Operating system variant: os-release VARIANT_ID, for example coreos.",
     },
     Field {
         name: "os.version_id",
-        kind: "string (a-z 0-9 . _ -, at most 32)",
-        bucketing: "",
+        kind: "string (version shape, or other)",
+        bucketing: "only beside a known os.id; a value of another shape is sent as other",
         description: "Operating system version: os-release VERSION_ID, for example 43.",
     },
     Field {
         name: "os.build",
-        kind: "string (A-Z a-z 0-9 . _ + ~ -, at most 48)",
-        bucketing: "",
+        kind: "string (build shape, or other)",
+        bucketing: "only beside a known os.id; a value of another shape is sent as other",
         description: "Operating system build: os-release OSTREE_VERSION, for example 43.20261102.3.0.",
     },
 ];
@@ -54,13 +54,48 @@ impl Collector for OsCollector {
         let Some(text) = OS_RELEASE.iter().find_map(|p| ctx.root.read(p)) else {
             return;
         };
-        let mut os = Os::default();
+        let (mut id, mut variant_id, mut version_id, mut build) = (None, None, None, None);
         for (key, value) in parse_env(&text) {
             match key {
-                "ID" => os.id = checked(key, OsName::new(&value)),
-                "VARIANT_ID" => os.variant_id = checked(key, OsName::new(&value)),
-                "VERSION_ID" => os.version_id = checked(key, OsVersionId::new(&value)),
-                "OSTREE_VERSION" => os.build = checked(key, OsBuild::new(&value)),
+                "ID" => id = Some(value),
+                "VARIANT_ID" => variant_id = Some(value),
+                "VERSION_ID" => version_id = Some(value),
+                "OSTREE_VERSION" => build = Some(value),
+                _ => {}
+            }
+        }
+        let os = ctx.rules().os(
+            id.as_deref(),
+            variant_id.as_deref(),
+            version_id.as_deref(),
+            build.as_deref(),
+        );
+        for (key, read, sent) in [
+            ("ID", id.is_some(), os.id.as_ref().map(|v| v.is_other())),
+            (
+                "VARIANT_ID",
+                variant_id.is_some(),
+                os.variant_id.as_ref().map(|v| v.is_other()),
+            ),
+            (
+                "VERSION_ID",
+                version_id.is_some(),
+                os.version_id.as_ref().map(|v| v.is_other()),
+            ),
+            (
+                "OSTREE_VERSION",
+                build.is_some(),
+                os.build.as_ref().map(|v| v.is_other()),
+            ),
+        ] {
+            // The key only, never the value: it may be exactly what must not leave the machine.
+            match (read, sent) {
+                (true, Some(true)) => {
+                    tracing::debug!(key, "os-release value breaks its rule, sent as other");
+                }
+                (true, None) => {
+                    tracing::debug!(key, "os-release value of an unknown OS, left out");
+                }
                 _ => {}
             }
         }
@@ -68,11 +103,4 @@ impl Collector for OsCollector {
             report.os = Some(os);
         }
     }
-}
-
-fn checked<T>(key: &str, value: Option<T>) -> Option<T> {
-    if value.is_none() {
-        tracing::debug!(key, "os-release value does not fit the report, left out");
-    }
-    value
 }

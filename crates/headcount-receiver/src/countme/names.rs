@@ -2,7 +2,7 @@
 //!
 //! - `os_name` is os-release `NAME` in DNF's User-Agent. Reports never send `NAME` (free text a
 //!   derived image can fill with anything, a site's own label included), so the receiver derives
-//!   it from `os.id` and `os.version_id` through [`BUILTIN`], which `[countme] os_names` extends.
+//!   it from `os.id` and `os.version_id` through [`builtin`], which `[countme] os_names` extends.
 //! - `os_arch` is rpm's base architecture for DNF ([`basearch`]), which `[countme] os_arch` can
 //!   respell (rpm-ostree writes Rust's architecture names); `repo_arch` is always the base
 //!   architecture, as `arch=$basearch` in the repository's metalink URL.
@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use headcount_report::Arch;
+use headcount_report::rules::KNOWN_OS_IDS;
 
 /// One row of the os_name table: `name` for `id`, from `from_version` on (every version when
 /// `None`). For an ID, the row with the highest `from_version` the version reaches applies.
@@ -24,22 +25,15 @@ pub struct NameRule {
     pub name: String,
 }
 
-/// The built-in table: `(ID, from VERSION_ID, NAME)`, the NAME each distribution's os-release
-/// has (sources in docs/usage/countme.md). Fedora renamed itself "Fedora Linux" in Fedora 35.
-pub const BUILTIN: &[(&str, Option<&str>, &str)] = &[
-    ("fedora", None, "Fedora"),
-    ("fedora", Some("35"), "Fedora Linux"),
-    ("rhel", None, "Red Hat Enterprise Linux"),
-    ("centos", None, "CentOS Linux"),
-    ("centos", Some("8"), "CentOS Stream"),
-    ("almalinux", None, "AlmaLinux"),
-    ("rocky", None, "Rocky Linux"),
-    ("ol", None, "Oracle Linux Server"),
-    ("amzn", None, "Amazon Linux"),
-    ("rhcos", None, "Red Hat Enterprise Linux CoreOS"),
-    ("debian", None, "Debian GNU/Linux"),
-    ("ubuntu", None, "Ubuntu"),
-];
+/// The built-in table: `(ID, from VERSION_ID, NAME)` for every known os-release ID of the
+/// contract ([`KNOWN_OS_IDS`]), which holds the NAME each distribution's os-release has (sources
+/// in docs/usage/countme.md); Fedora renamed itself "Fedora Linux" in Fedora 35. Derived, so an
+/// ID reports may carry always has its name here, and no row names an ID reports cannot carry.
+pub fn builtin() -> impl Iterator<Item = (&'static str, Option<&'static str>, &'static str)> {
+    KNOWN_OS_IDS
+        .iter()
+        .flat_map(|o| o.names.iter().map(move |(from, name)| (o.id, *from, *name)))
+}
 
 /// The os_name table in use: the built-in one, where the config's rows replace every built-in
 /// row of the IDs they name.
@@ -57,13 +51,12 @@ impl Default for Names {
 impl Names {
     /// The built-in table with `configured` rows on top.
     pub fn with(configured: &[NameRule]) -> Names {
-        let mut rules: Vec<NameRule> = BUILTIN
-            .iter()
+        let mut rules: Vec<NameRule> = builtin()
             .filter(|(id, _, _)| !configured.iter().any(|r| r.id == *id))
             .map(|(id, from, name)| NameRule {
-                id: (*id).to_owned(),
+                id: id.to_owned(),
                 from_version: from.map(str::to_owned),
-                name: (*name).to_owned(),
+                name: name.to_owned(),
             })
             .collect();
         rules.extend(configured.iter().cloned());
@@ -202,6 +195,42 @@ mod tests {
         assert_eq!(n.os_name("rhel", "9.6"), "Red Hat Enterprise Linux");
         // An ID the table does not know stands for itself.
         assert_eq!(n.os_name("myos", "1"), "myos");
+    }
+
+    /// The os_name table and the contract's known IDs are one list: every ID a report may carry
+    /// as itself has a name for every version (a row without `from_version`), each valid, and
+    /// the table names no ID a report cannot carry (it would be `other` before it got here).
+    #[test]
+    fn every_known_os_id_has_a_name_and_no_other_id_has_one() {
+        use headcount_report::Rules;
+        let rules = Rules::new();
+        let n = Names::default();
+        for known in KNOWN_OS_IDS {
+            assert!(rules.is_known_os_name(known.id), "{}", known.id);
+            assert!(
+                matches!(known.names.first(), Some((None, _))),
+                "{}: the first row must apply to every version",
+                known.id
+            );
+            for (i, (from, name)) in known.names.iter().enumerate() {
+                assert!(is_valid_os_name(name), "{}: {name:?}", known.id);
+                if let Some(from) = from {
+                    assert!(i > 0, "{}", known.id);
+                    assert_eq!(n.os_name(known.id, from), *name, "{}", known.id);
+                }
+            }
+            // A version no row starts at: never the ID itself, which stands for unknown IDs.
+            assert_ne!(n.os_name(known.id, "1"), known.id);
+            assert_ne!(n.os_name(known.id, "rawhide"), known.id);
+        }
+        for (id, _, _) in builtin() {
+            assert!(
+                KNOWN_OS_IDS.iter().any(|o| o.id == id),
+                "{id} is in the os_name table but not a known ID"
+            );
+        }
+        // A variant that is not also an ID has no row: os_name comes from os.id alone.
+        assert_eq!(n.os_name("silverblue", "43"), "silverblue");
     }
 
     #[test]

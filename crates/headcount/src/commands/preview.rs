@@ -33,6 +33,7 @@ pub fn run(root: &Path, args: &PreviewArgs, now: DateTime<Utc>) -> Result<(), Er
         root,
         level,
         &settings.exclude,
+        &settings.rules,
         args.window,
         now,
         client,
@@ -70,9 +71,11 @@ pub fn run(root: &Path, args: &PreviewArgs, now: DateTime<Utc>) -> Result<(), Er
     Ok(())
 }
 
-/// Prints the JSON Schema of the report.
-pub fn schema() -> Result<(), Error> {
-    let schema = headcount_report::schema();
+/// Prints the JSON Schema of the report this machine sends: the contract's, with the
+/// os-release names the configuration under `root` adds to the known ones.
+pub fn schema(root: &Path) -> Result<(), Error> {
+    let loaded = config::load(root, &crate::known_collectors())?;
+    let schema = headcount_report::schema_with(&loaded.settings.rules);
     let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

@@ -127,6 +127,8 @@ keys! {
     [collecting] RawCollecting {
         level: String => |s| Some(quote(s.level.as_str())), unset "";
         exclude: Vec<String> => |s| Some(list(s.exclude.iter().map(String::as_str))), unset "";
+        known_os_names: Vec<String> =>
+            |s| Some(list(s.rules.extra_os_names().iter().map(String::as_str))), unset "";
     }
     [reporting] RawReporting {
         endpoint: String => |s| s.endpoint.as_ref().map(|u| quote(u.as_str())),

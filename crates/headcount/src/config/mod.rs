@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use headcount_report::{Level, Window};
+use headcount_report::{Level, Rules, Window};
 use url::Url;
 
 pub use crate::windows::Windows;
@@ -54,6 +54,8 @@ pub struct Settings {
     pub level: Level,
     /// Collectors left out even at their level.
     pub exclude: Vec<String>,
+    /// The open-field rules: the built-in ones plus the os-release names a vendor added.
+    pub rules: Rules,
     /// The full URL reports are POSTed to; `None` means nothing is ever sent.
     pub endpoint: Option<Url>,
     /// HTTP(S) or SOCKS5 proxy; `None` means the standard proxy environment variables apply.
@@ -95,6 +97,7 @@ impl Default for Settings {
         Settings {
             level: DEFAULT_LEVEL,
             exclude: Vec::new(),
+            rules: Rules::default(),
             endpoint: None,
             proxy: None,
             ca_file: None,
@@ -422,6 +425,17 @@ fn validate(
             }
         }
         s.exclude = exclude.value.clone();
+    }
+
+    if let Some(names) = &inputs.known_os_names {
+        match Rules::with_os_names(&names.value) {
+            Ok(rules) => s.rules = rules,
+            Err(bad) => {
+                errors.extend(bad.into_iter().map(|b| {
+                    Diagnostic::for_value(names, "collecting.known_os_names", b.to_string())
+                }))
+            }
+        }
     }
 
     if let Some(allow) = &inputs.allow_plain_http {
