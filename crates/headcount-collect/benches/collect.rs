@@ -19,6 +19,13 @@ fn cpu_ns() -> u64 {
     u64::try_from(t.tv_sec()).unwrap() * 1_000_000_000 + u64::try_from(t.tv_nsec()).unwrap()
 }
 
+/// The CPU time this thread spends running `once` `iters` times.
+fn cpu_time(iters: u64, once: impl Fn()) -> Duration {
+    let start = cpu_ns();
+    (0..iters).for_each(|_| once());
+    Duration::from_nanos(cpu_ns() - start)
+}
+
 fn bench(c: &mut Criterion) {
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
         .unwrap()
@@ -34,13 +41,7 @@ fn bench(c: &mut Criterion) {
             };
             c.bench_function(&format!("collect {level} {kind} wall"), |b| b.iter(once));
             c.bench_function(&format!("collect {level} {kind} cpu"), |b| {
-                b.iter_custom(|iters| {
-                    let start = cpu_ns();
-                    for _ in 0..iters {
-                        once();
-                    }
-                    Duration::from_nanos(cpu_ns() - start)
-                })
+                b.iter_custom(|iters| cpu_time(iters, once))
             });
         }
     }

@@ -10,33 +10,57 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use headcount_report::{Level, Period, Report, Rules, Window};
+use headcount_report::{Level, Period, Report, ReportLevel, Rules, Window};
 
 mod collectors;
 mod render;
 mod root;
 
 pub use collectors::age::age_bucket;
-pub use collectors::arch::detect_arch;
-pub use collectors::instance_type::{
-    InstanceTypeSource, MetadataProvider, MetadataSource, accept as accept_instance_type,
-};
+pub use collectors::instance_type::{InstanceTypeSource, MetadataProvider, MetadataSource};
 pub use collectors::platform::{Detection, HardwareVerdict, PlatformSource, detect_platform};
-pub use render::{collected_data_markdown, field_names, render_text};
-pub use root::{MAX_DIR_ENTRIES, MAX_FILE_BYTES, Root, parse_env};
+pub use render::{collected_data_markdown, render_text};
+pub use root::{MAX_FILE_BYTES, Root, parse_env};
 
 /// One field of the report, described for people.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Field {
     /// Dotted path in the JSON body, for example `os.version_id`.
     pub name: &'static str,
     /// JSON type and allowed values, for example `string (enum)` or `boolean`.
-    pub kind: &'static str,
+    pub kind: Kind,
     /// How the value is coarsened (empty when it is reported as read).
     pub bucketing: &'static str,
     /// What the field says and where it comes from.
     pub description: &'static str,
 }
+
+/// The JSON type of a field and the values it allows.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Said in words, for example `boolean` or `string (bucket label)`.
+    Text(&'static str),
+    /// A string, one label of a closed set: the set's own list, so the two cannot drift.
+    OneOf(fn() -> Vec<&'static str>),
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::Text(text) => f.write_str(text),
+            Kind::OneOf(labels) => write!(f, "string ({})", labels().join(", ")),
+        }
+    }
+}
+
+/// The [`Kind`] of a field holding one label of the closed set `$set` (a type with `ALL` and
+/// `as_str`).
+macro_rules! one_of {
+    ($set:ty) => {
+        $crate::Kind::OneOf(|| <$set>::ALL.iter().map(|v| v.as_str()).collect())
+    };
+}
+pub(crate) use one_of;
 
 /// What a collector may look at: the root to read under, the instant of collection, the
 /// open-field rules values are held to, and the metadata service the caller lets it ask (none:
@@ -71,31 +95,6 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context reading under `root` at `now`, from files only, with the built-in rules.
-    pub fn new(root: Root, now: DateTime<Utc>) -> Context {
-        Context {
-            root,
-            now,
-            platform: OnceLock::new(),
-            rules: Rules::default(),
-            metadata: None,
-            instance_type_source: OnceLock::new(),
-            metadata_not_asked: OnceLock::new(),
-        }
-    }
-
-    /// The same context, allowed to ask `metadata` for what no file holds.
-    pub fn with_metadata(mut self, metadata: Option<Arc<dyn MetadataSource>>) -> Context {
-        self.metadata = metadata;
-        self
-    }
-
-    /// The same context holding values to `rules`.
-    pub fn with_rules(mut self, rules: Rules) -> Context {
-        self.rules = rules;
-        self
-    }
-
     /// The rules open values are held to: a value breaking its rule is `other` or left out.
     pub fn rules(&self) -> &Rules {
         &self.rules
@@ -133,56 +132,71 @@ pub struct Collection {
     pub metadata_not_asked: Option<MetadataProvider>,
 }
 
-/// Reads one topic of facts.
-pub trait Collector: Sync {
+/// One topic of facts: the name `[collecting] exclude` accepts, the lowest level it runs at, the
+/// fields it fills in report order, and how it fills them (leaving absent what it cannot read).
+#[derive(Debug)]
+pub struct Collector {
     /// The name `[collecting] exclude` accepts.
-    fn name(&self) -> &'static str;
+    pub name: &'static str,
     /// The lowest level it runs at.
-    fn level(&self) -> Level;
+    pub level: Level,
     /// The fields it fills, in report order.
-    fn fields(&self) -> &'static [Field];
-    /// Fills its fields of `report`; leaves them absent when they cannot be read.
-    fn collect(&self, ctx: &Context, report: &mut Report);
+    pub fields: &'static [Field],
+    /// Fills its fields of the report; leaves them absent when they cannot be read.
+    pub collect: fn(&Context, &mut Report),
+}
+
+/// The table of collectors, one row each: name, level, module (which holds `FIELDS` and
+/// `collect`).
+macro_rules! collectors {
+    ($($name:literal, $level:ident, $module:ident;)+) => {
+        &[$(Collector {
+            name: $name,
+            level: Level::$level,
+            fields: collectors::$module::FIELDS,
+            collect: collectors::$module::collect,
+        },)+]
+    };
 }
 
 /// Every collector, in report order. A collector listed later may build on an earlier one
 /// (the instance type is only set once a platform is).
-pub static COLLECTORS: &[&dyn Collector] = &[
-    &collectors::os::OsCollector,
-    &collectors::original_os::OriginalOsCollector,
-    &collectors::platform::PlatformCollector,
-    &collectors::instance_type::InstanceTypeCollector,
-    &collectors::arch::ArchCollector,
-    &collectors::age::AgeCollector,
-    &collectors::hardware::HardwareCollector,
-    &collectors::containers::ContainersCollector,
-    &collectors::network::NetworkCollector,
-    &collectors::packages::PackagesCollector,
-];
+pub static COLLECTORS: &[Collector] = collectors! {
+    "os", Minimal, os;
+    "original-os", Minimal, original_os;
+    "platform", Minimal, platform;
+    "instance-type", Minimal, instance_type;
+    "arch", Minimal, arch;
+    "age", Minimal, age;
+    "hardware", Full, hardware;
+    "containers", Full, containers;
+    "network", Full, network;
+    "packages", Full, packages;
+};
 
 /// The fields every report carries, whatever the collectors found.
 pub static ENVELOPE: &[Field] = &[
     Field {
         name: "schema",
-        kind: "integer (1)",
+        kind: Kind::Text("integer (1)"),
         bucketing: "",
         description: "Report format version.",
     },
     Field {
         name: "window",
-        kind: "string (daily, weekly, monthly)",
+        kind: one_of!(Window),
         bucketing: "",
         description: "The reporting window this report counts in.",
     },
     Field {
         name: "period",
-        kind: "string (YYYY-MM-DD, YYYY-Www or YYYY-MM)",
+        kind: Kind::Text("string (YYYY-MM-DD, YYYY-Www or YYYY-MM)"),
         bucketing: "the UTC day, countme week (an ISO week, from Monday 00:00 UTC) or month, never a finer time",
         description: "The period of the window this report counts in.",
     },
     Field {
         name: "level",
-        kind: "string (minimal, full)",
+        kind: one_of!(ReportLevel),
         bucketing: "",
         description: "The collection level the machine is configured for.",
     },
@@ -190,12 +204,12 @@ pub static ENVELOPE: &[Field] = &[
 
 /// The names `[collecting] exclude` accepts, in report order.
 pub fn collector_names() -> impl Iterator<Item = &'static str> {
-    COLLECTORS.iter().map(|c| c.name())
+    COLLECTORS.iter().map(|c| c.name)
 }
 
 /// Each collector's name and the lowest level it runs at, in report order.
 pub fn collector_levels() -> impl Iterator<Item = (&'static str, Level)> {
-    COLLECTORS.iter().map(|c| (c.name(), c.level()))
+    COLLECTORS.iter().map(|c| (c.name, c.level))
 }
 
 /// Collects a report of `level` for the `window` period containing `now`, reading under `root`,
@@ -212,14 +226,20 @@ pub fn build_collection(
     metadata: Option<Arc<dyn MetadataSource>>,
 ) -> Option<Collection> {
     let mut report = Report::new(level, Period::containing(window, now))?;
-    let ctx = Context::new(Root::new(root), now)
-        .with_rules(rules.clone())
-        .with_metadata(metadata);
+    let ctx = Context {
+        root: Root::new(root),
+        now,
+        platform: OnceLock::new(),
+        rules: rules.clone(),
+        metadata,
+        instance_type_source: OnceLock::new(),
+        metadata_not_asked: OnceLock::new(),
+    };
     for collector in COLLECTORS {
-        if collector.level() > level || exclude.iter().any(|e| e == collector.name()) {
+        if collector.level > level || exclude.iter().any(|e| e == collector.name) {
             continue;
         }
-        collector.collect(&ctx, &mut report);
+        (collector.collect)(&ctx, &mut report);
     }
     let has_type = report
         .platform
@@ -232,7 +252,8 @@ pub fn build_collection(
     })
 }
 
-/// [`build_report_with`] the built-in rules (no os-release names added).
+/// The report of the machine under `root`, from files only and with the built-in rules: what
+/// [`build_collection`] makes without a metadata service. `None` at level off.
 pub fn build_report(
     root: &Path,
     level: Level,
@@ -240,20 +261,7 @@ pub fn build_report(
     window: Window,
     now: DateTime<Utc>,
 ) -> Option<Report> {
-    build_report_with(root, level, exclude, &Rules::default(), window, now)
-}
-
-/// [`build_collection`] from files only, holding open values to `rules`: the report of the
-/// machine under `root`, asking no metadata service. `None` at level off.
-pub fn build_report_with(
-    root: &Path,
-    level: Level,
-    exclude: &[String],
-    rules: &Rules,
-    window: Window,
-    now: DateTime<Utc>,
-) -> Option<Report> {
-    build_collection(root, level, exclude, rules, window, now, None).map(|c| c.report)
+    build_collection(root, level, exclude, &Rules::default(), window, now, None).map(|c| c.report)
 }
 
 #[cfg(test)]

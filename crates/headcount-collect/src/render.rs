@@ -12,13 +12,8 @@ fn table() -> impl Iterator<Item = (&'static str, Level, &'static Field)> {
     ENVELOPE.iter().map(|f| ("", Level::Minimal, f)).chain(
         COLLECTORS
             .iter()
-            .flat_map(|c| c.fields().iter().map(move |f| (c.name(), c.level(), f))),
+            .flat_map(|c| c.fields.iter().map(move |f| (c.name, c.level, f))),
     )
-}
-
-/// The dotted names of every field, envelope first, in report order.
-pub fn field_names() -> impl Iterator<Item = &'static str> {
-    table().map(|(_, _, f)| f.name)
 }
 
 fn lookup<'a>(json: &'a serde_json::Value, dotted: &str) -> Option<&'a serde_json::Value> {
@@ -85,14 +80,8 @@ pub fn collected_data_markdown() -> String {
          | Collector | Level | Fields |\n|---|---|---|\n",
     );
     for c in COLLECTORS {
-        let names: Vec<String> = c.fields().iter().map(|f| format!("`{}`", f.name)).collect();
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} |",
-            c.name(),
-            c.level(),
-            names.join(", ")
-        );
+        let names: Vec<String> = c.fields.iter().map(|f| format!("`{}`", f.name)).collect();
+        let _ = writeln!(out, "| `{}` | {} | {} |", c.name, c.level, names.join(", "));
     }
     out.push_str(
         "\n## Fields\n\n| Field | Level | Collector | Type | Coarsening | Description |\n\
@@ -115,7 +104,7 @@ pub fn collected_data_markdown() -> String {
             f.name,
             level,
             collector,
-            f.kind.replace('|', "\\|"),
+            f.kind.to_string().replace('|', "\\|"),
             bucketing.replace('|', "\\|"),
             f.description.replace('|', "\\|"),
         );
@@ -218,36 +207,35 @@ mod tests {
     #[test]
     fn table_matches_the_schema() {
         let schema = headcount_report::schema();
-        let mut leaves = Vec::new();
-        collect_leaves(&schema, &schema, "", &mut leaves);
-        leaves.sort();
-        let mut names: Vec<String> = field_names().map(str::to_owned).collect();
-        names.sort();
-        assert_eq!(names, leaves);
+        let sorted = |mut names: Vec<String>| {
+            names.sort();
+            names
+        };
+        assert_eq!(
+            sorted(table().map(|(_, _, f)| f.name.to_owned()).collect()),
+            sorted(leaves(&schema, &schema, "")),
+        );
     }
 
-    fn collect_leaves(
-        root: &serde_json::Value,
-        node: &serde_json::Value,
-        prefix: &str,
-        out: &mut Vec<String>,
-    ) {
+    /// The dotted paths of the leaf properties of `node`, following `$ref`s from `root`.
+    fn leaves(root: &serde_json::Value, node: &serde_json::Value, prefix: &str) -> Vec<String> {
         let node = match node.get("$ref").and_then(|r| r.as_str()) {
             Some(r) => root.pointer(r.trim_start_matches('#')).unwrap(),
             None => node,
         };
-        match node.get("properties").and_then(|p| p.as_object()) {
-            Some(props) => {
-                for (k, v) in props {
-                    let name = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    collect_leaves(root, v, &name, out);
-                }
-            }
-            None => out.push(prefix.to_owned()),
-        }
+        let Some(props) = node.get("properties").and_then(|p| p.as_object()) else {
+            return vec![prefix.to_owned()];
+        };
+        props
+            .iter()
+            .flat_map(|(k, v)| {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(root, v, &name)
+            })
+            .collect()
     }
 }

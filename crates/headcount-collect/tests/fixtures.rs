@@ -131,8 +131,7 @@ fn rewrite(dir: &Path, secrets: &[(String, String)]) {
 fn machines_differing_only_in_identity_report_the_same_bytes() {
     for (kind, root) in fixtures() {
         let meta = meta(&kind);
-        let twin = scratch(&format!("twin-{kind}"));
-        copy_tree(&root, &twin);
+        let twin = copy_of(&kind);
         rewrite(&twin, &meta.secrets);
         // The twin really differs: none of the original values is left in it.
         let mut changed = 0;
@@ -155,14 +154,12 @@ fn machines_differing_only_in_identity_report_the_same_bytes() {
             );
             assert_eq!(render_text(&a), render_text(&b));
         }
-        fs::remove_dir_all(&twin).unwrap();
     }
 }
 
 #[test]
 fn age_bucket_follows_machine_id_mtime_at_each_boundary() {
-    let root = scratch("age");
-    copy_tree(&fixtures_dir().join("qemu-fcos-x86_64"), &root);
+    let root = copy_of("qemu-fcos-x86_64");
     // NOW is Monday 2026-11-23 12:00 UTC; its countme window started that Monday 00:00.
     let monday = 1_795_392_000u64;
     let week = 604_800u64;
@@ -230,7 +227,6 @@ fn age_bucket_follows_machine_id_mtime_at_each_boundary() {
         collect(&root, Level::Minimal).age_bucket.map(|b| b.get()),
         Some(4)
     );
-    fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
@@ -263,8 +259,7 @@ fn excluded_collectors_leave_their_fields_out() {
 /// version instead).
 #[test]
 fn os_release_name_is_never_sent() {
-    let root = scratch("name");
-    copy_tree(&fixtures_dir().join("aws-fcos-x86_64"), &root);
+    let root = copy_of("aws-fcos-x86_64");
     let os_release = root.join("usr/lib/os-release");
     let text = fs::read_to_string(&os_release).unwrap();
     let renamed: String = text
@@ -290,5 +285,4 @@ fn os_release_name_is_never_sent() {
             assert!(body.contains(r#""id":"fedora""#), "{body}");
         }
     }
-    fs::remove_dir_all(&root).unwrap();
 }

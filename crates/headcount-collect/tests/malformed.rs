@@ -10,10 +10,9 @@ use common::*;
 use headcount_collect::{MAX_FILE_BYTES, build_report};
 use headcount_report::{Level, PlatformId, Report, Window, validate};
 
-fn base(name: &str) -> std::path::PathBuf {
-    let root = scratch(name);
-    copy_tree(&fixtures_dir().join("aws-fcos-x86_64"), &root);
-    root
+/// A scratch copy of a full fixture root, to break one file of it.
+fn base() -> Scratch {
+    copy_of("aws-fcos-x86_64")
 }
 
 fn collect(root: &Path) -> Report {
@@ -31,7 +30,7 @@ fn huge() -> Vec<u8> {
 
 #[test]
 fn truncated_os_release_keeps_what_is_whole() {
-    let root = base("truncated-os-release");
+    let root = base();
     fs::remove_file(root.join("etc/os-release")).unwrap();
     fs::write(root.join("etc/os-release"), "ID=fedora\nVERSION_ID=\"4").unwrap();
     let os = collect(&root).os.unwrap();
@@ -40,20 +39,18 @@ fn truncated_os_release_keeps_what_is_whole() {
         os.version_id.unwrap().is_other(),
         "a cut-off quoted value is not a version"
     );
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn missing_etc_os_release_falls_back_to_usr_lib() {
-    let root = base("usr-lib-os-release");
+    let root = base();
     fs::remove_file(root.join("etc/os-release")).unwrap();
     assert_eq!(collect(&root).os.unwrap().id.unwrap().as_str(), "fedora");
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn garbage_cmdline_falls_back_to_hardware() {
-    let root = base("garbage-cmdline");
+    let root = base();
     let mut garbage: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
     garbage.extend_from_slice(b" ignition.platform.id=\xff\xfe\x00aws ostree=\xff/../../.. ");
     fs::write(root.join("proc/cmdline"), garbage).unwrap();
@@ -67,12 +64,11 @@ fn garbage_cmdline_falls_back_to_hardware() {
         PlatformId::Aws,
         "DMI says Amazon EC2"
     );
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn invalid_aleph_is_absent() {
-    let root = base("bad-aleph");
+    let root = base();
     let aleph = root.join("sysroot/.coreos-aleph-version.json");
     for bad in [
         &b"{\"build\": \"39.2023"[..],
@@ -87,12 +83,11 @@ fn invalid_aleph_is_absent() {
     // A version that is there but breaks the build shape is sent as other, never as written.
     fs::write(&aleph, b"{\"build\": \"39 with spaces\"}").unwrap();
     assert!(collect(&root).original_os.unwrap().build.is_other());
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn huge_files_are_not_read_whole() {
-    let root = base("huge");
+    let root = base();
     let big = huge();
     fs::remove_file(root.join("etc/os-release")).unwrap();
     fs::write(root.join("etc/os-release"), &big).unwrap();
@@ -116,12 +111,11 @@ fn huge_files_are_not_read_whole() {
     assert!(hw.memory_gib.is_none());
     assert!(hw.cpu_vendor.is_some());
     assert!(hw.cpus.is_none(), "a truncated cpuinfo must not be counted");
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn fifos_and_directories_in_place_of_files_do_not_block() {
-    let root = base("fifo");
+    let root = base();
     fs::remove_file(root.join("etc/os-release")).unwrap();
     let status = std::process::Command::new("mkfifo")
         .arg(root.join("etc/os-release"))
@@ -133,7 +127,6 @@ fn fifos_and_directories_in_place_of_files_do_not_block() {
     let r = collect(&root);
     // /usr/lib/os-release is the fallback when /etc/os-release cannot be read.
     assert_eq!(r.os.unwrap().id.unwrap().as_str(), "fedora");
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
@@ -144,12 +137,11 @@ fn an_empty_root_reports_only_what_it_must() {
         String::from_utf8(r.to_body()).unwrap(),
         r#"{"schema":1,"window":"daily","period":"2026-11-23","level":"full","platform":{"id":"unknown"},"age_bucket":4,"containers":{"podman":{"installed":false,"active":false},"docker":{"installed":false,"active":false},"crio":{"installed":false,"active":false},"containerd":{"installed":false,"active":false},"nspawn":{"installed":false,"active":false}}}"#
     );
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn values_outside_the_contract_are_dropped() {
-    let root = base("outside");
+    let root = base();
     fs::remove_file(root.join("etc/os-release")).unwrap();
     fs::write(
         root.join("etc/os-release"),
@@ -172,13 +164,11 @@ fn values_outside_the_contract_are_dropped() {
     // description says (an operator's own name on a platform without that check is other).
     assert!(r.platform.unwrap().instance_type.is_none());
     assert!(r.arch.is_none());
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn hostile_device_trees_sysinfo_and_cgroup_loops_give_a_report() {
-    let root = scratch("hostile-platform");
-    copy_tree(&fixtures_dir().join("rpi4-fcos-aarch64"), &root);
+    let root = copy_of("rpi4-fcos-aarch64");
     let dt = root.join("sys/firmware/devicetree/base");
     fs::write(dt.join("model"), [0xff, 0xfe, 0, 0, 0x80]).unwrap();
     fs::write(dt.join("compatible"), huge()).unwrap();
@@ -199,5 +189,4 @@ fn hostile_device_trees_sysinfo_and_cgroup_loops_give_a_report() {
     // An empty hypervisor node is a hypervisor all the same (proc/sysinfo is IBM Z's only).
     assert_eq!(r.platform.unwrap().id, PlatformId::Unknown);
     assert!(r.containers.unwrap().podman.unwrap().running.is_some());
-    fs::remove_dir_all(root).unwrap();
 }

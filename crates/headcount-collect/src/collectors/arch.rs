@@ -1,40 +1,24 @@
 //! CPU architecture as the kernel names it (what `uname -m` prints), always read under the root:
 //! `uname(2)` describes the kernel this process runs on, not the root being read.
 
-use headcount_report::{Arch, Level, Report};
+use headcount_report::{Arch, Report};
 
 use crate::collectors::cpuinfo;
-use crate::{Collector, Context, Field, Root};
+use crate::{Context, Field, Root, one_of};
 
-/// Reads `proc/sys/kernel/arch`, else the suffix of `proc/sys/kernel/osrelease`, else
-/// `proc/cpuinfo`.
-pub struct ArchCollector;
-
-const FIELDS: &[Field] = &[Field {
+pub(crate) const FIELDS: &[Field] = &[Field {
     name: "arch",
-    kind: "string (x86_64, aarch64, ppc64le, s390x, riscv64, loongarch64, armv7l, i686)",
+    kind: one_of!(Arch),
     bucketing: "",
     description: "CPU architecture as the kernel names it (uname -m), tried in this order: proc/sys/kernel/arch (Linux 6.1 and later); the architecture suffix of proc/sys/kernel/osrelease (RPM-built kernels, for example 5.14.0-427.68.1.el9_4.x86_64); proc/cpuinfo (x86: x86_64 with the lm flag, else i686; 64-bit ARM kernels: CPU architecture 8; 32-bit ARM kernels: CPU architecture 7; IBM/S390 vendor: s390x; POWER: ppc64le when sys/kernel/cpu_byteorder is little; RISC-V: isa rv64; LoongArch: Loongson-64bit CPU family).",
 }];
 
-impl Collector for ArchCollector {
-    fn name(&self) -> &'static str {
-        "arch"
-    }
-
-    fn level(&self) -> Level {
-        Level::Minimal
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        report.arch = detect_arch(&ctx.root);
-        if report.arch.is_none() {
-            tracing::debug!("no architecture readable under the root");
-        }
+/// Reads `proc/sys/kernel/arch`, else the suffix of `proc/sys/kernel/osrelease`, else
+/// `proc/cpuinfo`.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    report.arch = detect_arch(&ctx.root);
+    if report.arch.is_none() {
+        tracing::debug!("no architecture readable under the root");
     }
 }
 

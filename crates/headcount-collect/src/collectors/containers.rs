@@ -1,31 +1,28 @@
 //! Container runtimes in use, found from their programs, their sockets' presence under /run and
 //! their containers' cgroups; no socket is ever opened.
 
-use headcount_report::{Containers, CountBucket, Level, Report, Runtime};
+use headcount_report::{Containers, CountBucket, Report, Runtime};
 
-use crate::{Collector, Context, Field, Root};
-
-/// Looks for podman, docker, CRI-O, containerd and systemd-nspawn.
-pub struct ContainersCollector;
+use crate::{Context, Field, Kind, Root};
 
 macro_rules! runtime_fields {
     ($($rt:literal, $label:literal, $cgroups:literal;)+) => {
         &[$(
             Field {
                 name: concat!("containers.", $rt, ".installed"),
-                kind: "boolean",
+                kind: Kind::Text("boolean"),
                 bucketing: "",
                 description: concat!("Whether ", $label, " is installed (its program is in usr/bin, usr/sbin or usr/local/bin)."),
             },
             Field {
                 name: concat!("containers.", $rt, ".active"),
-                kind: "boolean",
+                kind: Kind::Text("boolean"),
                 bucketing: "",
                 description: concat!("Whether ", $label, " is active: its socket or state is present under run, or one of its containers runs."),
             },
             Field {
                 name: concat!("containers.", $rt, ".running"),
-                kind: "string (bucket label)",
+                kind: Kind::Text("string (bucket label)"),
                 bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
                 description: concat!("Running ", $label, " containers, counted from their cgroups in the slices and services under sys/fs/cgroup (cgroup v2 only): ", $cgroups, "."),
             },
@@ -33,7 +30,7 @@ macro_rules! runtime_fields {
     };
 }
 
-const FIELDS: &[Field] = runtime_fields! {
+pub(crate) const FIELDS: &[Field] = runtime_fields! {
     "podman", "Podman", "libpod-<id>.scope (conmon's libpod-conmon-<id>.scope left out), and libpod-payload-<id> inside a service, which is how Quadlet runs containers (--cgroups=split), for root in system.slice and rootless in user@<uid>.service/app.slice";
     "docker", "Docker", "docker-<id>.scope";
     "crio", "CRI-O", "crio-<id>.scope (crio-conmon-<id>.scope left out), for example under kubepods.slice";
@@ -99,34 +96,21 @@ const RUNTIMES: [&Spec; 5] = [&PODMAN, &DOCKER, &CRIO, &CONTAINERD, &NSPAWN];
 
 const CGROUP_ROOT: &str = "sys/fs/cgroup";
 
-impl Collector for ContainersCollector {
-    fn name(&self) -> &'static str {
-        "containers"
-    }
-
-    fn level(&self) -> Level {
-        Level::Full
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        let root = &ctx.root;
-        // Counting needs the unified (v2) hierarchy; under v1 the count is unknown.
-        let running = root
-            .exists(&format!("{CGROUP_ROOT}/cgroup.controllers"))
-            .then(|| count_containers(root));
-        let rt = |i: usize| runtime(root, RUNTIMES[i], running.map(|r| r[i]));
-        report.containers = Some(Containers {
-            podman: Some(rt(0)),
-            docker: Some(rt(1)),
-            crio: Some(rt(2)),
-            containerd: Some(rt(3)),
-            nspawn: Some(rt(4)),
-        });
-    }
+/// Looks for podman, docker, CRI-O, containerd and systemd-nspawn.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    let root = &ctx.root;
+    // Counting needs the unified (v2) hierarchy; under v1 the count is unknown.
+    let running = root
+        .exists(&format!("{CGROUP_ROOT}/cgroup.controllers"))
+        .then(|| count_containers(root));
+    let rt = |i: usize| runtime(root, RUNTIMES[i], running.map(|r| r[i]));
+    report.containers = Some(Containers {
+        podman: Some(rt(0)),
+        docker: Some(rt(1)),
+        crio: Some(rt(2)),
+        containerd: Some(rt(3)),
+        nspawn: Some(rt(4)),
+    });
 }
 
 fn runtime(root: &Root, spec: &Spec, running: Option<u64>) -> Runtime {

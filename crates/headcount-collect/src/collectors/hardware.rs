@@ -2,80 +2,77 @@
 //! vendor on bare metal.
 
 use headcount_report::{
-    Arch, CountBucket, CpuBucket, CpuVendor, DiskSizeBucket, Disks, Firmware, Hardware, Level,
+    Arch, CountBucket, CpuBucket, CpuVendor, DiskSizeBucket, Disks, Firmware, Hardware,
     MemoryBucket, PlatformId, Report, VendorName,
 };
 
 use crate::collectors::{arch, cpuinfo};
-use crate::{Collector, Context, Field, Root};
+use crate::{Context, Field, Kind, Root, one_of};
 
-/// Reads /proc/cpuinfo, /proc/meminfo, /sys/firmware, /sys/block and DMI.
-pub struct HardwareCollector;
-
-const FIELDS: &[Field] = &[
+pub(crate) const FIELDS: &[Field] = &[
     Field {
         name: "hardware.cpu_vendor",
-        kind: "string (intel, amd, hygon, zhaoxin, arm, ampere, apple, cavium, fujitsu, hisilicon, nvidia, qualcomm, ibm, other)",
+        kind: one_of!(CpuVendor),
         bucketing: "vendor only, never the model",
         description: "CPU vendor from proc/cpuinfo (vendor_id, or the CPU implementer code on ARM).",
     },
     Field {
         name: "hardware.cpus",
-        kind: "string (bucket label)",
+        kind: Kind::Text("string (bucket label)"),
         bucketing: "rounded up to a power of two: 1, 2, 3-4, 5-8, ... 257-512, 513+",
         description: "Logical CPUs online (sys/devices/system/cpu/online, else proc/cpuinfo).",
     },
     Field {
         name: "hardware.memory_gib",
-        kind: "string (bucket label, GiB)",
+        kind: Kind::Text("string (bucket label, GiB)"),
         bucketing: "rounded up to a power of two GiB: 0-0.5, 0.5-1, 1-2, ... 1024-2048, 2048+",
         description: "Memory from proc/meminfo MemTotal.",
     },
     Field {
         name: "hardware.firmware",
-        kind: "string (uefi, bios)",
+        kind: one_of!(Firmware),
         bucketing: "",
         description: "Firmware interface: uefi when sys/firmware/efi exists, else bios on x86 (the architecture as the arch field reads it) with SMBIOS tables in sys/firmware/dmi.",
     },
     Field {
         name: "hardware.secure_boot",
-        kind: "boolean",
+        kind: Kind::Text("boolean"),
         bucketing: "",
         description: "Whether UEFI Secure Boot is on (the SecureBoot EFI variable); false under BIOS.",
     },
     Field {
         name: "hardware.disks.nvme",
-        kind: "string (bucket label)",
+        kind: Kind::Text("string (bucket label)"),
         bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
         description: "Physical NVMe disks in sys/block.",
     },
     Field {
         name: "hardware.disks.ssd",
-        kind: "string (bucket label)",
+        kind: Kind::Text("string (bucket label)"),
         bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
         description: "Non-rotational disks other than NVMe.",
     },
     Field {
         name: "hardware.disks.hdd",
-        kind: "string (bucket label)",
+        kind: Kind::Text("string (bucket label)"),
         bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
         description: "Rotational disks.",
     },
     Field {
         name: "hardware.disks.virtual",
-        kind: "string (bucket label)",
+        kind: Kind::Text("string (bucket label)"),
         bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
         description: "Disks a hypervisor or cloud provides: virtio and Xen disks (vd*, xvd*), and disks whose sys/block/*/device vendor and model name one (QEMU, VMware, Hyper-V, VirtualBox, Amazon EBS, Google Persistent Disk, Nutanix, Oracle Cloud Block Volume).",
     },
     Field {
         name: "hardware.disks.total_gib",
-        kind: "string (bucket label, GiB)",
+        kind: Kind::Text("string (bucket label, GiB)"),
         bucketing: "rounded up to a power of two GiB: 0-8, 8-16, ... 32768-65536, 65536+",
         description: "Total size of the counted disks (loop, RAM, zram, optical, device-mapper, MD RAID and removable devices are left out).",
     },
     Field {
         name: "hardware.system_vendor",
-        kind: "string (a known vendor's short name, or other)",
+        kind: Kind::Text("string (a known vendor's short name, or other)"),
         bucketing: "bare metal only (when platform.id is metal, so never a hypervisor's name); mapped to a known vendor's short name (Dell, HPE, Lenovo, Supermicro, ...), any other value reported as other; placeholder values left out",
         description: "System vendor from DMI sys_vendor, for example Dell for \"Dell Inc.\". A name outside the known list is never sent as written: on white-box machines the field often holds a site or asset label.",
     },
@@ -121,44 +118,31 @@ const VIRTUAL_DISK_MARKERS: &[&str] = &[
 const SECTOR_BYTES: u64 = 512;
 const GIB_BYTES: u64 = 1 << 30;
 
-impl Collector for HardwareCollector {
-    fn name(&self) -> &'static str {
-        "hardware"
-    }
-
-    fn level(&self) -> Level {
-        Level::Full
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        let root = &ctx.root;
-        let cpuinfo = root.read_prefix("proc/cpuinfo");
-        let firmware = firmware(root);
-        let hw = Hardware {
-            cpu_vendor: cpuinfo.as_ref().and_then(|(t, _)| cpu_vendor(t)),
-            cpus: cpu_count(root, cpuinfo.as_ref()).map(CpuBucket::of),
-            memory_gib: mem_total_kib(root).map(MemoryBucket::of),
-            firmware,
-            secure_boot: match firmware {
-                Some(Firmware::Bios) => Some(false),
-                Some(Firmware::Uefi) => root
-                    .read_bytes(SECURE_BOOT_VAR)
-                    .and_then(|b| b.get(4).copied())
-                    .map(|v| v == 1),
-                None => None,
-            },
-            disks: disks(root),
-            system_vendor: (ctx.platform().id == PlatformId::Metal)
-                .then(|| system_vendor(root))
-                .flatten(),
-        };
-        if !hw.is_empty() {
-            report.hardware = Some(hw);
-        }
+/// Reads /proc/cpuinfo, /proc/meminfo, /sys/firmware, /sys/block and DMI.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    let root = &ctx.root;
+    let cpuinfo = root.read_prefix("proc/cpuinfo");
+    let firmware = firmware(root);
+    let hw = Hardware {
+        cpu_vendor: cpuinfo.as_ref().and_then(|(t, _)| cpu_vendor(t)),
+        cpus: cpu_count(root, cpuinfo.as_ref()).map(CpuBucket::of),
+        memory_gib: mem_total_kib(root).map(MemoryBucket::of),
+        firmware,
+        secure_boot: match firmware {
+            Some(Firmware::Bios) => Some(false),
+            Some(Firmware::Uefi) => root
+                .read_bytes(SECURE_BOOT_VAR)
+                .and_then(|b| b.get(4).copied())
+                .map(|v| v == 1),
+            None => None,
+        },
+        disks: disks(root),
+        system_vendor: (ctx.platform().id == PlatformId::Metal)
+            .then(|| system_vendor(root))
+            .flatten(),
+    };
+    if !hw.is_empty() {
+        report.hardware = Some(hw);
     }
 }
 

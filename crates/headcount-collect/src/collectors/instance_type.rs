@@ -5,19 +5,16 @@
 //! Whichever source gives it, the value passes [`accept`]: one rule for every source, so a
 //! stricter rule covers them all.
 
-use headcount_report::{InstanceType, Level, PlatformId, Report};
+use headcount_report::{InstanceType, PlatformId, Report};
 
 use crate::collectors::platform::{Detection, HardwareVerdict, PlatformSource};
-use crate::{Collector, Context, Field, parse_env};
+use crate::{Context, Field, Kind, parse_env};
 
-/// Reads the detected platform's instance type and nothing else.
-pub struct InstanceTypeCollector;
-
-const FIELDS: &[Field] = &[Field {
+pub(crate) const FIELDS: &[Field] = &[Field {
     name: "platform.instance_type",
-    kind: "string (the provider's instance type names, or other)",
+    kind: Kind::Text("string (the provider's instance type names, or other)"),
     bucketing: "a name outside the platform's documented names (an operator's own flavor or offering) is sent as other",
-    description: "Cloud instance or machine type of the detected platform, from the first of these that has it. 1. The attribute afterburn wrote to run/metadata/afterburn for that platform, and only that one (aws AFTERBURN_AWS_INSTANCE_TYPE, azure AFTERBURN_AZURE_VMSIZE, gcp AFTERBURN_GCP_MACHINE_TYPE, aliyun AFTERBURN_ALIYUN_INSTANCE_TYPE, akamai AFTERBURN_AKAMAI_INSTANCE_TYPE, cloudstack AFTERBURN_CLOUDSTACK_SERVICE_OFFERING, exoscale AFTERBURN_EXOSCALE_SERVICE_OFFERING, kubevirt AFTERBURN_KUBEVIRT_INSTANCE_TYPE, openstack AFTERBURN_OPENSTACK_INSTANCE_TYPE, oraclecloud AFTERBURN_ORACLECLOUD_INSTANCE_SHAPE, packet AFTERBURN_PACKET_PLAN, scaleway AFTERBURN_SCALEWAY_INSTANCE_TYPE); every other attribute of that file, and every key of another platform, is ignored. 2. On aws, the DMI product name (sys/class/dmi/id/product_name), which AWS Nitro instances set to their type (system vendor Amazon EC2). 3. On aws, azure and gcp, when the kernel command line or DMI names the provider and afterburn's file has no type: the provider's link-local metadata service at 169.254.169.254, asked for the instance type alone, once per daemon run, only with an endpoint configured and only for the running machine (--root /). On gcp only the last segment of projects/<number>/machineTypes/<type> is kept. On aws, azure and gcp the value must have the provider's form (aws <family>.<size>, azure Standard_ or Basic_ sizes, gcp <series>-<shape>), else it is left out. Absent on platforms that have no type, and when the platform is unknown or not reported.",
+    description: "Cloud instance or machine type of the detected platform, from the first of these that has it. 1. The attribute afterburn wrote to run/metadata/afterburn for that platform, and only that one (aws AFTERBURN_AWS_INSTANCE_TYPE, azure AFTERBURN_AZURE_VMSIZE, gcp AFTERBURN_GCP_MACHINE_TYPE, aliyun AFTERBURN_ALIYUN_INSTANCE_TYPE, akamai AFTERBURN_AKAMAI_INSTANCE_TYPE, cloudstack AFTERBURN_CLOUDSTACK_SERVICE_OFFERING, exoscale AFTERBURN_EXOSCALE_SERVICE_OFFERING, kubevirt AFTERBURN_KUBEVIRT_INSTANCE_TYPE, openstack AFTERBURN_OPENSTACK_INSTANCE_TYPE, oraclecloud AFTERBURN_ORACLECLOUD_INSTANCE_SHAPE, packet AFTERBURN_PACKET_PLAN, scaleway AFTERBURN_SCALEWAY_INSTANCE_TYPE); every other attribute of that file, and every key of another platform, is ignored. 2. On aws, the DMI product name (sys/class/dmi/id/product_name), which AWS Nitro instances set to their type (system vendor Amazon EC2). 3. On aws, azure and gcp, when the kernel command line or DMI names the provider and afterburn's file has no type: the provider's link-local metadata service at 169.254.169.254, asked for the instance type alone, once per daemon run, only with an endpoint configured and only for the running machine (--root /). On gcp only the last segment of projects/<number>/machineTypes/<type> is kept. From every source the value must be one of the platform's documented names, else it is sent as other. Absent on platforms that have no type, and when the platform is unknown or not reported.",
 }];
 
 /// Afterburn's machine type attribute of each platform that has one (afterburn's
@@ -153,145 +150,51 @@ impl std::fmt::Display for InstanceTypeSource {
     }
 }
 
-/// The one rule an instance type passes, whatever its source: on gcp the metadata service's
-/// `projects/<number>/machineTypes/<type>` is cut to its type (the project number identifies
-/// the owner); on aws, azure and gcp the value must have the provider's form; every value must
-/// fit the report's [`InstanceType`].
+/// The one rule an instance type passes, whatever its source: the contract's rule of the
+/// platform, its provider's documented names, else `other` (on gcp the metadata service's
+/// `projects/<number>/machineTypes/` is cut first: the project number identifies the owner).
 pub fn accept(platform: PlatformId, raw: &str) -> Option<InstanceType> {
-    let value = match platform {
-        PlatformId::Gcp => gcp_machine_type(raw)?,
-        _ => raw,
+    InstanceType::for_platform(platform, raw)
+}
+
+/// Whether `raw` is one of `platform`'s documented instance type names.
+fn is_named(platform: PlatformId, raw: &str) -> bool {
+    accept(platform, raw).is_some_and(|t| !t.is_other())
+}
+
+/// Reads the detected platform's instance type and nothing else.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    // Without a platform the type would say where the machine runs behind an excluded field.
+    let Some(platform) = report.platform.as_mut() else {
+        return;
     };
-    let fits = match platform {
-        PlatformId::Aws => is_aws_type(value),
-        PlatformId::Azure => is_azure_size(value),
-        PlatformId::Gcp => is_gcp_type(value),
-        _ => true,
-    };
-    if fits {
-        InstanceType::for_platform(platform, value)
+    let id = platform.id;
+    let (raw, source) = if let Some(raw) = from_afterburn(ctx, id) {
+        // Afterburn asked the same service: its value, fit or not, is the service's answer.
+        (raw, InstanceTypeSource::Afterburn)
+    } else if let Some(raw) = from_dmi(ctx, id) {
+        (raw, InstanceTypeSource::Dmi)
+    } else if let Some(provider) = MetadataProvider::for_detection(ctx.platform()) {
+        let Some(source) = ctx.metadata() else {
+            ctx.note_metadata_not_asked(provider);
+            return;
+        };
+        let Some(raw) = source.instance_type(provider) else {
+            return;
+        };
+        (raw, InstanceTypeSource::MetadataService(provider))
     } else {
-        None
-    }
-}
-
-/// `<type>` of `projects/<number>/machineTypes/<type>` (coreos/afterburn
-/// `src/providers/gcp/mod.rs` writes the metadata server's `instance/machine-type` as it is).
-fn gcp_machine_type(raw: &str) -> Option<&str> {
-    let rest = raw.strip_prefix("projects/")?;
-    let (number, rest) = rest.split_once('/')?;
-    let ty = rest.strip_prefix("machineTypes/")?;
-    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())).then_some(ty)
-}
-
-/// Lower-case letters and digits, at least one character.
-fn is_lower_alnum(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
-/// An EC2 instance type: `<family>.<size>`. The family is lower-case letters and digits, in
-/// `-`-joined parts (`m5`, `c7gn`, `u-6tb1`, `mac2-m2pro`, `c7i-flex`); the size is one of
-/// EC2's (`nano` .. `xlarge`, `<n>xlarge`, `metal`, `metal-<n>xl`). A hostname, an address or
-/// an instance ID has no such form.
-pub fn is_aws_type(s: &str) -> bool {
-    let Some((family, size)) = s.split_once('.') else {
-        return false;
+        return;
     };
-    let family_ok = family.len() <= 16
-        && family.starts_with(|c: char| c.is_ascii_lowercase())
-        && family.split('-').all(is_lower_alnum);
-    let numbered = |s: &str, suffix: &str| {
-        s.strip_suffix(suffix)
-            .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let size_ok = matches!(
-        size,
-        "nano" | "micro" | "small" | "medium" | "large" | "xlarge" | "metal"
-    ) || numbered(size, "xlarge")
-        || size
-            .strip_prefix("metal-")
-            .is_some_and(|n| numbered(n, "xl"));
-    family_ok && size_ok
-}
-
-/// An Azure VM size: `Standard_` or `Basic_` and letters, digits, `_` and `-`
-/// (`Standard_D2s_v5`, `Standard_E64-32s_v3`, `Basic_A0`). Underscores never occur in a
-/// hostname, and an address or a VM ID has no such prefix.
-pub fn is_azure_size(s: &str) -> bool {
-    let Some(rest) = s
-        .strip_prefix("Standard_")
-        .or_else(|| s.strip_prefix("Basic_"))
-    else {
-        return false;
-    };
-    rest.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// A Compute Engine machine type: `-`-joined parts of lower-case letters and digits, the first
-/// a series with a generation digit (`e2`, `n2d`, `c4a`, `ct5lp`) or `custom`, and at least two
-/// parts (`e2-micro`, `n2d-standard-4`, `custom-4-16384`, `n2-custom-8-16384-ext`).
-pub fn is_gcp_type(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let series = parts.next().unwrap_or_default();
-    let series_ok = series == "custom"
-        || (series.starts_with(|c: char| c.is_ascii_lowercase())
-            && is_lower_alnum(series)
-            && series.bytes().any(|b| b.is_ascii_digit()));
-    let rest: Vec<&str> = parts.collect();
-    series_ok && !rest.is_empty() && rest.iter().all(|p| is_lower_alnum(p))
-}
-
-impl Collector for InstanceTypeCollector {
-    fn name(&self) -> &'static str {
-        "instance-type"
-    }
-
-    fn level(&self) -> Level {
-        Level::Minimal
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        // Without a platform the type would say where the machine runs behind an excluded field.
-        let Some(platform) = report.platform.as_mut() else {
-            return;
-        };
-        let id = platform.id;
-        let (raw, source) = if let Some(raw) = from_afterburn(ctx, id) {
-            // Afterburn asked the same service: its value, fit or not, is the service's answer.
-            (raw, InstanceTypeSource::Afterburn)
-        } else if let Some(raw) = from_dmi(ctx, id) {
-            (raw, InstanceTypeSource::Dmi)
-        } else if let Some(provider) = MetadataProvider::for_detection(ctx.platform()) {
-            let Some(source) = ctx.metadata() else {
-                ctx.note_metadata_not_asked(provider);
-                return;
-            };
-            let Some(raw) = source.instance_type(provider) else {
-                return;
-            };
-            (raw, InstanceTypeSource::MetadataService(provider))
-        } else {
-            return;
-        };
-        platform.instance_type = accept(id, &raw);
-        match &platform.instance_type {
-            Some(t) if t.is_other() => {
-                // The value itself is not logged: it broke the rule meant to keep labels out.
-                tracing::debug!(%source, "the instance type breaks its platform's rule, sent as other");
-                ctx.note_instance_type_source(source);
-            }
-            Some(_) => ctx.note_instance_type_source(source),
-            None => tracing::debug!(%source, "the instance type does not fit the report, left out"),
+    platform.instance_type = accept(id, &raw);
+    match &platform.instance_type {
+        Some(t) if t.is_other() => {
+            // The value itself is not logged: it broke the rule meant to keep labels out.
+            tracing::debug!(%source, "the instance type breaks its platform's rule, sent as other");
+            ctx.note_instance_type_source(source);
         }
+        Some(_) => ctx.note_instance_type_source(source),
+        None => tracing::debug!(%source, "the instance type does not fit the report, left out"),
     }
 }
 
@@ -315,7 +218,7 @@ fn from_dmi(ctx: &Context, platform: PlatformId) -> Option<String> {
     }
     ctx.root
         .read_value(DMI_PRODUCT_NAME)
-        .filter(|p| is_aws_type(p))
+        .filter(|p| is_named(PlatformId::Aws, p))
 }
 
 #[cfg(test)]
@@ -344,63 +247,70 @@ mod tests {
         );
     }
 
-    #[test]
-    fn aws_types_have_their_form_and_identifiers_do_not() {
-        for ok in [
-            "m5.large",
-            "t3.nano",
-            "c7gn.16xlarge",
-            "m6g.metal",
-            "c7i.metal-24xl",
-            "u-6tb1.112xlarge",
-            "mac2-m2pro.metal",
-            "c7i-flex.xlarge",
-            "x2iedn.32xlarge",
-            "p4de.24xlarge",
-        ] {
-            assert!(is_aws_type(ok), "{ok}");
-            assert_eq!(accept(PlatformId::Aws, ok).unwrap().as_str(), ok);
-        }
-        for bad in [
-            "HVM domU",
-            "Amazon EC2",
-            "i-0abc123def4567890",
-            "172.31.5.17",
-            "ip-172-31-5-17.ec2.internal",
-            "ip-172-31-5-17.ec2",
-            "ec2-54-210-33-12.compute-1.amazonaws.com",
-            "us-east-1c",
-            "m5.large\n",
-            "M5.large",
-            "m5.",
-            ".large",
-            "m5.1234xlarge",
-            "m5.metal-",
-        ] {
-            assert!(!is_aws_type(bad), "{bad:?}");
-            assert_eq!(accept(PlatformId::Aws, bad), None, "{bad:?}");
-        }
-    }
+    /// (platform, values of its provider's form, values that are not)
+    const FORMS: &[(PlatformId, &[&str], &[&str])] = &[
+        (
+            PlatformId::Aws,
+            &[
+                "m5.large",
+                "t3.nano",
+                "c7gn.16xlarge",
+                "m6g.metal",
+                "c7i.metal-24xl",
+                "u-6tb1.112xlarge",
+                "mac2-m2pro.metal",
+                "c7i-flex.xlarge",
+                "x2iedn.32xlarge",
+                "p4de.24xlarge",
+            ],
+            &[
+                "HVM domU",
+                "Amazon EC2",
+                "i-0abc123def4567890",
+                "172.31.5.17",
+                "ip-172-31-5-17.ec2.internal",
+                "ip-172-31-5-17.ec2",
+                "ec2-54-210-33-12.compute-1.amazonaws.com",
+                "us-east-1c",
+                "m5.large\n",
+                "M5.large",
+                "m5.",
+                ".large",
+                "m5.1234xlarge",
+                "m5.metal-",
+            ],
+        ),
+        (
+            PlatformId::Azure,
+            &[
+                "Standard_D2s_v5",
+                "Standard_E64-32s_v3",
+                "Basic_A0",
+                "Standard_NC24ads_A100_v4",
+            ],
+            &[
+                "10.0.0.4",
+                "fcos-vm-1",
+                "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+                "Standard_",
+                "Standard_D2s v5",
+                "standard_d2s_v5.internal",
+            ],
+        ),
+    ];
 
     #[test]
-    fn azure_sizes_have_their_form_and_identifiers_do_not() {
-        for ok in [
-            "Standard_D2s_v5",
-            "Standard_E64-32s_v3",
-            "Basic_A0",
-            "Standard_NC24ads_A100_v4",
-        ] {
-            assert_eq!(accept(PlatformId::Azure, ok).unwrap().as_str(), ok);
-        }
-        for bad in [
-            "10.0.0.4",
-            "fcos-vm-1",
-            "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
-            "Standard_",
-            "Standard_D2s v5",
-            "standard_d2s_v5.internal",
-        ] {
-            assert_eq!(accept(PlatformId::Azure, bad), None, "{bad:?}");
+    fn aws_types_and_azure_sizes_are_kept_and_identifiers_are_other() {
+        for (platform, good, bad) in FORMS {
+            for ok in *good {
+                assert_eq!(accept(*platform, ok).unwrap().as_str(), *ok);
+            }
+            for bad in *bad {
+                assert!(
+                    accept(*platform, bad).unwrap().is_other(),
+                    "{platform} {bad:?}"
+                );
+            }
         }
     }
 
@@ -419,10 +329,9 @@ mod tests {
         ] {
             let path = format!("projects/1/machineTypes/{ok}");
             assert_eq!(accept(PlatformId::Gcp, &path).unwrap().as_str(), ok);
+            assert_eq!(accept(PlatformId::Gcp, ok).unwrap().as_str(), ok);
         }
         for bad in [
-            // A bare value is not what the metadata server gives.
-            "n2d-standard-4",
             "projects/my-project/machineTypes/n2d-standard-4",
             "projects//machineTypes/n2d-standard-4",
             "projects/1/zones/us-central1-a",
@@ -431,7 +340,7 @@ mod tests {
             "projects/1/machineTypes/10.128.0.5",
             "projects/1/machineTypes/n2d",
         ] {
-            assert_eq!(accept(PlatformId::Gcp, bad), None, "{bad:?}");
+            assert!(accept(PlatformId::Gcp, bad).unwrap().is_other(), "{bad:?}");
         }
         // Elsewhere a path is no type: nothing is cut, and it is not one of the platform's names.
         assert!(accept(PlatformId::Openstack, full).unwrap().is_other());

@@ -1,38 +1,35 @@
 //! A network summary: interfaces counted by kind, IPv4/IPv6 configured, default route; never
 //! a name, an address or a MAC.
 
-use headcount_report::{CountBucket, Interfaces, Level, Network, Report};
+use headcount_report::{CountBucket, Interfaces, Network, Report};
 
-use crate::{Collector, Context, Field, Root};
-
-/// Reads sys/class/net and proc/net.
-pub struct NetworkCollector;
+use crate::{Context, Field, Root};
 
 macro_rules! kind_fields {
     ($($kind:literal, $what:literal;)+) => {
         &[$(
             Field {
                 name: concat!("network.interfaces.", $kind),
-                kind: "string (bucket label)",
+                kind: crate::Kind::Text("string (bucket label)"),
                 bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
                 description: concat!("Network interfaces that are ", $what, "."),
             },
         )+
             Field {
                 name: "network.ipv4",
-                kind: "boolean",
+                kind: crate::Kind::Text("boolean"),
                 bucketing: "",
                 description: "Whether an IPv4 route exists on an interface other than loopback (proc/net/route).",
             },
             Field {
                 name: "network.ipv6",
-                kind: "boolean",
+                kind: crate::Kind::Text("boolean"),
                 bucketing: "",
                 description: "Whether a global IPv6 address is configured on an interface other than loopback (proc/net/if_inet6).",
             },
             Field {
                 name: "network.default_route",
-                kind: "boolean",
+                kind: crate::Kind::Text("boolean"),
                 bucketing: "",
                 description: "Whether an IPv4 or IPv6 default route exists (proc/net/route, proc/net/ipv6_route).",
             },
@@ -40,7 +37,7 @@ macro_rules! kind_fields {
     };
 }
 
-const FIELDS: &[Field] = kind_fields! {
+pub(crate) const FIELDS: &[Field] = kind_fields! {
     "ethernet", "Ethernet devices backed by hardware or a paravirtual NIC";
     "wifi", "wireless LAN devices";
     "bond", "bonds";
@@ -72,38 +69,25 @@ enum Kind {
     Other,
 }
 
-impl Collector for NetworkCollector {
-    fn name(&self) -> &'static str {
-        "network"
-    }
-
-    fn level(&self) -> Level {
-        Level::Full
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        let root = &ctx.root;
-        let v4 = root.read("proc/net/route");
-        let v6_routes = root.read("proc/net/ipv6_route");
-        let net = Network {
-            interfaces: interfaces(root),
-            ipv4: v4.as_deref().map(has_ipv4_route),
-            ipv6: root
-                .read("proc/net/if_inet6")
-                .as_deref()
-                .map(has_global_ipv6),
-            default_route: match (v4.as_deref(), v6_routes.as_deref()) {
-                (None, None) => None,
-                (a, b) => Some(a.is_some_and(has_ipv4_default) || b.is_some_and(has_ipv6_default)),
-            },
-        };
-        if !net.is_empty() {
-            report.network = Some(net);
-        }
+/// Reads sys/class/net and proc/net.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    let root = &ctx.root;
+    let v4 = root.read("proc/net/route");
+    let v6_routes = root.read("proc/net/ipv6_route");
+    let net = Network {
+        interfaces: interfaces(root),
+        ipv4: v4.as_deref().map(has_ipv4_route),
+        ipv6: root
+            .read("proc/net/if_inet6")
+            .as_deref()
+            .map(has_global_ipv6),
+        default_route: match (v4.as_deref(), v6_routes.as_deref()) {
+            (None, None) => None,
+            (a, b) => Some(a.is_some_and(has_ipv4_default) || b.is_some_and(has_ipv6_default)),
+        },
+    };
+    if !net.is_empty() {
+        report.network = Some(net);
     }
 }
 

@@ -1,15 +1,12 @@
 //! The OS the machine was installed with, from the aleph file the installer left.
 
-use headcount_report::{Level, Report};
+use headcount_report::Report;
 
-use crate::{Collector, Context, Field};
+use crate::{Context, Field, Kind};
 
-/// Reads the CoreOS aleph file, else osbuild's, else bootc's.
-pub struct OriginalOsCollector;
-
-const FIELDS: &[Field] = &[Field {
+pub(crate) const FIELDS: &[Field] = &[Field {
     name: "original_os.build",
-    kind: "string (build shape, or other)",
+    kind: Kind::Text("string (build shape, or other)"),
     bucketing: "only beside a known os.id; a value of another shape is sent as other",
     description: "Build of the image first installed on this machine, from the aleph file its installer left on the physical root, tried in this order: sysroot/.coreos-aleph-version.json key build (images coreos-assembler built until 2024) or version (later images, where the file links to one of the next two); sysroot/.aleph-version.json key version (osbuild's ostree.aleph stage); sysroot/.bootc-aleph.json key version (bootc install).",
 }];
@@ -22,36 +19,23 @@ const ALEPHS: [(&str, &[&str]); 3] = [
     ("sysroot/.bootc-aleph.json", &["version"]),
 ];
 
-impl Collector for OriginalOsCollector {
-    fn name(&self) -> &'static str {
-        "original-os"
-    }
-
-    fn level(&self) -> Level {
-        Level::Minimal
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        let Some(raw) = ALEPHS
-            .iter()
-            .find_map(|(path, keys)| read_aleph(ctx, path, keys))
-        else {
-            return;
-        };
-        // The build of an unnamed OS could be a site's own numbering: it goes only beside a
-        // known os.id (so not at all when the os collector is left out).
-        report.original_os = ctx.rules().original_os(report.os.as_ref(), &raw);
-        match &report.original_os {
-            None => tracing::debug!("aleph version of an unknown OS, left out"),
-            Some(o) if o.build.is_other() => {
-                tracing::debug!("aleph version breaks its rule, sent as other");
-            }
-            Some(_) => {}
+/// Reads the CoreOS aleph file, else osbuild's, else bootc's.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    let Some(raw) = ALEPHS
+        .iter()
+        .find_map(|(path, keys)| read_aleph(ctx, path, keys))
+    else {
+        return;
+    };
+    // The build of an unnamed OS could be a site's own numbering: it goes only beside a
+    // known os.id (so not at all when the os collector is left out).
+    report.original_os = ctx.rules().original_os(report.os.as_ref(), &raw);
+    match &report.original_os {
+        None => tracing::debug!("aleph version of an unknown OS, left out"),
+        Some(o) if o.build.is_other() => {
+            tracing::debug!("aleph version breaks its rule, sent as other");
         }
+        Some(_) => {}
     }
 }
 

@@ -2,16 +2,13 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use headcount_report::{CountBucket, Level, Packages, Report};
+use headcount_report::{CountBucket, Packages, Report};
 
-use crate::{Collector, Context, Field, Root};
+use crate::{Context, Field, Kind, Root};
 
-/// Reads the booted deployment's `.origin` file.
-pub struct PackagesCollector;
-
-const FIELDS: &[Field] = &[Field {
+pub(crate) const FIELDS: &[Field] = &[Field {
     name: "packages.layered",
-    kind: "string (bucket label)",
+    kind: Kind::Text("string (bucket label)"),
     bucketing: "count: 0, 1, 2-4, 5-8, ... 65-128, 129+",
     description: "Packages layered on the booted rpm-ostree deployment (requested, requested-local and requested-local-fileoverride entries of its origin file, found from the ostree= kernel argument); absent on systems without ostree.",
 }];
@@ -23,30 +20,17 @@ const LAYERED_KEYS: [&str; 3] = [
     "requested-local-fileoverride",
 ];
 
-impl Collector for PackagesCollector {
-    fn name(&self) -> &'static str {
-        "packages"
-    }
-
-    fn level(&self) -> Level {
-        Level::Full
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        let Some(origin) = booted_origin(&ctx.root) else {
-            return;
-        };
-        let Some(text) = ctx.root.read(&origin) else {
-            return;
-        };
-        report.packages = Some(Packages {
-            layered: CountBucket::of(count_layered(&text)),
-        });
-    }
+/// Reads the booted deployment's `.origin` file.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    let Some(origin) = booted_origin(&ctx.root) else {
+        return;
+    };
+    let Some(text) = ctx.root.read(&origin) else {
+        return;
+    };
+    report.packages = Some(Packages {
+        layered: CountBucket::of(count_layered(&text)),
+    });
 }
 
 /// The booted deployment's origin file, relative to the root: the `ostree=` kernel argument

@@ -3,17 +3,14 @@
 //! hardware alone says (DMI, the CPU's hypervisor flag, /sys/hypervisor, the device tree, IBM Z
 //! sysinfo), matched the way systemd's `detect_virt` and cloud-init's `ds-identify` match them.
 
-use headcount_report::{Arch, Level, Platform, PlatformId, Report};
+use headcount_report::{Arch, Platform, PlatformId, Report};
 
 use crate::collectors::{arch, cpuinfo, hardware};
-use crate::{Collector, Context, Field, Root};
+use crate::{Context, Field, Kind, Root};
 
-/// Reads the platform id.
-pub struct PlatformCollector;
-
-const FIELDS: &[Field] = &[Field {
+pub(crate) const FIELDS: &[Field] = &[Field {
     name: "platform.id",
-    kind: "string (Ignition platform ids, xen, unknown)",
+    kind: Kind::Text("string (Ignition platform ids, xen, unknown)"),
     bucketing: "",
     description: "Platform, tried in this order: the last ignition.platform.id= on the kernel command line (proc/cmdline), else the last flatcar.oem.id=, else the last coreos.oem.id= (ec2, gce and pxe read as aws, gcp and metal); when that says metal, or nothing names one, the hardware decides: DMI in sys/class/dmi/id (vendor, product, BIOS and chassis asset tag, for example CloudStack's product name or Oracle Cloud's asset tag), proc/sysinfo on IBM Z (z/VM or KVM as control program, else an LPAR), the device tree in sys/firmware/devicetree/base outside x86 (a hypervisor node or QEMU's fw-cfg), sys/hypervisor/type and the CPU's hypervisor flag in proc/cpuinfo. A named cloud or hypervisor wins over metal; an unnamed hypervisor gives unknown, never metal. metal needs evidence: on x86 readable DMI and no hypervisor; elsewhere a device tree naming a board, or DMI naming a known hardware maker; unknown when nothing decides.",
 }];
@@ -38,25 +35,12 @@ const OPENSTACK_ASSET_TAGS: &[&str] = &[
 /// Where the device tree is exposed (`/proc/device-tree` links here).
 const DEVICE_TREE: &str = "sys/firmware/devicetree/base";
 
-impl Collector for PlatformCollector {
-    fn name(&self) -> &'static str {
-        "platform"
-    }
-
-    fn level(&self) -> Level {
-        Level::Minimal
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        FIELDS
-    }
-
-    fn collect(&self, ctx: &Context, report: &mut Report) {
-        report.platform = Some(Platform {
-            id: ctx.platform().id,
-            instance_type: None,
-        });
-    }
+/// Reads the platform id.
+pub(crate) fn collect(ctx: &Context, report: &mut Report) {
+    report.platform = Some(Platform {
+        id: ctx.platform().id,
+        instance_type: None,
+    });
 }
 
 /// What decided the platform.
@@ -222,24 +206,11 @@ fn named_by_dmi(dmi: &Dmi) -> Option<PlatformId> {
         PlatformId::Aws
     } else if starts(&dmi.product_name, "Google Compute Engine") || is(&dmi.sys_vendor, "Google") {
         PlatformId::Gcp
-    } else if starts(&dmi.product_name, "Alibaba Cloud") {
-        PlatformId::Aliyun
-    } else if starts(&dmi.product_name, "CloudStack") {
-        PlatformId::Cloudstack
-    } else if starts(&dmi.product_name, "Exoscale") {
-        PlatformId::Exoscale
-    } else if is(&dmi.sys_vendor, "DigitalOcean") {
-        PlatformId::Digitalocean
-    } else if is(&dmi.sys_vendor, "Hetzner") {
-        PlatformId::Hetzner
-    } else if is(&dmi.sys_vendor, "Scaleway") {
-        PlatformId::Scaleway
-    } else if is(&dmi.sys_vendor, "Vultr") {
-        PlatformId::Vultr
-    } else if is(&dmi.sys_vendor, "UpCloud") {
-        PlatformId::Upcloud
-    } else if is(&dmi.sys_vendor, "Linode") || is(&dmi.sys_vendor, "Akamai") {
-        PlatformId::Akamai
+    } else if let Some(&(_, _, id)) = CLOUDS.iter().find(|(field, text, _)| match field {
+        CloudField::ProductPrefix => starts(&dmi.product_name, text),
+        CloudField::Vendor => is(&dmi.sys_vendor, text),
+    }) {
+        id
     } else if starts(&dmi.product_name, "OpenStack")
         || starts(&dmi.sys_vendor, "OpenStack")
         || OPENSTACK_ASSET_TAGS.iter().any(|t| is(tag, t))
@@ -254,21 +225,56 @@ fn named_by_dmi(dmi: &Dmi) -> Option<PlatformId> {
         || dmi.any_starts_with("Hyper-V")
     {
         PlatformId::Hyperv
-    } else if dmi.any_starts_with("VMware") || dmi.any_starts_with("VMW") {
-        PlatformId::Vmware
-    } else if dmi.any_starts_with("innotek GmbH") || dmi.any_starts_with("VirtualBox") {
-        PlatformId::Virtualbox
-    } else if dmi.any_starts_with("Apple Virtualization") {
-        PlatformId::Applehv
-    } else if dmi.any_starts_with("Xen") {
-        PlatformId::Xen
-    } else if dmi.any_starts_with("QEMU") || dmi.any_starts_with("KVM") {
-        PlatformId::Qemu
+    } else if let Some(&(_, id)) = HYPERVISORS.iter().find(|(p, _)| dmi.any_starts_with(p)) {
+        id
     } else {
         return None;
     };
     Some(id)
 }
+
+/// Where a cloud's name is read from DMI.
+#[derive(Clone, Copy)]
+enum CloudField {
+    /// The product name starts with it.
+    ProductPrefix,
+    /// The system vendor is it.
+    Vendor,
+}
+
+/// Clouds DMI names, in the order they are tried.
+const CLOUDS: &[(CloudField, &str, PlatformId)] = &[
+    (
+        CloudField::ProductPrefix,
+        "Alibaba Cloud",
+        PlatformId::Aliyun,
+    ),
+    (
+        CloudField::ProductPrefix,
+        "CloudStack",
+        PlatformId::Cloudstack,
+    ),
+    (CloudField::ProductPrefix, "Exoscale", PlatformId::Exoscale),
+    (CloudField::Vendor, "DigitalOcean", PlatformId::Digitalocean),
+    (CloudField::Vendor, "Hetzner", PlatformId::Hetzner),
+    (CloudField::Vendor, "Scaleway", PlatformId::Scaleway),
+    (CloudField::Vendor, "Vultr", PlatformId::Vultr),
+    (CloudField::Vendor, "UpCloud", PlatformId::Upcloud),
+    (CloudField::Vendor, "Linode", PlatformId::Akamai),
+    (CloudField::Vendor, "Akamai", PlatformId::Akamai),
+];
+
+/// Prefixes of any DMI field that name a hypervisor, in the order they are tried.
+const HYPERVISORS: &[(&str, PlatformId)] = &[
+    ("VMware", PlatformId::Vmware),
+    ("VMW", PlatformId::Vmware),
+    ("innotek GmbH", PlatformId::Virtualbox),
+    ("VirtualBox", PlatformId::Virtualbox),
+    ("Apple Virtualization", PlatformId::Applehv),
+    ("Xen", PlatformId::Xen),
+    ("QEMU", PlatformId::Qemu),
+    ("KVM", PlatformId::Qemu),
+];
 
 /// Hypervisors systemd's DMI table knows that have no platform id of their own.
 const OTHER_HYPERVISORS: &[&str] = &["Bochs", "Parallels", "BHYVE"];

@@ -87,12 +87,33 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A fresh scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("headcount-collect-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory of one test, removed when dropped (also when the test fails); it reads
+/// as the path it is.
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// A fresh scratch directory for one test, named after it.
+pub fn scratch(name: &str) -> Scratch {
+    Scratch(
+        tempfile::Builder::new()
+            .prefix(&format!("headcount-collect-{name}-"))
+            .tempdir()
+            .unwrap(),
+    )
+}
+
+/// A scratch copy of the fixture root `kind`, to change one fact of it.
+pub fn copy_of(kind: &str) -> Scratch {
+    let root = scratch(kind);
+    copy_tree(&fixtures_dir().join(kind), &root);
+    root
 }
 
 /// Compares `actual` with the golden file, or rewrites it under UPDATE_GOLDEN=1.
@@ -125,32 +146,11 @@ pub fn check_golden(path: &Path, actual: &str) -> Result<(), String> {
     ))
 }
 
-/// A small line diff (longest common subsequence): `-` expected, `+` actual.
+/// A unified line diff: `-` expected, `+` actual.
 pub fn diff(expected: &str, actual: &str) -> String {
-    let a: Vec<&str> = expected.lines().collect();
-    let b: Vec<&str> = actual.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, String::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out += &format!("+ {}\n", b[j]);
-            j += 1;
-        } else {
-            out += &format!("- {}\n", a[i]);
-            i += 1;
-        }
-    }
-    out
+    similar::TextDiff::from_lines(expected, actual)
+        .unified_diff()
+        .context_radius(2)
+        .header("golden", "made")
+        .to_string()
 }
