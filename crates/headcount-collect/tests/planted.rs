@@ -182,9 +182,8 @@ fn aleph_files_with_identifiers() {
 
 /// (platform id on the command line, afterburn key, planted value, what is reported)
 const AFTERBURN: &[(&str, &str, &str, Option<&str>)] = &[
-    // On aws, azure and gcp a value without the provider's form is left out, as the field's
-    // description says; elsewhere it is other. An instance ID where the type should be:
-    ("aws", "AWS_INSTANCE_TYPE", "i-0abc123def4567890", None),
+    // An instance ID where the type should be.
+    ("aws", "AWS_INSTANCE_TYPE", "i-0abc123def4567890", OTHER),
     // A private cloud's operator-named flavors.
     (
         "openstack",
@@ -210,13 +209,13 @@ const AFTERBURN: &[(&str, &str, &str, Option<&str>)] = &[
         "gcp",
         "GCP_MACHINE_TYPE",
         "projects/acme-prod-1234/machineTypes/n2-standard-4",
-        None,
+        OTHER,
     ),
     (
         "gcp",
         "GCP_MACHINE_TYPE",
         "projects/408213637716/machineTypes/acme-build-box",
-        None,
+        OTHER,
     ),
     ("azure", "AZURE_VMSIZE", "Standard_D2s_v5-acmehost42", OTHER),
     (

@@ -61,8 +61,7 @@ fn counts_answers_commits_and_folded_values(mut b: Backend) {
     );
     // Both framings at once: refused before routing.
     assert_eq!(big.status, 400);
-    // Distinct builds (each of a real date, so none breaks the build rule and is other before
-    // it is counted) until the rate limit answers: the first two keep a counter, the rest are
+    // Distinct builds until the rate limit answers: the first two keep a counter, the rest are
     // folded into other.
     let builds: Vec<String> = (1..=12).map(|i| format!("43.202611{i:02}.3.0")).collect();
     let (mut accepted, mut limited) = (0, 0);
