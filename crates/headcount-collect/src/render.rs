@@ -173,7 +173,7 @@ fn open_field_rules() -> String {
          | Platform | Names sent as they are |\n|---|---|\n",
     );
     for p in PlatformId::ALL {
-        if let Some(re) = rules::instance_type_regex(*p) {
+        if let Some(re) = rules::instance_type_regex(p) {
             let _ = writeln!(out, "| `{p}` | {} |", code(&re));
         }
     }

@@ -2,16 +2,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::str::FromStr;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Reads a label from the string as the parser has it, without copying it first (serde's
 /// `Cow<str>` always copies): a receiver reads about twenty labels per full report.
-struct LabelVisitor<T>(std::marker::PhantomData<T>);
+pub(crate) struct LabelVisitor<T>(pub(crate) std::marker::PhantomData<T>);
 
-impl<T: FromStr<Err: fmt::Display>> serde::de::Visitor<'_> for LabelVisitor<T> {
+impl<T: std::str::FromStr<Err: fmt::Display>> serde::de::Visitor<'_> for LabelVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -24,9 +23,59 @@ impl<T: FromStr<Err: fmt::Display>> serde::de::Visitor<'_> for LabelVisitor<T> {
 }
 
 /// Declares a closed set of wire labels: an enum with `as_str`, `ALL`, `FromStr`, `Display`,
-/// serde as the label, and a JSON Schema `enum` of every label.
+/// serde as the label, and a JSON Schema `enum` of every label. A set named with its own error
+/// type (`Window: ParseWindowError("window")`) gets that type, which lists the allowed values,
+/// and a schema that describes each label from its doc line.
 macro_rules! labels {
+    ($(#[doc = $doc:literal])* $name:ident: $err:ident($what:literal) { $($(#[doc = $vdoc:literal])* $variant:ident = $label:literal,)+ }) => {
+        $crate::labels::labels!(@set [$(#[doc = $doc])*] $name $err { $($(#[doc = $vdoc])* $variant = $label,)+ });
+
+        #[doc = concat!("A ", $what, " name that is not one of ", $("`", $label, "` ",)+)]
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        #[error("unknown {} {:?}: allowed values are {}", $what, .0, [$(concat!("\"", $label, "\"")),+].join(", "))]
+        pub struct $err(pub String);
+
+        impl $crate::labels::Unknown for $err {
+            fn unknown(_: &'static str, value: &str) -> Self {
+                $err(value.to_owned())
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let one_of = [$(
+                    schemars::json_schema!({
+                        "const": $label,
+                        "description": $crate::labels::doc_text(&[$($vdoc),*]),
+                        "type": "string",
+                    }),
+                )+];
+                schemars::json_schema!({
+                    "description": $crate::labels::doc_text(&[$($doc),*]),
+                    "oneOf": one_of,
+                })
+            }
+        }
+    };
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $label:literal,)+ }) => {
+        $crate::labels::labels!(@set [$(#[$doc])*] $name UnknownLabel { $($(#[$vdoc])* $variant = $label,)+ });
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let all: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                schemars::json_schema!({ "type": "string", "enum": all })
+            }
+        }
+    };
+    (@set [$(#[$doc:meta])*] $name:ident $err:ident { $($(#[$vdoc:meta])* $variant:ident = $label:literal,)+ }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum $name {
@@ -35,7 +84,7 @@ macro_rules! labels {
 
         impl $name {
             /// Every value, in order.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+            pub const ALL: [$name; [$($label),+].len()] = [$($name::$variant,)+];
 
             /// The label on the wire.
             pub fn as_str(self) -> &'static str {
@@ -45,50 +94,60 @@ macro_rules! labels {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownLabel;
+        impl std::str::FromStr for $name {
+            type Err = $err;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::ALL
-                    .iter()
-                    .copied()
+                    .into_iter()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| UnknownLabel {
-                        kind: stringify!($name),
-                        value: s.chars().take(80).collect(),
-                    })
+                    .ok_or_else(|| $crate::labels::Unknown::unknown(stringify!($name), s))
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_str(LabelVisitor(std::marker::PhantomData))
-            }
-        }
-
-        impl JsonSchema for $name {
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                let all: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                json_schema!({ "type": "string", "enum": all })
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str($crate::labels::LabelVisitor(std::marker::PhantomData))
             }
         }
     };
+}
+pub(crate) use labels;
+
+/// The schema description of a doc comment, as schemars derives it: its lines, trimmed.
+pub(crate) fn doc_text(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The error of a label that is not in its set.
+pub(crate) trait Unknown {
+    /// The error for `value`, which is not a `kind`.
+    fn unknown(kind: &'static str, value: &str) -> Self;
+}
+
+impl Unknown for UnknownLabel {
+    fn unknown(kind: &'static str, value: &str) -> Self {
+        UnknownLabel {
+            kind,
+            value: value.chars().take(80).collect(),
+        }
+    }
 }
 
 /// Declares a bucket label set over a number: each label covers the values up to its bound
@@ -492,7 +551,7 @@ mod tests {
     #[test]
     fn labels_parse_back() {
         for p in PlatformId::ALL {
-            assert_eq!(p.as_str().parse::<PlatformId>(), Ok(*p));
+            assert_eq!(p.as_str().parse::<PlatformId>(), Ok(p));
         }
         assert!("AWS".parse::<PlatformId>().is_err());
         assert_eq!(AgeBucket::new(0), None);

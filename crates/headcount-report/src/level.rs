@@ -1,53 +1,12 @@
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-/// How much a machine reports. Ordered: `Off < Minimal < Full`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Nothing is collected and nothing is sent.
-    Off,
-    /// Generic facts that cannot readily fingerprint a machine (the default).
-    Minimal,
-    /// Minimal plus coarse hardware, container and network summaries (opt-in).
-    Full,
-}
-
-impl Level {
-    /// Every level, in order.
-    pub const ALL: [Level; 3] = [Level::Off, Level::Minimal, Level::Full];
-
-    /// The name used in config files, on the command line and on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Off => "off",
-            Level::Minimal => "minimal",
-            Level::Full => "full",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A level name that is not one of `off`, `minimal`, `full`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown level {0:?}: allowed values are \"off\", \"minimal\", \"full\"")]
-pub struct ParseLevelError(pub String);
-
-impl FromStr for Level {
-    type Err = ParseLevelError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| ParseLevelError(s.to_owned()))
+crate::labels::labels! {
+    /// How much a machine reports. Ordered: `Off < Minimal < Full`.
+    Level: ParseLevelError("level") {
+        /// Nothing is collected and nothing is sent.
+        Off = "off",
+        /// Generic facts that cannot readily fingerprint a machine (the default).
+        Minimal = "minimal",
+        /// Minimal plus coarse hardware, container and network summaries (opt-in).
+        Full = "full",
     }
 }
 
@@ -62,5 +21,17 @@ mod tests {
         }
         assert!(Level::Off < Level::Minimal && Level::Minimal < Level::Full);
         assert!("Minimal".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_allowed_values() {
+        assert_eq!(
+            "Minimal".parse::<Level>().unwrap_err().to_string(),
+            r#"unknown level "Minimal": allowed values are "off", "minimal", "full""#
+        );
+        assert_eq!(
+            "yearly".parse::<crate::Window>().unwrap_err().to_string(),
+            r#"unknown window "yearly": allowed values are "daily", "weekly", "monthly""#
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The report: what one machine posts once per period of a window.
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::labels::{
@@ -21,6 +21,46 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
+/// The schema of an optional field is its value's: schemars adds `null` to an `Option`, which
+/// this wire never carries.
+fn no_null(schema: &mut Schema) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let is_null = |v: &serde_json::Value| v.get("type").and_then(|t| t.as_str()) == Some("null");
+    if let Some(serde_json::Value::Array(any_of)) = obj.remove("anyOf") {
+        for v in any_of.into_iter().filter(|v| !is_null(v)) {
+            obj.extend(
+                v.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+    }
+    for key in ["type", "enum"] {
+        if let Some(serde_json::Value::Array(values)) = obj.get_mut(key) {
+            values.retain(|v| v != "null" && !v.is_null());
+            if key == "type" && values.len() == 1 {
+                let only = values.remove(0);
+                obj.insert(key.to_owned(), only);
+            }
+        }
+    }
+}
+
+/// Wire structs: every `Option` field is absent when `None` and never `null`, on the wire and in
+/// the schema.
+macro_rules! wire {
+    ($($item:item)+) => {
+        $(
+            #[serde_with::apply(Option => #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")] #[schemars(transform = no_null)])]
+            $item
+        )+
+    };
+}
+
+wire! {
 /// One machine's report for one period of one window. Facts that could not be read are absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,77 +77,23 @@ pub struct Report {
     /// The collection level: `minimal` (default) or `full` (opt-in).
     pub level: ReportLevel,
     /// The running operating system, from os-release.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Os")]
     pub os: Option<Os>,
     /// The operating system the machine was first installed with, from the aleph file.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "OriginalOs")]
     pub original_os: Option<OriginalOs>,
     /// Where the machine runs.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Platform")]
     pub platform: Option<Platform>,
     /// CPU architecture as the kernel names it.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Arch")]
     pub arch: Option<Arch>,
     /// System age bucket as DNF's countme computes it from the install time, in countme weeks:
     /// 1 = under 2 weeks, 2 = 2 to 4, 3 = 5 to 24, 4 = 25 or more (or install time unknown).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "AgeBucket")]
     pub age_bucket: Option<AgeBucket>,
     /// Hardware summary (full level).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Hardware")]
     pub hardware: Option<Hardware>,
     /// Container runtimes (full level).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Containers")]
     pub containers: Option<Containers>,
     /// Network summary (full level).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Network")]
     pub network: Option<Network>,
     /// Package layering (full level).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Packages")]
     pub packages: Option<Packages>,
 }
 
@@ -116,44 +102,13 @@ pub struct Report {
 #[serde(deny_unknown_fields)]
 pub struct Os {
     /// os-release `ID`, for example `fedora`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "OsName")]
     pub id: Option<OsName>,
     /// os-release `VARIANT_ID`, for example `coreos`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "OsName")]
     pub variant_id: Option<OsName>,
     /// os-release `VERSION_ID`, for example `43`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "OsVersionId")]
     pub version_id: Option<OsVersionId>,
     /// OS build version: os-release `OSTREE_VERSION`, for example `43.20261102.3.0`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "OsBuild")]
     pub build: Option<OsBuild>,
-}
-
-impl Os {
-    /// Whether no fact is known.
-    pub fn is_empty(&self) -> bool {
-        self == &Os::default()
-    }
 }
 
 /// The operating system the machine was installed with.
@@ -172,12 +127,6 @@ pub struct Platform {
     /// readable names it.
     pub id: PlatformId,
     /// Cloud instance or machine type, for example `m5.large`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "InstanceType")]
     pub instance_type: Option<InstanceType>,
 }
 
@@ -186,68 +135,19 @@ pub struct Platform {
 #[serde(deny_unknown_fields)]
 pub struct Hardware {
     /// CPU vendor.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "CpuVendor")]
     pub cpu_vendor: Option<CpuVendor>,
     /// Logical CPUs, rounded up to a power of two.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "CpuBucket")]
     pub cpus: Option<CpuBucket>,
     /// Memory in GiB, rounded up to a power of two.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "MemoryBucket")]
     pub memory_gib: Option<MemoryBucket>,
     /// Firmware interface: `uefi` or `bios`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Firmware")]
     pub firmware: Option<Firmware>,
     /// Whether UEFI Secure Boot is enabled.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "bool")]
     pub secure_boot: Option<bool>,
     /// Disks by kind and their total size.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Disks")]
     pub disks: Option<Disks>,
     /// System vendor from DMI, on bare metal only.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "VendorName")]
     pub system_vendor: Option<VendorName>,
-}
-
-impl Hardware {
-    /// Whether no fact is known.
-    pub fn is_empty(&self) -> bool {
-        self == &Hardware::default()
-    }
 }
 
 /// Whole disks counted by kind (partitions, loop, RAM, optical and device-mapper devices left out).
@@ -275,12 +175,6 @@ pub struct Runtime {
     /// Whether it is active: its socket or state is present under /run, or a container runs.
     pub active: bool,
     /// Running containers, bucketed.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "CountBucket")]
     pub running: Option<CountBucket>,
 }
 
@@ -289,52 +183,15 @@ pub struct Runtime {
 #[serde(deny_unknown_fields)]
 pub struct Containers {
     /// Podman.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Runtime")]
     pub podman: Option<Runtime>,
     /// Docker.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Runtime")]
     pub docker: Option<Runtime>,
     /// CRI-O.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Runtime")]
     pub crio: Option<Runtime>,
     /// containerd.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Runtime")]
     pub containerd: Option<Runtime>,
     /// systemd-nspawn.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Runtime")]
     pub nspawn: Option<Runtime>,
-}
-
-impl Containers {
-    /// Whether no fact is known.
-    pub fn is_empty(&self) -> bool {
-        self == &Containers::default()
-    }
 }
 
 /// Network interfaces counted by kind (loopback left out), never a name, address or MAC.
@@ -368,44 +225,13 @@ pub struct Interfaces {
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// Interfaces by kind.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "Interfaces")]
     pub interfaces: Option<Interfaces>,
     /// Whether an IPv4 route exists on an interface other than loopback.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "bool")]
     pub ipv4: Option<bool>,
     /// Whether a global IPv6 address is configured.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "bool")]
     pub ipv6: Option<bool>,
     /// Whether an IPv4 or IPv6 default route exists.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    #[schemars(with = "bool")]
     pub default_route: Option<bool>,
-}
-
-impl Network {
-    /// Whether no fact is known.
-    pub fn is_empty(&self) -> bool {
-        self == &Network::default()
-    }
 }
 
 /// Package layering on an rpm-ostree system.
@@ -415,6 +241,21 @@ pub struct Packages {
     /// Packages layered on the booted deployment, bucketed.
     pub layered: CountBucket,
 }
+}
+
+/// Structs whose facts may all be unknown; an empty one is left out of the report.
+macro_rules! is_empty {
+    ($($name:ident),+) => {
+        $(impl $name {
+            /// Whether no fact is known.
+            pub fn is_empty(&self) -> bool {
+                self == &$name::default()
+            }
+        })+
+    };
+}
+
+is_empty!(Os, Hardware, Containers, Network);
 
 impl Report {
     /// An empty report of `level` for `period`; `None` at level off, which never reports.

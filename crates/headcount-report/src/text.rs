@@ -303,7 +303,7 @@ pub(crate) fn platform_rules_schema() -> serde_json::Value {
     let mut rules: Vec<serde_json::Value> = Vec::new();
     let mut without: Vec<&str> = Vec::new();
     for p in PlatformId::ALL {
-        match rules::type_regex(*p) {
+        match rules::type_regex(p) {
             Some(pattern) => rules.push(serde_json::json!({
                 "if": { "properties": { "id": { "const": p.as_str() } } },
                 "then": { "properties": { "instance_type": { "pattern": pattern } } },

@@ -5,53 +5,15 @@ use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc, Weekday
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A reporting window: each machine reports at most once per period of each window.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Window {
-    /// UTC calendar days, written `YYYY-MM-DD`.
-    Daily,
-    /// Countme weeks: Monday 00:00 UTC to the next Monday, written as the ISO week `YYYY-Www`.
-    Weekly,
-    /// UTC calendar months, written `YYYY-MM`.
-    Monthly,
-}
-
-impl Window {
-    /// Every window, shortest first.
-    pub const ALL: [Window; 3] = [Window::Daily, Window::Weekly, Window::Monthly];
-
-    /// The name used on the wire, in the state file and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Window::Daily => "daily",
-            Window::Weekly => "weekly",
-            Window::Monthly => "monthly",
-        }
-    }
-}
-
-impl fmt::Display for Window {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A window name that is not `daily`, `weekly` or `monthly`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown window {0:?}: allowed values are \"daily\", \"weekly\", \"monthly\"")]
-pub struct ParseWindowError(pub String);
-
-impl FromStr for Window {
-    type Err = ParseWindowError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Window::ALL
-            .into_iter()
-            .find(|w| w.as_str() == s)
-            .ok_or_else(|| ParseWindowError(s.to_owned()))
+crate::labels::labels! {
+    /// A reporting window: each machine reports at most once per period of each window.
+    Window: ParseWindowError("window") {
+        /// UTC calendar days, written `YYYY-MM-DD`.
+        Daily = "daily",
+        /// Countme weeks: Monday 00:00 UTC to the next Monday, written as the ISO week `YYYY-Www`.
+        Weekly = "weekly",
+        /// UTC calendar months, written `YYYY-MM`.
+        Monthly = "monthly",
     }
 }
 
@@ -128,27 +90,28 @@ impl Period {
 
     /// The period right after this one.
     pub fn next(self) -> Period {
-        let first_day = match self.window {
-            Window::Daily => self.first_day.succ_opt(),
-            Window::Weekly => self.first_day.checked_add_days(Days::new(7)),
-            Window::Monthly => self.first_day.checked_add_months(Months::new(1)),
-        };
-        Period {
-            window: self.window,
-            first_day: first_day.unwrap_or(NaiveDate::MAX),
-        }
+        self.step(true)
     }
 
     /// The period right before this one.
     pub fn prev(self) -> Period {
-        let first_day = match self.window {
-            Window::Daily => self.first_day.pred_opt(),
-            Window::Weekly => self.first_day.checked_sub_days(Days::new(7)),
-            Window::Monthly => self.first_day.checked_sub_months(Months::new(1)),
+        self.step(false)
+    }
+
+    /// The period one step later (`forward`) or earlier, held at the ends of the calendar.
+    fn step(self, forward: bool) -> Period {
+        let d = self.first_day;
+        let (first_day, end) = match (self.window, forward) {
+            (Window::Daily, true) => (d.succ_opt(), NaiveDate::MAX),
+            (Window::Daily, false) => (d.pred_opt(), NaiveDate::MIN),
+            (Window::Weekly, true) => (d.checked_add_days(Days::new(7)), NaiveDate::MAX),
+            (Window::Weekly, false) => (d.checked_sub_days(Days::new(7)), NaiveDate::MIN),
+            (Window::Monthly, true) => (d.checked_add_months(Months::new(1)), NaiveDate::MAX),
+            (Window::Monthly, false) => (d.checked_sub_months(Months::new(1)), NaiveDate::MIN),
         };
         Period {
             window: self.window,
-            first_day: first_day.unwrap_or(NaiveDate::MIN),
+            first_day: first_day.unwrap_or(end),
         }
     }
 
@@ -281,14 +244,13 @@ mod tests {
 
     #[test]
     fn parses_strictly() {
-        assert_eq!(
-            "2026-02-28".parse::<Period>().unwrap().window(),
-            Window::Daily
-        );
-        assert_eq!(
-            "2026-02".parse::<Period>().unwrap().window(),
-            Window::Monthly
-        );
+        for (good, window) in [
+            ("2026-02-28", Window::Daily),
+            ("2026-W01", Window::Weekly),
+            ("2026-02", Window::Monthly),
+        ] {
+            assert_eq!(good.parse::<Period>().unwrap().window(), window);
+        }
         for bad in [
             "2026-02-30",
             "2026-13",
@@ -298,11 +260,27 @@ mod tests {
             "",
             "+2026-02",
             "2026-02-0a",
+            "2026-W00",
+            "2026-W54",
+            "2026-W1",
+            "2026-W001",
+            "2026-w48",
+            "2026W48",
+            "2026-W4a",
+            "2026-48",
+            "2026-W48-1",
+            "+026-W48",
         ] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }
         assert!(Period::parse_for(Window::Daily, "2026-02").is_err());
         assert!(Period::parse_for(Window::Monthly, "2026-02").is_ok());
+        assert!(Period::parse_for(Window::Weekly, "2026-11").is_err());
+        assert!(Period::parse_for(Window::Monthly, "2026-W48").is_err());
+        let e = "x".parse::<Period>().unwrap_err().to_string();
+        assert!(e.contains("YYYY-Www (weekly"), "{e}");
+        let e = "weekly ".parse::<Window>().unwrap_err().to_string();
+        assert!(e.contains(r#""daily", "weekly", "monthly""#), "{e}");
     }
 
     #[test]
@@ -346,34 +324,6 @@ mod tests {
         assert_eq!("2026-W53".parse::<Period>().unwrap(), last);
         assert!("2025-W53".parse::<Period>().is_err(), "2025 has 52 weeks");
         assert!(first < last && last < last.next());
-    }
-
-    #[test]
-    fn weeks_parse_strictly() {
-        assert_eq!(
-            "2026-W01".parse::<Period>().unwrap().window(),
-            Window::Weekly
-        );
-        for bad in [
-            "2026-W00",
-            "2026-W54",
-            "2026-W1",
-            "2026-W001",
-            "2026-w48",
-            "2026W48",
-            "2026-W4a",
-            "2026-48",
-            "2026-W48-1",
-            "+026-W48",
-        ] {
-            assert!(bad.parse::<Period>().is_err(), "{bad}");
-        }
-        assert!(Period::parse_for(Window::Weekly, "2026-11").is_err());
-        assert!(Period::parse_for(Window::Monthly, "2026-W48").is_err());
-        let e = "x".parse::<Period>().unwrap_err().to_string();
-        assert!(e.contains("YYYY-Www (weekly"), "{e}");
-        let e = "weekly ".parse::<Window>().unwrap_err().to_string();
-        assert!(e.contains(r#""daily", "weekly", "monthly""#), "{e}");
     }
 
     #[test]

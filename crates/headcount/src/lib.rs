@@ -3,29 +3,30 @@
 //! The binary is a thin shell over [`run`]; everything testable lives here.
 #![deny(missing_docs)]
 
-pub mod check_config;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
-pub mod daemon;
 mod error;
 mod file_read;
-pub mod level;
 pub mod logging;
 pub mod metadata;
 pub mod motd;
 pub mod notify;
-pub mod preview;
 pub mod report_source;
 pub mod schedule;
 pub mod send;
 pub mod state;
-pub mod status;
 pub mod systemctl;
 pub mod timer;
 pub mod windows;
 
-pub use error::{EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, Error};
+// The commands keep their short paths (`headcount::level`, `crate::daemon`).
+pub use commands::{check_config, daemon, level, preview, status};
+pub use error::{
+    EXIT_CODES, EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, EXIT_SOFTWARE, EXIT_USAGE, Error,
+    chain as error_chain,
+};
 
 use cli::{Cli, Command};
 
@@ -40,8 +41,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::CheckConfig => check_config::run(&cli.root),
         Command::Daemon => {
             logging::init();
-            daemon::run(&cli.root, &report_source::Collectors::for_root(&cli.root))?;
-            Ok(())
+            daemon::run(&cli.root, &report_source::Collectors::for_root(&cli.root))
         }
         Command::Status { json } => status::run(&cli.root, json),
         Command::Preview(args) => preview::run(&cli.root, &args, clock::now()),

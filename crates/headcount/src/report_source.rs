@@ -1,5 +1,5 @@
-//! Where the daemon gets the bytes it posts: the collectors, behind a small trait so that the
-//! schedule and the sender can be tested without them.
+//! Where the daemon gets the bytes it posts: the collectors, with the cloud metadata client of
+//! the run.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,20 +11,6 @@ use headcount_report::Window;
 use crate::config::Settings;
 use crate::metadata::{self, MetadataClient};
 
-/// Builds the exact request body of a report.
-pub trait ReportSource {
-    /// The body for `window` at `now` (the period containing `now`), exactly as posted
-    /// (`headcount preview --json` without its final newline); `None` when nothing is to be
-    /// reported.
-    fn body(
-        &self,
-        root: &Path,
-        settings: &Settings,
-        window: Window,
-        now: DateTime<Utc>,
-    ) -> Option<Vec<u8>>;
-}
-
 /// The real collectors (`headcount_collect`): the same bytes `headcount preview --json` prints,
 /// without its final newline. They may ask the cloud metadata service they were built with, and
 /// only while the settings say reports are sent.
@@ -35,11 +21,6 @@ pub struct Collectors {
 }
 
 impl Collectors {
-    /// Collectors that read files only and ask no metadata service.
-    pub fn files_only() -> Collectors {
-        Collectors::default()
-    }
-
     /// The collectors of a daemon run reading under `root`: with a metadata client only when
     /// `root` is this host's `/`.
     pub fn for_root(root: &Path) -> Collectors {
@@ -54,10 +35,11 @@ impl Collectors {
             metadata: Some(client),
         }
     }
-}
 
-impl ReportSource for Collectors {
-    fn body(
+    /// The body for `window` at `now` (the period containing `now`), exactly as posted
+    /// (`headcount preview --json` without its final newline); `None` when nothing is to be
+    /// reported.
+    pub fn body(
         &self,
         root: &Path,
         settings: &Settings,

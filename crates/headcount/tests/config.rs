@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
+mod common;
+use common::{Root, has};
 use std::time::Duration;
 
 use headcount::config::{self, ConfigError, Loaded, Origin};
@@ -11,32 +13,12 @@ use headcount_report::Level;
 
 const ENDPOINT: &str = "[reporting]\nendpoint = \"https://counts.example.org/v1/report\"\n";
 
-/// A miniature root filesystem for one test.
-struct Root(tempfile::TempDir);
-
-impl Root {
-    fn new() -> Self {
-        Root(tempfile::tempdir().unwrap())
-    }
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
+/// Config fragments in a miniature root.
+trait Fragments {
     /// Writes `dir/headcount/config.d/name` where dir is "etc", "run" or "usr/lib".
-    fn write(&self, dir: &str, name: &str, text: &str) -> PathBuf {
-        let d = self.path().join(dir).join("headcount/config.d");
-        fs::create_dir_all(&d).unwrap();
-        let p = d.join(name);
-        fs::write(&p, text).unwrap();
-        p
-    }
-    fn mask_with_dev_null(&self, dir: &str, name: &str) {
-        let d = self.path().join(dir).join("headcount/config.d");
-        fs::create_dir_all(&d).unwrap();
-        std::os::unix::fs::symlink("/dev/null", d.join(name)).unwrap();
-    }
-    fn load(&self) -> Result<Loaded, ConfigError> {
-        config::load(self.path(), &["os", "platform", "hardware"])
-    }
+    fn fragment(&self, dir: &str, name: &str, text: &str) -> PathBuf;
+    fn mask_with_dev_null(&self, dir: &str, name: &str);
+    fn load(&self) -> Result<Loaded, ConfigError>;
     fn ok(&self) -> Loaded {
         self.load().unwrap()
     }
@@ -48,14 +30,32 @@ impl Root {
             .map(|e| e.to_string())
             .collect()
     }
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_headcount"))
-            .arg("--root")
-            .arg(self.path())
-            .args(args)
-            .output()
-            .unwrap()
+}
+
+impl Fragments for Root {
+    fn fragment(&self, dir: &str, name: &str, text: &str) -> PathBuf {
+        Root::write(self, &format!("{dir}/headcount/config.d/{name}"), text)
     }
+    fn mask_with_dev_null(&self, dir: &str, name: &str) {
+        let d = self.path().join(dir).join("headcount/config.d");
+        fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::symlink("/dev/null", d.join(name)).unwrap();
+    }
+    fn load(&self) -> Result<Loaded, ConfigError> {
+        config::load(self.path(), &["os", "platform", "hardware"])
+    }
+}
+
+/// A root with the single fragment `/etc/headcount/config.d/50-x.toml` holding `text`.
+fn one_fragment(text: &str) -> Root {
+    let root = Root::empty();
+    root.fragment("etc", "50-x.toml", text);
+    root
+}
+
+/// The one error of [`one_fragment`].
+fn error_in(text: &str) -> String {
+    only_error(&one_fragment(text))
 }
 
 fn only_error(root: &Root) -> String {
@@ -68,7 +68,7 @@ fn only_error(root: &Root) -> String {
 
 #[test]
 fn no_fragment_means_minimal_and_no_endpoint() {
-    let root = Root::new();
+    let root = Root::empty();
     let loaded = root.ok();
     assert_eq!(loaded.settings.level, Level::Minimal);
     assert_eq!(loaded.settings.endpoint, None);
@@ -83,13 +83,13 @@ fn no_fragment_means_minimal_and_no_endpoint() {
 
 #[test]
 fn etc_masks_same_name_in_usr_lib() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "usr/lib",
         "10-defaults.toml",
         "[collecting]\nlevel = \"full\"\n",
     );
-    root.write(
+    root.fragment(
         "etc",
         "10-defaults.toml",
         "[collecting]\nexclude = [\"os\"]\n",
@@ -102,11 +102,11 @@ fn etc_masks_same_name_in_usr_lib() {
 
 #[test]
 fn run_masks_usr_lib_and_etc_masks_run() {
-    let root = Root::new();
-    root.write("usr/lib", "50-x.toml", "[collecting]\nlevel = \"off\"\n");
-    root.write("run", "50-x.toml", "[collecting]\nlevel = \"full\"\n");
+    let root = Root::empty();
+    root.fragment("usr/lib", "50-x.toml", "[collecting]\nlevel = \"off\"\n");
+    root.fragment("run", "50-x.toml", "[collecting]\nlevel = \"full\"\n");
     assert_eq!(root.ok().settings.level, Level::Full);
-    let etc = root.write("etc", "50-x.toml", "[reporting]\ntimeout_secs = 7\n");
+    let etc = root.fragment("etc", "50-x.toml", "[reporting]\ntimeout_secs = 7\n");
     let loaded = root.ok();
     assert_eq!(loaded.settings.level, Level::Minimal);
     assert_eq!(loaded.settings.timeout, Duration::from_secs(7));
@@ -115,26 +115,26 @@ fn run_masks_usr_lib_and_etc_masks_run() {
 
 #[test]
 fn symlink_to_dev_null_masks_without_content() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
     root.mask_with_dev_null("etc", "10-defaults.toml");
     assert_eq!(root.ok().settings.endpoint, None);
 }
 
 #[test]
 fn empty_file_masks_without_content() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write("run", "10-defaults.toml", "");
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment("run", "10-defaults.toml", "");
     assert_eq!(root.ok().settings.endpoint, None);
 }
 
 #[test]
 fn lexical_order_across_directories() {
-    let root = Root::new();
+    let root = Root::empty();
     // 20 in /usr/lib is applied after 10 in /etc: order is by name, not by directory.
-    root.write("etc", "10-site.toml", "[collecting]\nlevel = \"full\"\n");
-    let later = root.write(
+    root.fragment("etc", "10-site.toml", "[collecting]\nlevel = \"full\"\n");
+    let later = root.fragment(
         "usr/lib",
         "20-vendor.toml",
         "[collecting]\nlevel = \"minimal\"\n",
@@ -152,13 +152,13 @@ fn lexical_order_across_directories() {
 
 #[test]
 fn later_table_without_a_key_keeps_the_earlier_value() {
-    let root = Root::new();
-    let first = root.write(
+    let root = Root::empty();
+    let first = root.fragment(
         "usr/lib",
         "10-a.toml",
         &format!("{ENDPOINT}timeout_secs = 9\n"),
     );
-    root.write(
+    root.fragment(
         "etc",
         "20-b.toml",
         "[reporting]\nmax_startup_delay_secs = 0\n",
@@ -178,14 +178,14 @@ fn later_table_without_a_key_keeps_the_earlier_value() {
 
 #[test]
 fn dotfiles_and_other_suffixes_are_ignored() {
-    let root = Root::new();
-    root.write("etc", ".90-hidden.toml", "[collecting]\nlevel = \"off\"\n");
-    root.write(
+    let root = Root::empty();
+    root.fragment("etc", ".90-hidden.toml", "[collecting]\nlevel = \"off\"\n");
+    root.fragment(
         "etc",
         "90-level.toml.rpmsave",
         "[collecting]\nlevel = \"off\"\n",
     );
-    root.write("etc", "README", "not toml at all [");
+    root.fragment("etc", "README", "not toml at all [");
     assert_eq!(root.ok().settings.level, Level::Minimal);
 }
 
@@ -193,8 +193,8 @@ fn dotfiles_and_other_suffixes_are_ignored() {
 
 #[test]
 fn unknown_section_suggests_the_nearest() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "50-x.toml",
         "[reportng]\nendpoint = \"https://a.example\"\n",
@@ -209,25 +209,19 @@ fn unknown_section_suggests_the_nearest() {
 
 #[test]
 fn unknown_key_suggests_the_nearest() {
-    let root = Root::new();
-    let p = root.write("etc", "50-x.toml", "[collecting]\nlevle = \"full\"\n");
+    let root = Root::empty();
+    let p = root.fragment("etc", "50-x.toml", "[collecting]\nlevle = \"full\"\n");
     let e = only_error(&root);
     assert!(
         e.starts_with(&format!("{}:2:1: [collecting] levle:", p.display())),
         "{e}"
     );
-    assert!(e.contains("did you mean \"level\"?"), "{e}");
+    has(&e, "did you mean \"level\"?");
 }
 
 #[test]
 fn key_in_the_wrong_section_points_to_the_right_one() {
-    let root = Root::new();
-    root.write(
-        "etc",
-        "50-x.toml",
-        "[collecting]\nendpoint = \"https://a.example\"\n",
-    );
-    let e = only_error(&root);
+    let e = error_in("[collecting]\nendpoint = \"https://a.example\"\n");
     assert!(
         e.contains("[collecting] endpoint:") && e.contains("\"endpoint\" in [reporting]"),
         "{e}"
@@ -236,8 +230,8 @@ fn key_in_the_wrong_section_points_to_the_right_one() {
 
 #[test]
 fn wrong_type_names_the_expected_type() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\ntimeout_secs = \"30\"\nallow_plain_http = 1\n",
@@ -257,8 +251,8 @@ fn wrong_type_names_the_expected_type() {
 
 #[test]
 fn bad_level_lists_the_allowed_values() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "90-level.toml",
         "[collecting]\nlevel = \"Minimal\"\n",
@@ -268,16 +262,16 @@ fn bad_level_lists_the_allowed_values() {
         e.starts_with(&format!("{}:2:1: [collecting] level:", p.display())),
         "{e}"
     );
-    assert!(e.contains(r#""off", "minimal", "full""#), "{e}");
+    has(&e, r#""off", "minimal", "full""#);
 }
 
 #[test]
 fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
     use headcount::config::Windows;
     use headcount_report::Window;
-    let root = Root::new();
+    let root = Root::empty();
     assert_eq!(root.ok().settings.windows, Windows::DEFAULT);
-    let vendor = root.write(
+    let vendor = root.fragment(
         "usr/lib",
         "10-defaults.toml",
         &format!("{ENDPOINT}windows = [\"daily\", \"weekly\", \"monthly\"]\n"),
@@ -297,16 +291,16 @@ fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("windows = [\"daily\", \"weekly\", \"monthly\"]  # "),
-        "{stdout}"
+    has(
+        &stdout,
+        "windows = [\"daily\", \"weekly\", \"monthly\"]  # ",
     );
-    assert!(
-        stdout.contains("# One report per daily, weekly and monthly period at level minimal"),
-        "{stdout}"
+    has(
+        &stdout,
+        "# One report per daily, weekly and monthly period at level minimal",
     );
     // A later fragment replaces the list as a whole.
-    root.write(
+    root.fragment(
         "etc",
         "50-weekly-only.toml",
         "[reporting]\nwindows = [\"weekly\"]\n",
@@ -319,9 +313,9 @@ fn windows_default_to_daily_and_monthly_and_a_vendor_adds_weekly() {
 
 #[test]
 fn an_unknown_window_is_an_error_naming_the_allowed_ones_and_exits_78() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    let p = root.write(
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    let p = root.fragment(
         "etc",
         "50-windows.toml",
         "[reporting]\nwindows = [\"daily\", \"weekley\"]\n",
@@ -331,8 +325,8 @@ fn an_unknown_window_is_an_error_naming_the_allowed_ones_and_exits_78() {
         e.starts_with(&format!("{}:2:1: [reporting] windows:", p.display())),
         "{e}"
     );
-    assert!(e.contains(r#""daily", "weekly", "monthly""#), "{e}");
-    assert!(e.contains(r#"did you mean "weekly"?"#), "{e}");
+    has(&e, r#""daily", "weekly", "monthly""#);
+    has(&e, r#"did you mean "weekly"?"#);
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     // Repeated and empty lists are errors too; a string instead of a list is a type error.
@@ -344,12 +338,12 @@ fn an_unknown_window_is_an_error_naming_the_allowed_ones_and_exits_78() {
         ("windows = []", "is empty: list at least one of"),
         ("windows = \"weekly\"", "expected a list of strings"),
     ] {
-        root.write("etc", "50-windows.toml", &format!("[reporting]\n{text}\n"));
+        root.fragment("etc", "50-windows.toml", &format!("[reporting]\n{text}\n"));
         let e = only_error(&root);
         assert!(e.contains(needle), "{text}: {e}");
     }
     // The opt-out still wins.
-    root.write("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
+    root.fragment("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
     assert_eq!(root.ok().settings.level, Level::Off);
 }
 
@@ -360,26 +354,14 @@ fn endpoint_must_be_an_absolute_http_url() {
         "ftp://counts.example.org/",
         "https://",
     ] {
-        let root = Root::new();
-        root.write(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\nendpoint = \"{bad}\"\n"),
-        );
-        let e = only_error(&root);
+        let e = error_in(&format!("[reporting]\nendpoint = \"{bad}\"\n"));
         assert!(e.contains("[reporting] endpoint:"), "{bad}: {e}");
     }
 }
 
 #[test]
 fn plain_http_only_to_loopback_unless_allowed() {
-    let root = Root::new();
-    root.write(
-        "etc",
-        "50-x.toml",
-        "[reporting]\nendpoint = \"http://counts.example.org/r\"\n",
-    );
-    let e = only_error(&root);
+    let e = error_in("[reporting]\nendpoint = \"http://counts.example.org/r\"\n");
     assert!(
         e.contains("[reporting] endpoint:") && e.contains("allow_plain_http"),
         "{e}"
@@ -390,19 +372,11 @@ fn plain_http_only_to_loopback_unless_allowed() {
         "http://[::1]/r",
         "http://localhost/r",
     ] {
-        let root = Root::new();
-        root.write(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\nendpoint = \"{loopback}\"\n"),
-        );
+        let root = one_fragment(&format!("[reporting]\nendpoint = \"{loopback}\"\n"));
         assert!(root.ok().settings.sends(), "{loopback}");
     }
 
-    let root = Root::new();
-    root.write(
-        "etc",
-        "50-x.toml",
+    let root = one_fragment(
         "[reporting]\nendpoint = \"http://counts.example.org/r\"\nallow_plain_http = true\n",
     );
     assert!(root.ok().settings.sends());
@@ -410,13 +384,7 @@ fn plain_http_only_to_loopback_unless_allowed() {
 
 #[test]
 fn endpoint_must_not_carry_credentials() {
-    let root = Root::new();
-    root.write(
-        "etc",
-        "50-x.toml",
-        "[reporting]\nendpoint = \"https://me:pw@counts.example.org/\"\n",
-    );
-    let e = only_error(&root);
+    let e = error_in("[reporting]\nendpoint = \"https://me:pw@counts.example.org/\"\n");
     assert!(e.contains("credentials") && !e.contains("pw@"), "{e}");
 }
 
@@ -430,13 +398,7 @@ fn bad_proxy_is_rejected_without_echoing_it() {
         "socks4://u:hunter2\\\\w\\\"@h",
         "hunter2",
     ] {
-        let root = Root::new();
-        root.write(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\nproxy = \"{bad}\"\n"),
-        );
-        let e = only_error(&root);
+        let e = error_in(&format!("[reporting]\nproxy = \"{bad}\"\n"));
         assert!(
             e.contains("[reporting] proxy:") && !e.contains("hunter2"),
             "{e}"
@@ -452,22 +414,13 @@ fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
         ("max_startup_delay_secs", 86_400),
         ("max_rollover_delay_secs", 86_400),
     ] {
-        let root = Root::new();
-        root.write(
-            "etc",
-            "50-x.toml",
-            &format!("[reporting]\n{key} = {value}\n"),
-        );
-        let e = only_error(&root);
+        let e = error_in(&format!("[reporting]\n{key} = {value}\n"));
         assert!(
             e.contains(&format!("[reporting] {key}:")) && e.contains("out of range"),
             "{e}"
         );
     }
-    let root = Root::new();
-    root.write(
-        "etc",
-        "50-x.toml",
+    let root = one_fragment(
         "[reporting]\nmax_startup_delay_secs = 0\nmax_rollover_delay_secs = 0\ntimeout_secs = 600\n",
     );
     let s = root.ok().settings;
@@ -479,14 +432,9 @@ fn absurd_numbers_are_rejected_and_zero_delay_is_valid() {
 
 #[test]
 fn ca_file_must_be_an_existing_absolute_path() {
-    let root = Root::new();
-    root.write(
-        "etc",
-        "50-x.toml",
-        "[reporting]\nca_file = \"etc/pki/ca.pem\"\n",
-    );
+    let root = one_fragment("[reporting]\nca_file = \"etc/pki/ca.pem\"\n");
     assert!(only_error(&root).contains("[reporting] ca_file:"));
-    root.write(
+    root.fragment(
         "etc",
         "50-x.toml",
         "[reporting]\nca_file = \"/etc/pki/ca.pem\"\n",
@@ -506,8 +454,8 @@ fn ca_file_must_be_an_existing_absolute_path() {
 
 #[test]
 fn syntax_error_has_file_line_and_column() {
-    let root = Root::new();
-    let p = root.write("etc", "50-x.toml", "[collecting]\nlevel = = \"off\"\n");
+    let root = Root::empty();
+    let p = root.fragment("etc", "50-x.toml", "[collecting]\nlevel = = \"off\"\n");
     let e = only_error(&root);
     assert!(
         e.starts_with(&format!("{}:2:", p.display())) && e.contains("TOML syntax error"),
@@ -517,7 +465,7 @@ fn syntax_error_has_file_line_and_column() {
 
 #[test]
 fn unreadable_fragment_is_an_error_not_skipped() {
-    let root = Root::new();
+    let root = Root::empty();
     fs::create_dir_all(root.path().join("etc/headcount/config.d/90-level.toml")).unwrap();
     let e = only_error(&root);
     assert!(
@@ -525,8 +473,8 @@ fn unreadable_fragment_is_an_error_not_skipped() {
         "{e}"
     );
 
-    let root = Root::new();
-    root.write("etc", "90-level.toml", "[collecting]\nlevel = \"\u{0}\"\n");
+    let root = Root::empty();
+    root.fragment("etc", "90-level.toml", "[collecting]\nlevel = \"\u{0}\"\n");
     fs::write(
         root.path().join("etc/headcount/config.d/90-level.toml"),
         [0xff, 0xfe],
@@ -538,14 +486,14 @@ fn unreadable_fragment_is_an_error_not_skipped() {
 #[test]
 fn permission_denied_is_named() {
     use std::os::unix::fs::PermissionsExt;
-    let root = Root::new();
-    let p = root.write("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
+    let root = Root::empty();
+    let p = root.fragment("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
     fs::set_permissions(&p, fs::Permissions::from_mode(0o000)).unwrap();
     // Root reads anything, so run the real binary as an unprivileged user when we are root.
     for dir in [root.path().to_owned(), root.path().join("etc")] {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = if nix_is_root() {
+    let out = if common::is_root() {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(env!("CARGO_BIN_EXE_headcount"))
@@ -565,17 +513,11 @@ fn permission_denied_is_named() {
     );
 }
 
-fn nix_is_root() -> bool {
-    fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-}
-
 #[test]
 fn several_errors_are_all_reported_in_file_order() {
-    let root = Root::new();
-    root.write("usr/lib", "10-a.toml", "[collecting]\nlevel = \"ful\"\n");
-    root.write(
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-a.toml", "[collecting]\nlevel = \"ful\"\n");
+    root.fragment(
         "etc",
         "20-b.toml",
         "[reporting]\ntimeout_secs = 0\nprxy = \"x\"\n[colecting]\n",
@@ -594,11 +536,11 @@ fn several_errors_are_all_reported_in_file_order() {
 
 #[test]
 fn an_opt_out_wins_over_errors_elsewhere() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write("etc", "50-typo.toml", "[reporting]\ntimeout = 5\n");
-    root.write("etc", "60-broken.toml", "this is [ not toml");
-    root.write("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment("etc", "50-typo.toml", "[reporting]\ntimeout = 5\n");
+    root.fragment("etc", "60-broken.toml", "this is [ not toml");
+    root.fragment("etc", "90-level.toml", "[collecting]\nlevel = \"off\"\n");
     let loaded = root.ok();
     assert_eq!(loaded.settings.level, Level::Off);
     assert!(!loaded.settings.sends());
@@ -621,9 +563,9 @@ fn an_opt_out_wins_over_errors_elsewhere() {
 
 #[test]
 fn a_level_under_a_misspelled_section_is_no_level() {
-    let root = Root::new();
-    root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write("etc", "90-level.toml", "[reportng]\nlevel = \"off\"\n");
+    let root = Root::empty();
+    root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment("etc", "90-level.toml", "[reportng]\nlevel = \"off\"\n");
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -635,12 +577,7 @@ fn a_level_under_a_misspelled_section_is_no_level() {
 
 #[test]
 fn unknown_collector_in_exclude_is_a_warning() {
-    let root = Root::new();
-    root.write(
-        "etc",
-        "50-x.toml",
-        "[collecting]\nexclude = [\"os\", \"gpu\"]\n",
-    );
+    let root = one_fragment("[collecting]\nexclude = [\"os\", \"gpu\"]\n");
     let loaded = root.ok();
     assert_eq!(
         loaded.settings.exclude,
@@ -659,9 +596,9 @@ fn unknown_collector_in_exclude_is_a_warning() {
 
 #[test]
 fn check_config_shows_values_and_origins_and_redacts_the_proxy() {
-    let root = Root::new();
-    let vendor = root.write("usr/lib", "10-defaults.toml", ENDPOINT);
-    root.write(
+    let root = Root::empty();
+    let vendor = root.fragment("usr/lib", "10-defaults.toml", ENDPOINT);
+    root.fragment(
         "etc",
         "50-proxy.toml",
         "[reporting]\nproxy = \"http://fleet:s3cret@proxy.corp:3128\"\n",
@@ -669,21 +606,15 @@ fn check_config_shows_values_and_origins_and_redacts_the_proxy() {
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains(&format!(
+    has(
+        &stdout,
+        &format!(
             "endpoint = \"https://counts.example.org/v1/report\"  # {}:2",
             vendor.display()
-        )),
-        "{stdout}"
+        ),
     );
-    assert!(
-        stdout.contains("level = \"minimal\"  # default"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("proxy = \"http://***@proxy.corp:3128/\""),
-        "{stdout}"
-    );
+    has(&stdout, "level = \"minimal\"  # default");
+    has(&stdout, "proxy = \"http://***@proxy.corp:3128/\"");
     assert!(
         !stdout.contains("s3cret") && !stdout.contains("fleet"),
         "{stdout}"
@@ -692,8 +623,8 @@ fn check_config_shows_values_and_origins_and_redacts_the_proxy() {
 
 #[test]
 fn check_config_with_a_typo_exits_78_naming_file_and_key() {
-    let root = Root::new();
-    let p = root.write(
+    let root = Root::empty();
+    let p = root.fragment(
         "etc",
         "50-site.toml",
         "[reporting]\nendpont = \"https://a.example/\"\n",
@@ -701,17 +632,17 @@ fn check_config_with_a_typo_exits_78_naming_file_and_key() {
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:2:1: [reporting] endpont:", p.display())),
-        "{stderr}"
+    has(
+        &stderr,
+        &format!("{}:2:1: [reporting] endpont:", p.display()),
     );
-    assert!(stderr.contains("did you mean \"endpoint\"?"), "{stderr}");
+    has(&stderr, "did you mean \"endpoint\"?");
     assert!(out.stdout.is_empty());
 }
 
 #[test]
 fn check_config_without_endpoint_warns_and_exits_0() {
-    let root = Root::new();
+    let root = Root::empty();
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing will be sent"));
@@ -722,8 +653,8 @@ fn check_config_without_endpoint_warns_and_exits_0() {
 
 #[test]
 fn known_os_names_extend_the_list_and_bad_ones_are_errors_naming_file_and_key() {
-    let root = Root::new();
-    root.write(
+    let root = Root::empty();
+    root.fragment(
         "usr/lib",
         "10-vendor.toml",
         "[collecting]\nknown_os_names = [\"acme\", \"acme-edge\", \"fedora\"]\n",
@@ -739,7 +670,7 @@ fn known_os_names_extend_the_list_and_bad_ones_are_errors_naming_file_and_key() 
         "{stdout}"
     );
 
-    let bad = root.write(
+    let bad = root.fragment(
         "etc",
         "50-site.toml",
         "[collecting]\nknown_os_names = [\"Acme Host\", \"web1.example.com\", \"other\"]\n",
@@ -755,6 +686,6 @@ fn known_os_names_extend_the_list_and_bad_ones_are_errors_naming_file_and_key() 
     assert!(errors[1].contains("host name"), "{errors:#?}");
     assert_eq!(root.cli(&["check-config"]).status.code(), Some(78));
     // An opt-out still wins.
-    root.write("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
+    root.fragment("etc", "90-off.toml", "[collecting]\nlevel = \"off\"\n");
     assert_eq!(root.ok().settings.level, Level::Off);
 }

@@ -5,7 +5,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Daemon, Receiver, Root};
@@ -24,10 +23,7 @@ fn a_reload_to_off_abandons_the_send_in_flight_and_exits() {
     let rx = Receiver::plain();
     rx.hang();
     // A long timeout: without the fix the daemon would sit in the request for 30 s.
-    let root = Root::new(
-        &Root::config(&rx.url("http", "127.0.0.1"), "")
-            .replace("timeout_secs = 5", "timeout_secs = 30"),
-    );
+    let root = long_timeout_root(&rx);
     let mut d = root.daemon();
     wait_connection(&rx, &d);
     std::thread::sleep(Duration::from_millis(200));
@@ -58,10 +54,7 @@ fn a_reload_to_off_abandons_the_send_in_flight_and_exits() {
 fn a_reload_during_a_send_that_keeps_reporting_leaves_the_request_alone() {
     let rx = Receiver::plain();
     rx.hang();
-    let root = Root::new(
-        &Root::config(&rx.url("http", "127.0.0.1"), "")
-            .replace("timeout_secs = 5", "timeout_secs = 30"),
-    );
+    let root = long_timeout_root(&rx);
     let path = root.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     sock.set_nonblocking(true).unwrap();
@@ -101,66 +94,52 @@ fn a_reload_during_a_send_that_keeps_reporting_leaves_the_request_alone() {
 }
 
 #[test]
-fn the_kernel_command_line_opt_out_sends_nothing_and_writes_nothing() {
-    let rx = Receiver::plain();
-    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
-    root.write(
-        "proc/cmdline",
-        "BOOT_IMAGE=/vmlinuz ro headcount.level=off\n",
-    );
-    let mut d = root.daemon();
-    let status = d.wait(Duration::from_secs(5));
-    assert!(status.success(), "{}", d.log());
-    assert!(
-        d.log()
-            .contains("level is off: nothing will be collected or sent"),
-        "{}",
-        d.log()
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(rx.connections(), 0);
-    assert!(!root.state_dir().exists());
-}
-
-#[test]
-fn the_pinger_opt_out_sends_nothing_and_writes_nothing() {
-    let rx = Receiver::plain();
-    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
-    root.write(
-        "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
-        "[reporting]\nenabled = false\n",
-    );
-    let mut d = root.daemon();
-    let status = d.wait(Duration::from_secs(5));
-    assert!(status.success(), "{}", d.log());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(rx.connections(), 0);
-    assert!(!root.state_dir().exists());
+fn every_opt_out_sends_nothing_writes_nothing_and_exits_0() {
+    for (file, text) in [
+        (
+            "etc/headcount/config.d/90-off.toml",
+            "[collecting]\nlevel = \"off\"\n",
+        ),
+        (
+            "proc/cmdline",
+            "BOOT_IMAGE=/vmlinuz ro headcount.level=off\n",
+        ),
+        (
+            "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
+            "[reporting]\nenabled = false\n",
+        ),
+    ] {
+        let rx = Receiver::plain();
+        let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
+        root.write(file, text);
+        let mut d = root.daemon();
+        let status = d.wait(Duration::from_secs(5));
+        assert!(status.success(), "{file}: {}", d.log());
+        assert!(
+            d.log()
+                .contains("level is off: nothing will be collected or sent"),
+            "{file}: {}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(rx.connections(), 0, "{file}");
+        assert!(!root.state_dir().exists(), "{file}");
+    }
 }
 
 /// `headcount daemon` as systemd starts it: with `$RUNTIME_DIRECTORY` and the unit's UMask=0077.
+/// A root whose requests wait 30 s for an answer.
+fn long_timeout_root(rx: &Receiver) -> Root {
+    Root::new(
+        &Root::config(&rx.url("http", "127.0.0.1"), "")
+            .replace("timeout_secs = 5", "timeout_secs = 30"),
+    )
+}
+
 fn daemon_under_systemd_umask(root: &Root, runtime: &std::path::Path) -> Daemon {
-    let log = root.path().join("daemon-notice.log");
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg("umask 077; exec \"$@\"")
-        .arg("sh")
-        .arg(env!("CARGO_BIN_EXE_headcount"))
-        .arg("--root")
-        .arg(root.path())
-        .arg("daemon")
-        .env("STATE_DIRECTORY", root.state_dir())
-        .env("RUNTIME_DIRECTORY", runtime)
-        .env("HEADCOUNT_LOG", "debug")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("WATCHDOG_USEC")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    Daemon { child, log }
+    let mut command = root.command_umask_077(&["daemon"]);
+    command.env("RUNTIME_DIRECTORY", runtime);
+    root.spawn(command)
 }
 
 #[test]

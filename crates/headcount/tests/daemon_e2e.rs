@@ -248,22 +248,6 @@ fn sigterm_abandons_an_inflight_request_promptly_and_leaves_the_state() {
 }
 
 #[test]
-fn level_off_sends_nothing_writes_nothing_and_exits_0() {
-    let rx = Receiver::plain();
-    let root = Root::new(&Root::config(&rx.url("http", "127.0.0.1"), ""));
-    root.write(
-        "etc/headcount/config.d/90-off.toml",
-        "[collecting]\nlevel = \"off\"\n",
-    );
-    let mut d = root.daemon();
-    let status = d.wait(Duration::from_secs(5));
-    assert!(status.success());
-    assert!(d.log().contains("nothing will be collected or sent"));
-    assert_eq!(rx.connections(), 0);
-    assert!(!root.state_dir().exists());
-}
-
-#[test]
 fn an_invalid_config_exits_78() {
     let root = Root::new("[collecting]\nlevle = \"full\"\n");
     let mut d = root.daemon();

@@ -11,9 +11,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Ca, Receiver, Root, dead_port};
+use common::{Ca, Daemon, Receiver, Root, dead_port};
 
 const USER: &str = "counter";
 const PASSWORD: &str = "s0cks-s3cr3t-pw";
@@ -55,14 +55,7 @@ impl Microsocks {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
-                "microsocks did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_listening(port, || "microsocks did not start".to_owned());
         Microsocks {
             port,
             log,
@@ -87,13 +80,12 @@ impl Drop for Microsocks {
     }
 }
 
-fn windows(received: &[common::Received]) -> Vec<String> {
-    let mut w: Vec<String> = received
-        .iter()
-        .map(|r| r.json()["window"].as_str().unwrap().to_owned())
-        .collect();
-    w.sort();
-    w
+/// Starts the daemon and waits for its daily and monthly reports.
+fn both_reports(root: &Root, rx: &Receiver) -> Daemon {
+    let d = root.daemon();
+    let got = rx.wait_for(2, Duration::from_secs(20));
+    assert_eq!(common::windows(&got), ["daily", "monthly"], "{}", d.log());
+    d
 }
 
 #[test]
@@ -105,9 +97,7 @@ fn socks5h_hands_the_host_name_to_the_proxy_and_hides_the_credentials() {
         &endpoint,
         &format!("proxy = \"{}\"\n", socks.url("socks5h", PASSWORD)),
     ));
-    let mut d = root.daemon();
-    let got = rx.wait_for(2, Duration::from_secs(20));
-    assert_eq!(windows(&got), ["daily", "monthly"], "{}", d.log());
+    let mut d = both_reports(&root, &rx);
     let log = socks.log();
     assert_eq!(
         log.matches(&format!("connected to localhost:{}", rx.addr.port()))
@@ -143,9 +133,7 @@ fn socks5_resolves_here_and_carries_tls_to_a_receiver_trusted_via_ca_file() {
         ),
     ));
     root.write(CA_PATH.trim_start_matches('/'), &ca.pem);
-    let mut d = root.daemon();
-    let got = rx.wait_for(2, Duration::from_secs(20));
-    assert_eq!(windows(&got), ["daily", "monthly"], "{}", d.log());
+    let mut d = both_reports(&root, &rx);
     let log = socks.log();
     // `localhost` resolved by the daemon: the proxy was asked for an address.
     assert!(

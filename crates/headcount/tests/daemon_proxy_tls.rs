@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Ca, PROXY_PASSWORD, PROXY_USER, Receiver, Root, Tinyproxy, dead_port};
+use common::{Ca, Daemon, PROXY_PASSWORD, PROXY_USER, Receiver, Root, Tinyproxy, dead_port};
 
 const CA_PATH: &str = "/etc/headcount/test-ca.pem";
 
@@ -20,21 +20,22 @@ fn config(endpoint: &str, proxy: &str) -> String {
     )
 }
 
+/// A daemon posting through tinyproxy to `rx`, trusting `ca` (its root and its proxy kept alive).
+fn through_tinyproxy(rx: &Receiver, ca: &Ca) -> (Tinyproxy, Root, Daemon) {
+    let proxy = Tinyproxy::start(rx.addr.port());
+    let root = Root::new(&config(&rx.url("https", "localhost"), &proxy.url()));
+    root.write(CA_PATH.trim_start_matches('/'), &ca.pem);
+    let d = root.daemon();
+    (proxy, root, d)
+}
+
 #[test]
 fn reports_go_through_tinyproxy_by_connect_to_a_tls_receiver_trusted_via_ca_file() {
     let ca = Ca::new("headcount test CA");
     let rx = Receiver::tls(ca.server());
-    let proxy = Tinyproxy::start(rx.addr.port());
-    let root = Root::new(&config(&rx.url("https", "localhost"), &proxy.url()));
-    root.write(CA_PATH.trim_start_matches('/'), &ca.pem);
-    let mut d = root.daemon();
+    let (proxy, root, mut d) = through_tinyproxy(&rx, &ca);
     let got = rx.wait_for(2, Duration::from_secs(30));
-    let mut windows: Vec<String> = got
-        .iter()
-        .map(|r| r.json()["window"].as_str().unwrap().to_owned())
-        .collect();
-    windows.sort();
-    assert_eq!(windows, ["daily", "monthly"], "{}", d.log());
+    assert_eq!(common::windows(&got), ["daily", "monthly"], "{}", d.log());
     let log = d.wait_log("sent monthly report", 1, Duration::from_secs(5));
     assert!(log.contains("to https://localhost:"), "{log}");
     // tinyproxy carried them by CONNECT (and checked the credentials from the proxy URL).
@@ -82,10 +83,7 @@ fn a_receiver_whose_certificate_the_ca_did_not_sign_never_gets_a_report() {
     let ca = Ca::new("headcount test CA");
     let impostor = Ca::new("some other CA");
     let rx = Receiver::tls(impostor.server());
-    let proxy = Tinyproxy::start(rx.addr.port());
-    let root = Root::new(&config(&rx.url("https", "localhost"), &proxy.url()));
-    root.write(CA_PATH.trim_start_matches('/'), &ca.pem);
-    let mut d = root.daemon();
+    let (_proxy, root, mut d) = through_tinyproxy(&rx, &ca);
     let log = d.wait_log("could not send the", 2, Duration::from_secs(20));
     assert!(
         log.to_lowercase().contains("certificate"),

@@ -1,6 +1,8 @@
 //! The configuration page documents exactly the keys the code accepts.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use headcount::config::SECTIONS;
@@ -37,11 +39,7 @@ fn every_key_is_documented_and_every_documented_key_exists() {
 #[test]
 fn documented_defaults_match_the_code() {
     use headcount::config::*;
-    for (key, default) in [
-        ("timeout_secs", DEFAULT_TIMEOUT_SECS),
-        ("max_startup_delay_secs", DEFAULT_MAX_STARTUP_DELAY_SECS),
-        ("max_rollover_delay_secs", DEFAULT_MAX_ROLLOVER_DELAY_SECS),
-    ] {
+    for (key, default) in common::NUMERIC_DEFAULTS {
         let row = PAGE
             .lines()
             .find(|l| l.starts_with(&format!("| `{key}` |")))

@@ -154,17 +154,7 @@ fn a_fifo_at_the_old_temporary_name_after_the_first_send_blocks_nothing() {
 fn a_state_file_linked_to_dev_zero_is_refused_unread() {
     let (rx, root) = setup();
     symlink("/dev/zero", root.state_dir().join("state.json")).unwrap();
-    let mut d = root.daemon();
-    let log = wait_log_bounded(&mut d, "sent monthly report", 1);
-    assert_eq!(rx.received().len(), 2);
-    let warned = warnings(&log);
-    assert_eq!(warned.len(), 1, "{log}");
-    assert!(
-        warned[0].contains("corrupt") && warned[0].contains("symbolic link"),
-        "{log}"
-    );
-    assert_regular_state(&root, &d);
-    assert!(d.terminate().0.success());
+    refused_as_an_empty_state(&rx, &root, "symbolic link");
 }
 
 #[test]
@@ -180,17 +170,22 @@ fn a_300_mb_state_file_is_refused_by_its_size() {
             f.write_all(&pad).unwrap();
         }
     }
+    refused_as_an_empty_state(&rx, &root, "larger than");
+}
+
+/// The daemon refuses the state file as a whole, with one warning naming `why`, reports the
+/// periods it names (once) as for an empty state, and replaces it with a regular file.
+fn refused_as_an_empty_state(rx: &Receiver, root: &Root, why: &str) {
     let mut d = root.daemon();
-    // Refused as a whole: the periods it names are reported (once) as for an empty state.
     let log = wait_log_bounded(&mut d, "sent monthly report", 1);
     assert_eq!(rx.received().len(), 2);
     let warned = warnings(&log);
     assert_eq!(warned.len(), 1, "{log}");
     assert!(
-        warned[0].contains("corrupt") && warned[0].contains("larger than"),
+        warned[0].contains("corrupt") && warned[0].contains(why),
         "{log}"
     );
-    assert_regular_state(&root, &d);
+    assert_regular_state(root, &d);
     assert!(d.terminate().0.success());
 }
 

@@ -3,64 +3,35 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+mod common;
+use common::{Root, has, is_root, stderr, stdout};
 
 const VENDOR: &str = "[collecting]\nlevel = \"minimal\"\n\n[reporting]\n\
                       endpoint = \"https://counts.example.org/v1/report\"\n";
 const LEVEL: &str = "etc/headcount/config.d/90-level.toml";
 const PINGER_OFF: &str = "[reporting]\nenabled = false\n";
 
-struct Root(tempfile::TempDir);
-
-impl Root {
-    /// A root with the vendor's defaults, as the package installs them.
-    fn new() -> Root {
-        let r = Root(tempfile::tempdir().unwrap());
-        r.write("usr/lib/headcount/config.d/10-defaults.toml", VENDOR);
-        r
-    }
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-    fn write(&self, rel: &str, text: &str) -> PathBuf {
-        let p = self.path().join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        p
-    }
-    fn read(&self, rel: &str) -> Option<String> {
-        fs::read_to_string(self.path().join(rel)).ok()
-    }
-    fn cmdline(&self, line: &str) {
-        self.write("proc/cmdline", line);
-    }
-    fn cli(&self, args: &[&str]) -> Output {
-        // The umask of a root shell that tightened it: the fragment must still be 0644.
-        Command::new("sh")
-            .arg("-c")
-            .arg("umask 077; exec \"$@\"")
-            .arg("sh")
-            .arg(env!("CARGO_BIN_EXE_headcount"))
-            .arg("--root")
-            .arg(self.path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
+/// A root with the vendor's defaults, as the package installs them.
+fn vendor_root() -> Root {
+    let r = Root::empty();
+    r.write("usr/lib/headcount/config.d/10-defaults.toml", VENDOR);
+    r
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+/// Writes the old pinger's opt-out; returns the origin the commands name for it.
+fn pinger_off(root: &Root) -> String {
+    let path = root.write(
+        "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
+        PINGER_OFF,
+    );
+    format!("{}:2 (the fedora-coreos-pinger opt-out", path.display())
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn is_root() -> bool {
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+fn cmdline(root: &Root, line: &str) {
+    root.write("proc/cmdline", line);
 }
 
 /// The effective level, as check-config prints it.
@@ -76,7 +47,7 @@ fn effective(root: &Root) -> String {
 
 #[test]
 fn level_shows_the_level_its_source_and_what_it_sends() {
-    let root = Root::new();
+    let root = vendor_root();
     let out = root.cli(&["level"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -84,48 +55,33 @@ fn level_shows_the_level_its_source_and_what_it_sends() {
         .path()
         .join("usr/lib/headcount/config.d/10-defaults.toml");
     assert!(text.starts_with("level:    minimal\n"), "{text}");
-    assert!(
-        text.contains(&format!("set by:   {}:2\n", vendor.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains("to counts.example.org, from the collectors os,"),
-        "{text}"
-    );
+    has(&text, &format!("set by:   {}:2\n", vendor.display()));
+    has(&text, "to counts.example.org, from the collectors os,");
     assert!(
         !text.contains("hardware"),
         "full's collectors at minimal: {text}"
     );
-    assert!(text.contains("headcount level off|minimal|full"), "{text}");
+    has(&text, "headcount level off|minimal|full");
 
-    root.cmdline("BOOT_IMAGE=/vmlinuz headcount.level=full quiet\n");
+    cmdline(&root, "BOOT_IMAGE=/vmlinuz headcount.level=full quiet\n");
     let text = stdout(&root.cli(&["level"]));
     assert!(
         text.starts_with("level:    full\nset by:   kernel command line\n"),
         "{text}"
     );
-    assert!(text.contains("(minimal, overridden)"), "{text}");
-    assert!(text.contains("hardware"), "{text}");
+    has(&text, "(minimal, overridden)");
+    has(&text, "hardware");
 
-    let pinger = root.write(
-        "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
-        PINGER_OFF,
-    );
+    let pinger = pinger_off(&root);
     let text = stdout(&root.cli(&["level"]));
     assert!(text.starts_with("level:    off\n"), "{text}");
-    assert!(
-        text.contains(&format!(
-            "set by:   {}:2 (the fedora-coreos-pinger opt-out",
-            pinger.display()
-        )),
-        "{text}"
-    );
-    assert!(text.contains("sends:    nothing"), "{text}");
+    has(&text, &format!("set by:   {pinger}"));
+    has(&text, "sends:    nothing");
 }
 
 #[test]
 fn level_off_writes_the_fragment_atomically_keeping_its_other_keys() {
-    let root = Root::new();
+    let root = vendor_root();
     root.write(
         LEVEL,
         "# site policy, see the wiki\n[collecting]\nlevel = \"full\"  # opted in\n\n[reporting]\ntimeout_secs = 9\n",
@@ -148,20 +104,14 @@ fn level_off_writes_the_fragment_atomically_keeping_its_other_keys() {
         .collect();
     assert_eq!(names, ["90-level.toml"]);
     let text = stdout(&out);
-    assert!(
-        text.contains(&format!("level off written to {}", path.display())),
-        "{text}"
-    );
-    assert!(
-        text.contains("--root is not /: only the file was written"),
-        "{text}"
-    );
+    has(&text, &format!("level off written to {}", path.display()));
+    has(&text, "--root is not /: only the file was written");
     assert!(effective(&root).starts_with("level = \"off\""));
     // The other key still applies.
     assert!(stdout(&root.cli(&["check-config"])).contains("timeout_secs = 9"));
 
     // From nothing: the directories are made world-readable for the service's transient user.
-    let root = Root::new();
+    let root = vendor_root();
     assert_eq!(root.cli(&["level", "full"]).status.code(), Some(0));
     for d in ["etc", "etc/headcount", "etc/headcount/config.d"] {
         let mode = fs::metadata(root.path().join(d))
@@ -180,8 +130,8 @@ fn level_off_writes_the_fragment_atomically_keeping_its_other_keys() {
 
 #[test]
 fn level_off_is_never_refused() {
-    let root = Root::new();
-    root.cmdline("headcount.level=full\n");
+    let root = vendor_root();
+    cmdline(&root, "headcount.level=full\n");
     root.write(
         "etc/headcount/config.d/95-site.toml",
         "[collecting]\nlevel = \"full\"\n",
@@ -228,7 +178,7 @@ fn minimal_or_full_is_refused_naming_the_source_that_would_win() {
             .to_string()
         }),
         ("the kernel command line", |r| {
-            r.cmdline("quiet headcount.level=minimal\n");
+            cmdline(r, "quiet headcount.level=minimal\n");
             "kernel command line".to_owned()
         }),
         ("the pinger opt-out", |r| {
@@ -241,7 +191,7 @@ fn minimal_or_full_is_refused_naming_the_source_that_would_win() {
         }),
     ];
     for (what, make) in cases {
-        let root = Root::new();
+        let root = vendor_root();
         root.write(LEVEL, "[collecting]\nlevel = \"off\"\n");
         let source = make(&root);
         let out = root.cli(&["level", "full"]);
@@ -260,7 +210,7 @@ fn minimal_or_full_is_refused_naming_the_source_that_would_win() {
 
 #[test]
 fn a_level_is_refused_when_the_configuration_would_be_invalid() {
-    let root = Root::new();
+    let root = vendor_root();
     root.write(
         "etc/headcount/config.d/50-x.toml",
         "[reporting]\ntimeout_secs = \"soon\"\n",
@@ -276,8 +226,8 @@ fn a_level_is_refused_when_the_configuration_would_be_invalid() {
     );
     assert_eq!(root.read(LEVEL), None);
     // The same kernel command line error check-config reports.
-    let root = Root::new();
-    root.cmdline("headcount.level=maximal\n");
+    let root = vendor_root();
+    cmdline(&root, "headcount.level=maximal\n");
     let out = root.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     assert!(
@@ -299,7 +249,7 @@ fn a_level_is_refused_when_the_configuration_would_be_invalid() {
 
 #[test]
 fn an_unusable_level_fragment_blocks_a_level_but_not_off_which_keeps_its_content() {
-    let root = Root::new();
+    let root = vendor_root();
     let broken = "[collecting\nlevel = \"full\"\n";
     root.write(LEVEL, broken);
     let out = root.cli(&["level", "full"]);
@@ -324,14 +274,14 @@ fn an_unusable_level_fragment_blocks_a_level_but_not_off_which_keeps_its_content
 #[test]
 fn a_symlinked_level_fragment_is_replaced_never_written_through() {
     // A mask (symlink to /dev/null) becomes a real fragment.
-    let root = Root::new();
+    let root = vendor_root();
     fs::create_dir_all(root.path().join("etc/headcount/config.d")).unwrap();
     std::os::unix::fs::symlink("/dev/null", root.path().join(LEVEL)).unwrap();
     assert_eq!(root.cli(&["level", "off"]).status.code(), Some(0));
     let meta = fs::symlink_metadata(root.path().join(LEVEL)).unwrap();
     assert!(meta.file_type().is_file());
     // A link to another file: its keys are kept, the target is left alone.
-    let root = Root::new();
+    let root = vendor_root();
     let target = root.write("srv/site/level.toml", "[reporting]\ntimeout_secs = 11\n");
     fs::create_dir_all(root.path().join("etc/headcount/config.d")).unwrap();
     std::os::unix::fs::symlink("/srv/site/level.toml", root.path().join(LEVEL)).unwrap();
@@ -349,7 +299,7 @@ fn a_symlinked_level_fragment_is_replaced_never_written_through() {
 
 #[test]
 fn without_permission_to_write_it_exits_77() {
-    let root = Root::new();
+    let root = vendor_root();
     root.write(LEVEL, "[collecting]\nlevel = \"full\"\n");
     for d in ["", "etc", "etc/headcount", "etc/headcount/config.d"] {
         fs::set_permissions(root.path().join(d), fs::Permissions::from_mode(0o755)).unwrap();
@@ -387,7 +337,7 @@ fn without_permission_to_write_it_exits_77() {
 
 #[test]
 fn an_unknown_level_is_a_usage_error() {
-    let root = Root::new();
+    let root = vendor_root();
     let out = root.cli(&["level", "maximal"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("off"), "{}", stderr(&out));
@@ -396,28 +346,13 @@ fn an_unknown_level_is_a_usage_error() {
 
 #[test]
 fn check_config_names_the_kernel_command_line_and_the_pinger_file_as_origins() {
-    let root = Root::new();
-    root.cmdline("headcount.level=off headcount.level=\"full\"\n");
+    let root = vendor_root();
+    cmdline(&root, "headcount.level=off headcount.level=\"full\"\n");
     let out = stdout(&root.cli(&["check-config"]));
-    assert!(
-        out.contains("level = \"full\"  # kernel command line\n"),
-        "{out}"
-    );
-    let p = root.write(
-        "etc/fedora-coreos-pinger/config.d/99-disable-reporting.toml",
-        PINGER_OFF,
-    );
+    has(&out, "level = \"full\"  # kernel command line\n");
+    let pinger = pinger_off(&root);
     let out = stdout(&root.cli(&["check-config"]));
-    assert!(
-        out.contains(&format!(
-            "level = \"off\"  # {}:2 (the fedora-coreos-pinger opt-out",
-            p.display()
-        )),
-        "{out}"
-    );
-    assert!(out.contains("#   kernel command line: full\n"), "{out}");
-    assert!(
-        out.contains("Nothing will be sent: level is \"off\""),
-        "{out}"
-    );
+    has(&out, &format!("level = \"off\"  # {pinger}"));
+    has(&out, "#   kernel command line: full\n");
+    has(&out, "Nothing will be sent: level is \"off\"");
 }

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+mod common;
+
 use clap::CommandFactory;
 use headcount::cli::Cli;
 
@@ -64,8 +66,16 @@ refused, because a source of higher precedence (named) would override it.
 .BR "headcount level" :
 the level fragment may not be written (EX_NOPERM); run it as root.
 .TP
+.B 70
+.BR "headcount daemon" :
+its runtime, timer or signal handlers could not be set up (EX_SOFTWARE), for example for want of
+file descriptors.
+.TP
+.B 2
+The command line is wrong (an unknown command, option or value); the usage was printed.
+.TP
 .B 1
-Any other failure.
+Any other failure, for example output that cannot be written.
 .SH FILES
 .TP
 .I /usr/lib/headcount/config.d/*.toml, /run/headcount/config.d/*.toml, /etc/headcount/config.d/*.toml
@@ -152,24 +162,13 @@ fn headcount_8_is_generated_from_the_cli() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    if committed != rendered {
-        let diff: Vec<String> = committed
-            .lines()
-            .zip(rendered.lines())
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .take(10)
-            .map(|(i, (a, b))| format!("line {}:\n  committed: {a}\n  generated: {b}", i + 1))
-            .collect();
-        panic!(
-            "{} is out of date with the CLI ({} vs {} lines); first differences:\n{}\n\
-             regenerate: UPDATE_GOLDEN=1 cargo test -p headcount --test manpage",
-            path.display(),
-            committed.lines().count(),
-            rendered.lines().count(),
-            diff.join("\n")
-        );
-    }
+    assert!(
+        committed == rendered,
+        "{} is out of date with the CLI:\n{}\nregenerate: UPDATE_GOLDEN=1 cargo test -p headcount \
+         --test manpage",
+        path.display(),
+        common::diff(&committed, &rendered)
+    );
 }
 
 #[test]
@@ -182,6 +181,24 @@ fn headcount_8_documents_every_subcommand() {
             sub.get_name()
         );
     }
+}
+
+#[test]
+fn headcount_8_documents_every_exit_code() {
+    let page = render();
+    let section = page
+        .split(".SH \"EXIT STATUS\"")
+        .nth(1)
+        .and_then(|s| s.split("\n.SH ").next())
+        .unwrap();
+    let mut documented: Vec<u8> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix(".B ")?.parse().ok())
+        .collect();
+    documented.sort();
+    let mut code = headcount::EXIT_CODES.to_vec();
+    code.sort();
+    assert_eq!(documented, code);
 }
 
 #[test]
@@ -212,11 +229,7 @@ fn headcount_conf_5_describes_every_key_the_config_accepts() {
 #[test]
 fn headcount_conf_5_states_the_code_defaults() {
     use headcount::config::*;
-    for (key, default) in [
-        ("timeout_secs", DEFAULT_TIMEOUT_SECS),
-        ("max_startup_delay_secs", DEFAULT_MAX_STARTUP_DELAY_SECS),
-        ("max_rollover_delay_secs", DEFAULT_MAX_ROLLOVER_DELAY_SECS),
-    ] {
+    for (key, default) in common::NUMERIC_DEFAULTS {
         let entry = PAGE_5
             .split(".TP\n")
             .find(|e| e.starts_with(&format!(".BR {key} =")))

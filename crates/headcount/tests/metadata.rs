@@ -16,7 +16,7 @@ use headcount::metadata::{
     AWS_INSTANCE_TYPE_PATH, AWS_TOKEN_HEADER, AWS_TOKEN_PATH, AWS_TOKEN_TTL_HEADER,
     AZURE_VMSIZE_PATH, Failure, GCP_MACHINE_TYPE_PATH, MAX_ANSWER_BYTES, MetadataClient,
 };
-use headcount::report_source::{Collectors, ReportSource};
+use headcount::report_source::Collectors;
 use headcount_collect::{MetadataProvider, MetadataSource};
 use headcount_report::Window;
 
@@ -213,39 +213,36 @@ fn http(status: &str, extra: &str, body: &[u8]) -> Vec<u8> {
 /// a PUT for a token with its TTL, then the token on every GET; Azure: `Metadata: true`; GCE:
 /// `Metadata-Flavor: Google`, echoed in the answer).
 fn provider(p: MetadataProvider, req: &Seen, answer: &[u8], token: &[u8]) -> Vec<u8> {
-    match p {
-        MetadataProvider::Aws => {
-            if req.method == "PUT" && req.target == AWS_TOKEN_PATH {
-                match req.header(AWS_TOKEN_TTL_HEADER) {
-                    Some(_) => http("200 OK", "", token),
-                    None => http("400 Bad Request", "", b""),
-                }
-            } else if req.header(AWS_TOKEN_HEADER) != Some(TOKEN) {
-                http("401 Unauthorized", "", b"")
-            } else if req.method == "GET" && req.target == AWS_INSTANCE_TYPE_PATH {
-                http("200 OK", "", answer)
-            } else {
-                http("404 Not Found", "", b"")
-            }
-        }
-        MetadataProvider::Azure => {
-            if req.header("metadata") != Some("true") {
-                http("400 Bad Request", "", b"")
-            } else if req.method == "GET" && req.target == AZURE_VMSIZE_PATH {
-                http("200 OK", "", answer)
-            } else {
-                http("404 Not Found", "", b"")
-            }
-        }
-        MetadataProvider::Gcp => {
-            if req.header("metadata-flavor") != Some("Google") {
-                http("403 Forbidden", "Metadata-Flavor: Google\r\n", b"")
-            } else if req.method == "GET" && req.target == GCP_MACHINE_TYPE_PATH {
-                http("200 OK", "Metadata-Flavor: Google\r\n", answer)
-            } else {
-                http("404 Not Found", "Metadata-Flavor: Google\r\n", b"")
-            }
-        }
+    if matches!(p, MetadataProvider::Aws) && req.method == "PUT" && req.target == AWS_TOKEN_PATH {
+        return match req.header(AWS_TOKEN_TTL_HEADER) {
+            Some(_) => http("200 OK", "", token),
+            None => http("400 Bad Request", "", b""),
+        };
+    }
+    // The header each service requires, its answer without it, its path and its own headers.
+    let (header, value, refused, path, extra) = match p {
+        MetadataProvider::Aws => (
+            AWS_TOKEN_HEADER,
+            TOKEN,
+            "401 Unauthorized",
+            AWS_INSTANCE_TYPE_PATH,
+            "",
+        ),
+        MetadataProvider::Azure => ("metadata", "true", "400 Bad Request", AZURE_VMSIZE_PATH, ""),
+        MetadataProvider::Gcp => (
+            "metadata-flavor",
+            "Google",
+            "403 Forbidden",
+            GCP_MACHINE_TYPE_PATH,
+            "Metadata-Flavor: Google\r\n",
+        ),
+    };
+    if req.header(header) != Some(value) {
+        http(refused, extra, b"")
+    } else if req.method == "GET" && req.target == path {
+        http("200 OK", extra, answer)
+    } else {
+        http("404 Not Found", extra, b"")
     }
 }
 
@@ -283,46 +280,35 @@ fn aws_gets_an_imdsv2_token_then_the_instance_type_and_nothing_else() {
     plain(&seen);
 }
 
+/// Azure and GCP: one GET of the service's path, with the header it requires; the answer is
+/// returned as it came (the collector keeps the type alone).
 #[test]
-fn azure_asks_imds_for_the_vm_size_as_text() {
-    let s = StandIn::start(Mode::Provider(
-        MetadataProvider::Azure,
-        b"Standard_D2s_v5".to_vec(),
-    ));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure).unwrap(),
-        "Standard_D2s_v5"
-    );
-    let seen = s.seen();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0].method, "GET");
-    assert_eq!(
-        seen[0].target,
-        "/metadata/instance/compute/vmSize?api-version=2017-08-01&format=text"
-    );
-    assert_eq!(seen[0].header("metadata"), Some("true"));
-    plain(&seen);
-}
-
-#[test]
-fn gcp_asks_the_metadata_server_for_the_machine_type() {
-    let s = StandIn::start(Mode::Provider(
-        MetadataProvider::Gcp,
-        b"projects/408213637716/machineTypes/n2d-standard-4".to_vec(),
-    ));
-    // The client returns the answer as it came; the collector keeps the type alone.
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Gcp).unwrap(),
-        "projects/408213637716/machineTypes/n2d-standard-4"
-    );
-    let seen = s.seen();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(
-        (seen[0].method.as_str(), seen[0].target.as_str()),
-        ("GET", "/computeMetadata/v1/instance/machine-type")
-    );
-    assert_eq!(seen[0].header("metadata-flavor"), Some("Google"));
-    plain(&seen);
+fn azure_and_gcp_ask_for_the_type_with_their_header() {
+    for (p, answer, target, header) in [
+        (
+            MetadataProvider::Azure,
+            "Standard_D2s_v5",
+            "/metadata/instance/compute/vmSize?api-version=2017-08-01&format=text",
+            ("metadata", "true"),
+        ),
+        (
+            MetadataProvider::Gcp,
+            "projects/408213637716/machineTypes/n2d-standard-4",
+            "/computeMetadata/v1/instance/machine-type",
+            ("metadata-flavor", "Google"),
+        ),
+    ] {
+        let s = StandIn::start(Mode::Provider(p, answer.as_bytes().to_vec()));
+        assert_eq!(ask(&s.client(), p).unwrap(), answer);
+        let seen = s.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            (seen[0].method.as_str(), seen[0].target.as_str()),
+            ("GET", target)
+        );
+        assert_eq!(seen[0].header(header.0), Some(header.1));
+        plain(&seen);
+    }
 }
 
 /// Nothing in the requests but what the service needs: no cookie, no forwarding header, the
@@ -394,43 +380,37 @@ fn a_slow_service_is_given_up_on() {
 
 #[test]
 fn a_huge_or_endless_answer_is_not_read() {
-    let s = StandIn::start(Mode::Huge(16 * 1024 * 1024));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::TooLarge)
-    );
-    let s = StandIn::start(Mode::Huge(MAX_ANSWER_BYTES + 1));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::TooLarge)
-    );
-    let s = StandIn::start(Mode::Endless);
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::TooLarge)
-    );
+    for mode in [
+        Mode::Huge(16 * 1024 * 1024),
+        Mode::Huge(MAX_ANSWER_BYTES + 1),
+        Mode::Endless,
+    ] {
+        let s = StandIn::start(mode);
+        assert_eq!(
+            ask(&s.client(), MetadataProvider::Azure),
+            Err(Failure::TooLarge)
+        );
+    }
 }
 
 #[test]
 fn garbage_is_no_answer() {
-    let s = StandIn::start(Mode::NotHttp);
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::Request)
-    );
-    let s = StandIn::start(Mode::Provider(
-        MetadataProvider::Azure,
-        b"\xff\xfe Standard".to_vec(),
-    ));
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Azure),
-        Err(Failure::NotText)
-    );
-    let s = StandIn::start(Mode::GcpWithoutFlavor);
-    assert_eq!(
-        ask(&s.client(), MetadataProvider::Gcp),
-        Err(Failure::NotGoogle)
-    );
+    for (mode, p, failure) in [
+        (Mode::NotHttp, MetadataProvider::Azure, Failure::Request),
+        (
+            Mode::Provider(MetadataProvider::Azure, b"\xff\xfe Standard".to_vec()),
+            MetadataProvider::Azure,
+            Failure::NotText,
+        ),
+        (
+            Mode::GcpWithoutFlavor,
+            MetadataProvider::Gcp,
+            Failure::NotGoogle,
+        ),
+    ] {
+        let s = StandIn::start(mode);
+        assert_eq!(ask(&s.client(), p), Err(failure));
+    }
     for status in [400, 401, 403, 404, 500, 503] {
         let s = StandIn::start(Mode::Status(status));
         assert_eq!(

@@ -5,6 +5,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use headcount_report::Window;
+
+mod common;
+use common::{Root, has, is_root};
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -25,18 +30,23 @@ fn fixture(kind: &str) -> String {
         .to_owned()
 }
 
+/// `headcount preview --root <root> <args>`.
+fn preview(root: &Root, args: &[&str]) -> Output {
+    let root = root.path().to_str().unwrap();
+    headcount(&[&["preview", "--root", root], args].concat())
+}
+
 /// A copy of a fixture root with a config fragment in /etc.
-fn with_config(name: &str, kind: &str, toml: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("headcount-preview-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+fn with_config(kind: &str, toml: &str) -> Root {
+    let root = Root::empty();
     let status = Command::new("cp")
-        .args(["-a", &fixture(kind), dir.to_str().unwrap()])
+        .args(["-a", &format!("{}/.", fixture(kind))])
+        .arg(root.path())
         .status()
         .unwrap();
     assert!(status.success());
-    fs::create_dir_all(dir.join("etc/headcount/config.d")).unwrap();
-    fs::write(dir.join("etc/headcount/config.d/50-test.toml"), toml).unwrap();
-    dir
+    root.write("etc/headcount/config.d/50-test.toml", toml);
+    root
 }
 
 fn without_clock(mut v: serde_json::Value) -> serde_json::Value {
@@ -89,45 +99,36 @@ fn readable_preview_describes_every_field() {
     assert!(text.contains("level: minimal") && !text.contains("hardware."));
 }
 
-#[test]
-fn monthly_window_previews_the_current_month() {
+/// `headcount preview --window <window> --json` of a fixture: a valid report of the current
+/// period of that window.
+fn preview_window(window: Window) -> Output {
     let out = headcount(&[
         "preview",
         "--root",
         &fixture("qemu-fcos-x86_64"),
         "--window",
-        "monthly",
+        window.as_str(),
         "--json",
     ]);
-    let report =
-        headcount_report::validate(String::from_utf8(out.stdout).unwrap().trim_end().as_bytes())
-            .unwrap();
-    assert_eq!(report.window, headcount_report::Window::Monthly);
+    assert!(out.status.success());
+    let body = String::from_utf8(out.stdout.clone()).unwrap();
+    let report = headcount_report::validate(body.trim_end().as_bytes()).unwrap();
+    assert_eq!(report.window, window);
     assert_eq!(
         report.period,
-        headcount_report::Period::containing(headcount_report::Window::Monthly, chrono::Utc::now())
+        headcount_report::Period::containing(window, chrono::Utc::now())
     );
+    out
+}
+
+#[test]
+fn monthly_window_previews_the_current_month() {
+    preview_window(Window::Monthly);
 }
 
 #[test]
 fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_configured() {
-    let out = headcount(&[
-        "preview",
-        "--root",
-        &fixture("qemu-fcos-x86_64"),
-        "--window",
-        "weekly",
-        "--json",
-    ]);
-    assert!(out.status.success());
-    let report =
-        headcount_report::validate(String::from_utf8(out.stdout).unwrap().trim_end().as_bytes())
-            .unwrap();
-    assert_eq!(report.window, headcount_report::Window::Weekly);
-    assert_eq!(
-        report.period,
-        headcount_report::Period::containing(headcount_report::Window::Weekly, chrono::Utc::now())
-    );
+    let out = preview_window(Window::Weekly);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
@@ -136,17 +137,10 @@ fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_confi
         "{stderr}"
     );
     let root = with_config(
-        "weekly",
         "qemu-fcos-x86_64",
         "[reporting]\nwindows = [\"daily\", \"weekly\", \"monthly\"]\n",
     );
-    let out = headcount(&[
-        "preview",
-        "--root",
-        root.to_str().unwrap(),
-        "--window",
-        "weekly",
-    ]);
+    let out = preview(&root, &["--window", "weekly"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("window: weekly\n"));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("not configured"));
@@ -159,16 +153,13 @@ fn weekly_window_previews_the_current_countme_week_and_says_when_it_is_not_confi
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(r#""daily", "weekly", "monthly""#));
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn configured_level_off_prints_no_report() {
-    let root = with_config("off", "aws-fcos-x86_64", "[collecting]\nlevel = \"off\"\n");
+    let root = with_config("aws-fcos-x86_64", "[collecting]\nlevel = \"off\"\n");
     for extra in [&[][..], &["--json"][..]] {
-        let mut args = vec!["preview", "--root", root.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        let out = headcount(&args);
+        let out = preview(&root, extra);
         assert!(out.status.success());
         assert!(out.stdout.is_empty());
         assert!(
@@ -178,26 +169,17 @@ fn configured_level_off_prints_no_report() {
         );
     }
     // --level overrides the configured level, for looking.
-    let out = headcount(&[
-        "preview",
-        "--root",
-        root.to_str().unwrap(),
-        "--level",
-        "minimal",
-        "--json",
-    ]);
+    let out = preview(&root, &["--level", "minimal", "--json"]);
     assert!(out.status.success() && !out.stdout.is_empty());
-    fs::remove_dir_all(root).unwrap();
 }
 
 #[test]
 fn configured_exclusions_apply_and_invalid_config_exits_78() {
     let root = with_config(
-        "exclude",
         "aws-fcos-x86_64",
         "[collecting]\nlevel = \"full\"\nexclude = [\"hardware\", \"instance-type\"]\n",
     );
-    let out = headcount(&["preview", "--root", root.to_str().unwrap(), "--json"]);
+    let out = preview(&root, &["--json"]);
     let body = String::from_utf8(out.stdout).unwrap();
     assert!(
         body.contains("\"level\":\"full\"")
@@ -205,51 +187,45 @@ fn configured_exclusions_apply_and_invalid_config_exits_78() {
             && !body.contains("m5.large")
     );
     assert!(body.contains("\"network\""));
-    fs::remove_dir_all(root).unwrap();
 
-    let root = with_config(
-        "invalid",
-        "aws-fcos-x86_64",
-        "[collecting]\nlevel = \"loud\"\n",
-    );
-    let out = headcount(&["preview", "--root", root.to_str().unwrap(), "--json"]);
+    let root = with_config("aws-fcos-x86_64", "[collecting]\nlevel = \"loud\"\n");
+    let out = preview(&root, &["--json"]);
     assert_eq!(out.status.code(), Some(78));
     assert!(out.stdout.is_empty());
-    fs::remove_dir_all(root).unwrap();
 }
 
 /// Where the instance type came from is shown, and a stock machine whose type only the
 /// provider's metadata service knows says why the preview did not ask it.
 #[test]
 fn the_instance_type_source_is_shown_and_an_unasked_service_is_named() {
-    let root = with_config("source", "aws-fcos-x86_64", "");
-    let r = root.to_str().unwrap();
-    let out = headcount(&["preview", "--root", r]);
+    let root = with_config("aws-fcos-x86_64", "");
+    let out = preview(&root, &[]);
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("\nplatform.instance_type: m5.large\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("    Read from: afterburn's attributes (run/metadata/afterburn).\n"),
-        "{stdout}"
+    has(&stdout, "\nplatform.instance_type: m5.large\n");
+    has(
+        &stdout,
+        "    Read from: afterburn's attributes (run/metadata/afterburn).\n",
     );
     // Stock Fedora CoreOS: no afterburn file; on Nitro, DMI names the type.
-    fs::remove_file(root.join("run/metadata/afterburn")).unwrap();
-    let out = headcount(&["preview", "--root", r]);
+    fs::remove_file(root.path().join("run/metadata/afterburn")).unwrap();
+    let out = preview(&root, &[]);
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("    Read from: the DMI product name (sys/class/dmi/id/product_name).\n"),
-        "{stdout}"
+    has(
+        &stdout,
+        "    Read from: the DMI product name (sys/class/dmi/id/product_name).\n",
     );
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("note:"),
         "nothing left unasked"
     );
     // A Xen-based instance: only the service knows; without an endpoint it is not asked.
-    fs::write(root.join("sys/class/dmi/id/sys_vendor"), "Xen\n").unwrap();
-    fs::write(root.join("sys/class/dmi/id/product_name"), "HVM domU\n").unwrap();
-    let out = headcount(&["preview", "--root", r]);
+    fs::write(root.path().join("sys/class/dmi/id/sys_vendor"), "Xen\n").unwrap();
+    fs::write(
+        root.path().join("sys/class/dmi/id/product_name"),
+        "HVM domU\n",
+    )
+    .unwrap();
+    let out = preview(&root, &[]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(!stdout.contains("platform.instance_type"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -263,23 +239,16 @@ fn the_instance_type_source_is_shown_and_an_unasked_service_is_named() {
     );
     // With an endpoint, a fixture root is still not this host.
     fs::write(
-        root.join("etc/headcount/config.d/50-test.toml"),
+        root.path().join("etc/headcount/config.d/50-test.toml"),
         "[reporting]\nendpoint = \"https://counter.example/report\"\n",
     )
     .unwrap();
-    let out = headcount(&["preview", "--root", r, "--json"]);
+    let out = preview(&root, &["--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.ends_with("did not: --root is not /, and the service would describe this host.\n"),
         "{stderr}"
     );
-    fs::remove_dir_all(root).unwrap();
-}
-
-fn is_root() -> bool {
-    fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }
 
 /// `headcount preview --level full` on this very machine, as an unprivileged user (the daemon
@@ -332,17 +301,17 @@ fn schema_is_the_contract_schema() {
 #[test]
 fn a_vendors_known_os_names_are_reported_and_in_the_schema() {
     let derivative = "ID=acme\nVARIANT_ID=edge\nVERSION_ID=2\nOSTREE_VERSION='2.20261102.0'\n";
-    let report = |toml: &str, name: &str| -> serde_json::Value {
-        let root = with_config(name, "qemu-fcos-x86_64", toml);
-        fs::remove_file(root.join("usr/lib/os-release")).unwrap();
-        fs::write(root.join("usr/lib/os-release"), derivative).unwrap();
-        let out = headcount(&["preview", "--root", root.to_str().unwrap(), "--json"]);
+    let report = |toml: &str| -> serde_json::Value {
+        let root = with_config("qemu-fcos-x86_64", toml);
+        fs::remove_file(root.path().join("usr/lib/os-release")).unwrap();
+        root.write("usr/lib/os-release", derivative);
+        let out = preview(&root, &["--json"]);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let schema = headcount(&["schema", "--root", root.to_str().unwrap()]);
+        let schema = headcount(&["schema", "--root", root.path().to_str().unwrap()]);
         assert!(schema.status.success());
         let schema: serde_json::Value = serde_json::from_slice(&schema.stdout).unwrap();
         let names = schema["$defs"]["OsName"]["enum"]
@@ -351,19 +320,15 @@ fn a_vendors_known_os_names_are_reported_and_in_the_schema() {
             .clone();
         let acme = serde_json::Value::from("acme");
         assert_eq!(names.contains(&acme), toml.contains("acme"), "{names:?}");
-        fs::remove_dir_all(&root).unwrap();
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    let known = report(
-        "[collecting]\nknown_os_names = [\"acme\", \"edge\"]\n",
-        "acme-known",
-    );
+    let known = report("[collecting]\nknown_os_names = [\"acme\", \"edge\"]\n");
     assert_eq!(
         known["os"],
         serde_json::json!({"id":"acme","variant_id":"edge","version_id":"2","build":"2.20261102.0"})
     );
     assert_eq!(known["original_os"]["build"], "44.20261115.1.0");
-    let unknown = report("", "acme-unknown");
+    let unknown = report("");
     assert_eq!(
         unknown["os"],
         serde_json::json!({"id":"other","variant_id":"other"})

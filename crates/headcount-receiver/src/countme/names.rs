@@ -278,7 +278,7 @@ mod tests {
         assert_eq!(basearch(Arch::Armv7l), "armhfp");
         assert_eq!(basearch(Arch::I686), "i386");
         for arch in Arch::ALL {
-            assert!(is_valid_arch_spelling(basearch(*arch)), "{arch}");
+            assert!(is_valid_arch_spelling(basearch(arch)), "{arch}");
         }
         let rpm_ostree = ArchNames::with(BTreeMap::from([(Arch::Ppc64le, "powerpc64".into())]));
         assert_eq!(rpm_ostree.os_arch(Arch::Ppc64le), "powerpc64");

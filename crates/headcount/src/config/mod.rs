@@ -10,6 +10,7 @@
 pub mod cmdline;
 pub mod fragments;
 mod inputs;
+mod keys;
 pub mod pinger;
 pub mod precedence;
 mod raw;
@@ -25,11 +26,13 @@ use url::Url;
 pub use crate::windows::Windows;
 
 pub use inputs::Origin;
-use inputs::{Inputs, Sourced};
+use inputs::Sourced;
+use keys::Inputs;
+/// Every section and its keys, in documentation order: the names docs and tests check against.
+pub use keys::SECTIONS;
+pub use keys::{Row, rows};
 use precedence::FragmentLevel;
 pub use precedence::LevelSource;
-/// Every section and its keys, in documentation order: the names docs and tests check against.
-pub use raw::SECTIONS;
 
 /// Level when no fragment sets one.
 pub const DEFAULT_LEVEL: Level = Level::Minimal;
@@ -345,7 +348,7 @@ fn merge(
                 value,
             });
         }
-        inputs.apply(&fragment.path, parsed);
+        inputs.apply(&fragment.path, &parsed);
         applied.push(fragment.path.clone());
     }
     let masks: Vec<PathBuf> = fragments
@@ -357,7 +360,7 @@ fn merge(
     let mut settings = validate(&inputs, root, known_collectors, &mut errors, &mut warnings);
     let level = precedence::resolve(root, &levels, &mut errors, &mut warnings);
     settings.level = level.level;
-    let mut origins = origins(&inputs);
+    let mut origins = inputs.origins();
     if let Some((_, o)) = origins
         .iter_mut()
         .find(|(k, _)| *k == ("collecting", "level"))
@@ -375,19 +378,9 @@ fn merge(
             e.message.push_str(" (ignored: level is \"off\")");
             e
         }));
-        return Ok(Loaded {
-            settings,
-            origins,
-            fragments: applied,
-            masks,
-            warnings,
-            level_sources,
-        });
-    }
-    if !errors.is_empty() {
+    } else if !errors.is_empty() {
         return Err(ConfigError { errors });
-    }
-    if settings.endpoint.is_none() {
+    } else if settings.endpoint.is_none() {
         warnings.push(Diagnostic {
             path: None,
             pos: None,
@@ -405,34 +398,6 @@ fn merge(
         warnings,
         level_sources,
     })
-}
-
-fn origins(inputs: &Inputs) -> Vec<((&'static str, &'static str), Origin)> {
-    fn o<T>(v: &Option<Sourced<T>>) -> Origin {
-        v.as_ref().map_or(Origin::Default, |s| s.origin.clone())
-    }
-    vec![
-        (("collecting", "level"), o(&inputs.level)),
-        (("collecting", "exclude"), o(&inputs.exclude)),
-        (("collecting", "known_os_names"), o(&inputs.known_os_names)),
-        (("reporting", "endpoint"), o(&inputs.endpoint)),
-        (("reporting", "proxy"), o(&inputs.proxy)),
-        (("reporting", "ca_file"), o(&inputs.ca_file)),
-        (("reporting", "timeout_secs"), o(&inputs.timeout_secs)),
-        (
-            ("reporting", "max_startup_delay_secs"),
-            o(&inputs.max_startup_delay_secs),
-        ),
-        (
-            ("reporting", "max_rollover_delay_secs"),
-            o(&inputs.max_rollover_delay_secs),
-        ),
-        (
-            ("reporting", "allow_plain_http"),
-            o(&inputs.allow_plain_http),
-        ),
-        (("reporting", "windows"), o(&inputs.windows)),
-    ]
 }
 
 fn validate(

@@ -300,13 +300,13 @@ mod tests {
     #[test]
     fn nothing_else_of_the_pinger_config_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let r = dir.path();
+        let text = "[collecting]\nlevel = \"full\"\nunknown = 1\n[other]\nx = 2\n";
         write(
-            r,
+            dir.path(),
             "etc/fedora-coreos-pinger/config.d/50-x.toml",
-            "[collecting]\nlevel = \"full\"\nunknown = 1\n[other]\nx = 2\n",
+            text,
         );
-        let f = find(r);
+        let f = find(dir.path());
         assert!(f.opt_outs.is_empty() && f.errors.is_empty() && f.warnings.is_empty());
     }
 

@@ -146,31 +146,22 @@ mod tests {
     #[test]
     fn among_fragments_the_later_wins_but_off_anywhere_beats_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (r, _) = resolve_in(
-            dir.path(),
-            &[frag("10-a.toml", "full"), frag("20-b.toml", "minimal")],
-        );
-        assert_eq!(r.level, Level::Minimal);
-        assert_eq!(
-            r.origin,
-            Origin::File {
-                path: "/etc/headcount/config.d/20-b.toml".into(),
-                line: 2
-            }
-        );
-        let (r, _) = resolve_in(
-            dir.path(),
-            &[frag("10-a.toml", "off"), frag("90-level.toml", "full")],
-        );
-        assert_eq!(r.level, Level::Off);
-        assert_eq!(
-            r.origin,
-            Origin::File {
-                path: "/etc/headcount/config.d/10-a.toml".into(),
-                line: 2
-            }
-        );
-        assert_eq!(r.sources.len(), 2);
+        for (levels, level, winner) in [
+            (["full", "minimal"], Level::Minimal, "20-b.toml"),
+            (["off", "full"], Level::Off, "10-a.toml"),
+        ] {
+            let fragments = [frag("10-a.toml", levels[0]), frag("20-b.toml", levels[1])];
+            let (r, _) = resolve_in(dir.path(), &fragments);
+            assert_eq!(r.level, level);
+            assert_eq!(
+                r.origin,
+                Origin::File {
+                    path: format!("/etc/headcount/config.d/{winner}").into(),
+                    line: 2
+                }
+            );
+            assert_eq!(r.sources.len(), 2);
+        }
     }
 
     #[test]

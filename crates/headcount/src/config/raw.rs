@@ -5,62 +5,12 @@
 
 use std::ops::Range;
 
-use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::Diagnostic;
 use super::fragments::Fragment;
-
-/// The `[collecting]` table of one fragment.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCollecting {
-    pub level: Option<String>,
-    pub exclude: Option<Vec<String>>,
-    pub known_os_names: Option<Vec<String>>,
-}
-
-/// The `[reporting]` table of one fragment.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawReporting {
-    pub endpoint: Option<String>,
-    pub proxy: Option<String>,
-    pub ca_file: Option<String>,
-    pub timeout_secs: Option<u64>,
-    pub max_startup_delay_secs: Option<u64>,
-    pub max_rollover_delay_secs: Option<u64>,
-    pub allow_plain_http: Option<bool>,
-    pub windows: Option<Vec<String>>,
-}
-
-/// One fragment, parsed. Every value remembers the line it came from.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFragment {
-    pub collecting: Option<RawCollecting>,
-    pub reporting: Option<RawReporting>,
-}
-
-/// Sections and their keys, in documentation order. A unit test keeps this in step with the
-/// structs above, which remain the authority on types.
-pub const SECTIONS: [(&str, &[&str]); 2] = [
-    ("collecting", &["level", "exclude", "known_os_names"]),
-    (
-        "reporting",
-        &[
-            "endpoint",
-            "proxy",
-            "ca_file",
-            "timeout_secs",
-            "max_startup_delay_secs",
-            "max_rollover_delay_secs",
-            "allow_plain_http",
-            "windows",
-        ],
-    ),
-];
+use super::keys::{self, RawFragment, SECTIONS};
 
 /// A parsed fragment plus the 1-based line of every key it set, as `(section, key) -> line`.
 #[derive(Debug, Default)]
@@ -169,31 +119,11 @@ fn set_key(
     let mut one = DeTable::new();
     one.insert(key.clone(), value.clone());
     let span: Range<usize> = value.span();
-    let de = ValueDeserializer::from(Spanned::new(span, DeValue::Table(one)));
-    match section {
-        "collecting" => {
-            let v = RawCollecting::deserialize(de)?;
-            let c = raw.collecting.get_or_insert_with(Default::default);
-            c.level = v.level.or(c.level.take());
-            c.exclude = v.exclude.or(c.exclude.take());
-            c.known_os_names = v.known_os_names.or(c.known_os_names.take());
-        }
-        _ => {
-            let v = RawReporting::deserialize(de)?;
-            let r = raw.reporting.get_or_insert_with(Default::default);
-            r.endpoint = v.endpoint.or(r.endpoint.take());
-            r.proxy = v.proxy.or(r.proxy.take());
-            r.ca_file = v.ca_file.or(r.ca_file.take());
-            r.timeout_secs = v.timeout_secs.or(r.timeout_secs.take());
-            r.max_startup_delay_secs = v.max_startup_delay_secs.or(r.max_startup_delay_secs.take());
-            r.max_rollover_delay_secs = v
-                .max_rollover_delay_secs
-                .or(r.max_rollover_delay_secs.take());
-            r.allow_plain_http = v.allow_plain_http.or(r.allow_plain_http.take());
-            r.windows = v.windows.or(r.windows.take());
-        }
-    }
-    Ok(())
+    keys::set_key(
+        raw,
+        section,
+        ValueDeserializer::from(Spanned::new(span, DeValue::Table(one))),
+    )
 }
 
 fn unknown_key_message(section: &str, key: &str, keys: &[&str]) -> String {
@@ -242,42 +172,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sections_table_matches_the_structs() {
-        let full = RawFragment {
-            collecting: Some(RawCollecting {
-                level: Some(String::new()),
-                exclude: Some(vec![]),
-                known_os_names: Some(vec![]),
-            }),
-            reporting: Some(RawReporting {
-                endpoint: Some(String::new()),
-                proxy: Some(String::new()),
-                ca_file: Some(String::new()),
-                timeout_secs: Some(0),
-                max_startup_delay_secs: Some(0),
-                max_rollover_delay_secs: Some(0),
-                allow_plain_http: Some(false),
-                windows: Some(vec![]),
-            }),
-        };
-        let value = toml::Table::try_from(&full).unwrap();
-        let from_structs: Vec<(String, Vec<String>)> = value
-            .iter()
-            .map(|(s, t)| (s.clone(), t.as_table().unwrap().keys().cloned().collect()))
-            .collect();
-        let mut from_table: Vec<(String, Vec<String>)> = SECTIONS
-            .iter()
-            .map(|(s, ks)| {
-                let mut ks: Vec<String> = ks.iter().map(|k| k.to_string()).collect();
-                ks.sort();
-                (s.to_string(), ks)
-            })
-            .collect();
-        from_table.sort();
-        assert_eq!(from_structs, from_table);
-    }
 
     #[test]
     fn suggests_near_names_only() {

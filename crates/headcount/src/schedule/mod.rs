@@ -74,6 +74,16 @@ pub struct Timing {
     pub max_rollover_delay: Duration,
 }
 
+impl From<&crate::config::Settings> for Timing {
+    fn from(settings: &crate::config::Settings) -> Timing {
+        Timing {
+            windows: settings.windows,
+            max_startup_delay: settings.max_startup_delay,
+            max_rollover_delay: settings.max_rollover_delay,
+        }
+    }
+}
+
 /// What the daemon should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -136,17 +146,6 @@ pub struct Recorded {
     pub warn: bool,
 }
 
-/// One window's view for status lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowStatus {
-    /// The window.
-    pub window: Window,
-    /// When the next attempt is due, if planned.
-    pub next_due: Option<DateTime<Utc>>,
-    /// The last failure in the currently targeted period.
-    pub last_failure: Option<String>,
-}
-
 fn index(window: Window) -> usize {
     match window {
         Window::Daily => 0,
@@ -194,6 +193,48 @@ pub fn reconcile_future(state: &State, now: DateTime<Utc>) -> Option<State> {
     changed.then_some(fixed)
 }
 
+/// Whether the period of `window` containing `now` is settled in `state`.
+fn settled(state: &State, window: Window, now: DateTime<Utc>) -> bool {
+    state
+        .get(window)
+        .is_some_and(|last| last >= Period::containing(window, now))
+}
+
+/// The next report of one window, as far as it is known before the random draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Next {
+    /// The period reported next.
+    pub period: Period,
+    /// The earliest instant it may be sent.
+    pub earliest: DateTime<Utc>,
+    /// The upper bound of the random delay added to `earliest`.
+    pub max_delay: Duration,
+}
+
+/// What a daemon starting at `now` with the settled `state` would report next in `window`,
+/// after the future-state rule; for `headcount status`. A state a little ahead of the clock is
+/// honoured: nothing is sent until the clock passes it.
+pub fn next(state: &State, window: Window, now: DateTime<Utc>, timing: &Timing) -> Next {
+    let reconciled = reconcile_future(state, now);
+    let state = reconciled.as_ref().unwrap_or(state);
+    let current = Period::containing(window, now);
+    if !settled(state, window, now) {
+        return Next {
+            period: current,
+            earliest: now,
+            max_delay: timing.max_startup_delay,
+        };
+    }
+    let period = state
+        .get(window)
+        .map_or(current.next(), |last| last.next().max(current.next()));
+    Next {
+        period,
+        earliest: period.start(),
+        max_delay: timing.max_rollover_delay,
+    }
+}
+
 impl Schedule {
     /// A fresh schedule, as at daemon start. `plausible_from` is usually [`plausible_from()`].
     pub fn new(plausible_from: DateTime<Utc>) -> Schedule {
@@ -236,7 +277,7 @@ impl Schedule {
         for window in timing.windows.iter() {
             let plan = &mut self.plans[index(window)];
             let current = Period::containing(window, now);
-            let settled = state.get(window).is_some_and(|last| last >= current);
+            let settled = settled(state, window, now);
             let target = if settled { current.next() } else { current };
             if plan.target != Some(target) {
                 let due = if plan.target.is_none() && !settled {
@@ -313,19 +354,12 @@ impl Schedule {
         }
     }
 
-    /// What each window is waiting for, for `STATUS=` and logs.
-    pub fn status(&self) -> Vec<WindowStatus> {
-        Window::ALL
-            .into_iter()
-            .map(|window| {
-                let plan = &self.plans[index(window)];
-                WindowStatus {
-                    window,
-                    next_due: plan.due,
-                    last_failure: plan.last_failure.clone(),
-                }
-            })
-            .collect()
+    /// Each window's last failure in the period it targets, for the `STATUS=` line.
+    pub fn last_failures(&self) -> impl Iterator<Item = (Window, &str)> {
+        Window::ALL.into_iter().filter_map(|window| {
+            let failure = self.plans[index(window)].last_failure.as_deref()?;
+            Some((window, failure))
+        })
     }
 }
 

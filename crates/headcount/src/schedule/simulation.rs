@@ -54,6 +54,15 @@ struct Tally {
     failures: u32,
 }
 
+impl Tally {
+    /// The machine is away (off or suspended) from `t` for `d`: an unclean interval; returns
+    /// when it is back.
+    fn away(&mut self, t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+        self.unclean.push((t, t + d));
+        t + d
+    }
+}
+
 /// One machine over `days` days. Time is "true" time `t`; the machine's clock reads
 /// `t + offset`. The daemon loop is the real one in miniature: decide, send or sleep until the
 /// wall clock reaches the due time; any event (clock set, resume, restart) makes it decide
@@ -148,16 +157,17 @@ fn live(seed: u64, days: i64) -> (Tally, DateTime<Utc>, DateTime<Utc>) {
             next_restart = t + exp(&mut rng, TimeDelta::days(20));
         } else if ev == next_off {
             tally.offs += 1;
-            let d = uniform_between(&mut rng, TimeDelta::hours(1), TimeDelta::days(5));
-            tally.unclean.push((t, t + d));
-            t += d;
+            t = tally.away(
+                t,
+                uniform_between(&mut rng, TimeDelta::hours(1), TimeDelta::days(5)),
+            );
             schedule = Schedule::new(floor());
             next_off = t + exp(&mut rng, TimeDelta::days(30));
         } else if ev == next_suspend {
             tally.suspends += 1;
             let d = uniform_between(&mut rng, TimeDelta::minutes(10), TimeDelta::hours(14));
-            tally.unclean.push((t, t + d));
-            t += d; // frozen: the schedule survives, the timer fires late on resume
+            // Frozen: the schedule survives, the timer fires late on resume.
+            t = tally.away(t, d);
             next_suspend = t + exp(&mut rng, TimeDelta::days(9));
         } else if ev == next_jump {
             if jump_end.is_none() {

@@ -16,6 +16,24 @@ fn p(s: &str) -> Period {
     s.parse().unwrap()
 }
 
+fn send(window: Window, period: &str) -> Action {
+    Action::Send {
+        window,
+        period: p(period),
+    }
+}
+
+fn failed(reason: &str, retry_after: Option<Duration>) -> Outcome {
+    Outcome::Failed {
+        reason: reason.into(),
+        retry_after,
+    }
+}
+
+fn sleep_until(time: &str) -> Action {
+    Action::Sleep { until: at(time) }
+}
+
 const ZERO: Timing = Timing {
     windows: Windows::DEFAULT,
     max_startup_delay: Duration::ZERO,
@@ -89,12 +107,7 @@ fn nothing_is_sent_while_the_clock_is_before_the_build_date() {
         &ZERO,
         &mut rng,
     );
-    assert_eq!(
-        a,
-        Action::Sleep {
-            until: at("2026-11-01T00:00:00Z")
-        }
-    );
+    assert_eq!(a, sleep_until("2026-11-01T00:00:00Z"));
     // Once NTP fixes the clock, the startup delay counts from then.
     let fixed = at("2026-11-23T08:00:00Z");
     assert!(matches!(
@@ -112,12 +125,7 @@ fn a_recorded_later_period_is_never_sent_again() {
     state.set(Window::Monthly, p("2026-11"));
     // The clock went back two days: nothing is due until 2026-11-26.
     let a = s.decide(&state, at("2026-11-23T12:00:00Z"), &ZERO, &mut rng);
-    assert_eq!(
-        a,
-        Action::Sleep {
-            until: at("2026-11-24T00:00:00Z")
-        }
-    );
+    assert_eq!(a, sleep_until("2026-11-24T00:00:00Z"));
     for day in ["2026-11-24T12:00:00Z", "2026-11-25T23:59:59Z"] {
         assert!(matches!(
             s.decide(&state, at(day), &ZERO, &mut rng),
@@ -126,10 +134,7 @@ fn a_recorded_later_period_is_never_sent_again() {
     }
     assert_eq!(
         s.decide(&state, at("2026-11-26T00:00:00Z"), &ZERO, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-26")
-        }
+        send(Window::Daily, "2026-11-26")
     );
 }
 
@@ -161,10 +166,7 @@ fn failures_back_off_warn_once_and_give_up_at_the_period_end() {
     let mut now = at("2026-11-23T20:00:00Z");
     let mut warnings = 0;
     let mut attempts = 0;
-    let failed = Outcome::Failed {
-        reason: "connection refused".into(),
-        retry_after: None,
-    };
+    let failed = failed("connection refused", None);
     loop {
         match s.decide(&state, now, &ZERO, &mut rng) {
             Action::Send { window, period } => {
@@ -189,10 +191,9 @@ fn failures_back_off_warn_once_and_give_up_at_the_period_end() {
     assert_eq!(warnings, 2);
     assert!((4..=30).contains(&attempts), "{attempts} attempts");
     assert!(
-        s.status()[0]
-            .last_failure
-            .as_deref()
-            .is_some_and(|f| f.contains("refused"))
+        s.last_failures()
+            .next()
+            .is_some_and(|(w, f)| w == Window::Daily && f.contains("refused"))
     );
     // The next day is a new period: a new target, a new warning allowed.
     match s.decide(&state, now, &ZERO, &mut rng) {
@@ -209,10 +210,7 @@ fn retry_after_is_honoured() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut s = Schedule::new(floor());
     let now = at("2026-11-23T10:00:00Z");
-    let outcome = Outcome::Failed {
-        reason: "503".into(),
-        retry_after: Some(Duration::from_secs(7200)),
-    };
+    let outcome = failed("503", Some(Duration::from_secs(7200)));
     s.record(Window::Daily, p("2026-11-23"), &outcome, now, &mut rng);
     let mut state = State::default();
     state.set(Window::Monthly, p("2026-11"));
@@ -285,19 +283,13 @@ fn the_weekly_window_is_sent_only_when_configured_and_then_once_per_countme_week
     ));
     assert_eq!(
         restarted.decide(&state, at("2026-11-26T00:00:00Z"), &all, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-26")
-        }
+        send(Window::Daily, "2026-11-26")
     );
     // Monday 00:00 UTC starts the next week.
     state.set(Window::Daily, p("2026-11-29"));
     assert_eq!(
         restarted.decide(&state, at("2026-11-30T00:00:00Z"), &all, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-30")
-        }
+        send(Window::Daily, "2026-11-30")
     );
     // Without weekly in the configuration, no weekly report ever goes out.
     let mut s = Schedule::new(floor());
@@ -366,10 +358,7 @@ fn future_state_rule() {
     let next_day = at("2026-11-24T00:00:00Z");
     assert_eq!(
         s.decide(&fixed, next_day, &ZERO, &mut rng),
-        Action::Send {
-            window: Window::Daily,
-            period: p("2026-11-24")
-        }
+        send(Window::Daily, "2026-11-24")
     );
 }
 
@@ -383,10 +372,7 @@ fn an_absurd_retry_after_gives_up_the_period_instead_of_overflowing() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut s = Schedule::new(floor());
     let now = at("2026-11-23T10:00:00Z");
-    let outcome = Outcome::Failed {
-        reason: "429".into(),
-        retry_after: Some(Duration::MAX),
-    };
+    let outcome = failed("429", Some(Duration::MAX));
     s.record(Window::Daily, p("2026-11-23"), &outcome, now, &mut rng);
     let mut state = State::default();
     state.set(Window::Monthly, p("2026-11"));

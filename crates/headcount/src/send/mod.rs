@@ -21,6 +21,7 @@ pub use redirect::{MAX_REDIRECTS, Redirect};
 use url::Url;
 
 use crate::config::{Settings, redact};
+use crate::error::chain;
 use crate::file_read::{Links, read_bounded};
 
 /// `User-Agent` of every request: the program and its version, nothing about the machine.
@@ -33,8 +34,6 @@ pub const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Answer {
     /// What it means for the period.
     pub verdict: Verdict,
-    /// The HTTP status, when the receiver answered at all.
-    pub status: Option<u16>,
     /// The receiver's `Retry-After`.
     pub retry_after: Option<Duration>,
     /// What happened, in words, with proxy credentials removed.
@@ -135,21 +134,6 @@ fn client(root: &Path, settings: &Settings) -> Result<reqwest::Client, SendError
     }
 }
 
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// Removes the proxy's user name and password from a message, wherever they appear.
 pub fn scrub(message: &str, settings: &Settings) -> String {
     let mut out = message.to_owned();
@@ -169,7 +153,6 @@ pub fn scrub(message: &str, settings: &Settings) -> String {
 pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
     let retry = |detail: String, url: Option<&Url>| Answer {
         verdict: Verdict::Retry,
-        status: None,
         retry_after: None,
         detail,
         url: url.cloned(),
@@ -236,7 +219,6 @@ pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
                 Redirect::Refuse(why) => {
                     return Answer {
                         verdict: Verdict::Retry,
-                        status: Some(status.as_u16()),
                         retry_after,
                         detail: scrub(&why, settings),
                         url: Some(url),
@@ -246,7 +228,6 @@ pub async fn send(root: &Path, settings: &Settings, body: Vec<u8>) -> Answer {
         }
         return Answer {
             verdict: verdict(status.as_u16()),
-            status: Some(status.as_u16()),
             retry_after,
             detail: format!("the receiver answered {status}"),
             url: Some(url),

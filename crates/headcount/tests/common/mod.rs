@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -22,6 +22,66 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+/// Whether the tests run as root (some then drop to nobody to see what a user sees).
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+/// Asserts that `text` contains `needle`, showing the text when it does not.
+#[track_caller]
+pub fn has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} is not in:\n{text}");
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The keys with a numeric default, and the default the code holds: what the docs must state.
+pub const NUMERIC_DEFAULTS: [(&str, u64); 3] = [
+    ("timeout_secs", headcount::config::DEFAULT_TIMEOUT_SECS),
+    (
+        "max_startup_delay_secs",
+        headcount::config::DEFAULT_MAX_STARTUP_DELAY_SECS,
+    ),
+    (
+        "max_rollover_delay_secs",
+        headcount::config::DEFAULT_MAX_ROLLOVER_DELAY_SECS,
+    ),
+];
+
+/// The windows of the reports received, sorted.
+pub fn windows(received: &[Received]) -> Vec<String> {
+    let mut w: Vec<String> = received
+        .iter()
+        .map(|r| r.json()["window"].as_str().unwrap().to_owned())
+        .collect();
+    w.sort();
+    w
+}
+
+/// Waits up to 5 s for a server to listen on the loopback `port`; `why` says what did not start.
+pub fn wait_listening(port: u16, why: impl Fn() -> String) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", why());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A unified diff of a golden file and what the code made of it, for an assertion message.
+pub fn diff(golden: &str, made: &str) -> String {
+    similar::TextDiff::from_lines(golden, made)
+        .unified_diff()
+        .context_radius(2)
+        .header("golden", "made")
+        .to_string()
+}
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -394,9 +454,15 @@ pub struct Root {
 }
 
 impl Root {
+    /// An empty root: every scratch directory of these tests is a `tempfile::TempDir`.
+    pub fn empty() -> Root {
+        Root {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn new(config: &str) -> Root {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root { dir };
+        let root = Root::empty();
         root.write("etc/headcount/config.d/50-test.toml", config);
         root
     }
@@ -405,10 +471,20 @@ impl Root {
         self.dir.path()
     }
 
-    pub fn write(&self, rel: &str, content: &str) {
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
         let p = self.dir.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.path().join(rel)).ok()
+    }
+
+    /// Runs a command to its end under a tightened umask (what it writes must not depend on it).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command_umask_077(args).output().unwrap()
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -440,7 +516,24 @@ impl Root {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_headcount"));
+        self.with_env(Command::new(env!("CARGO_BIN_EXE_headcount")), args)
+    }
+
+    /// [`Root::command`] under the umask of systemd's `UMask=0077`, or of a root shell that
+    /// tightened it.
+    pub fn command_umask_077(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "umask 077; exec \"$@\"",
+            "sh",
+            env!("CARGO_BIN_EXE_headcount"),
+        ]);
+        self.with_env(c, args)
+    }
+
+    /// The root, the arguments, and an environment of this root only (no proxy, no systemd).
+    fn with_env(&self, mut c: Command, args: &[&str]) -> Command {
         c.arg("--root").arg(self.path()).args(args);
         c.env("STATE_DIRECTORY", self.state_dir());
         for v in [
@@ -469,6 +562,13 @@ impl Root {
 
     /// Starts `headcount daemon` with extra environment variables.
     pub fn daemon_with(&self, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let mut command = self.command(&["daemon"]);
+        command.envs(env.iter().copied());
+        self.spawn(command)
+    }
+
+    /// Starts a daemon `command`, its stderr going to a file in the root.
+    pub fn spawn(&self, mut command: Command) -> Daemon {
         let log = self.dir.path().join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -476,9 +576,7 @@ impl Root {
                 .unwrap()
                 .as_nanos()
         ));
-        let child = self
-            .command(&["daemon"])
-            .envs(env.iter().copied())
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -693,7 +791,7 @@ impl Tinyproxy {
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
         let port = dead_port();
         let conf = dir.path().join("tinyproxy.conf");
-        let user = if nix_is_root() {
+        let user = if is_root() {
             "User nobody\nGroup nogroup\n"
         } else {
             ""
@@ -716,15 +814,12 @@ impl Tinyproxy {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
+        wait_listening(port, || {
+            format!(
                 "tinyproxy did not start; log:\n{}",
                 std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        });
         Tinyproxy {
             port,
             log,
@@ -750,13 +845,4 @@ impl Drop for Tinyproxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        .unwrap_or(false)
 }

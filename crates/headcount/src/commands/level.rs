@@ -671,12 +671,24 @@ mod tests {
         (r, String::from_utf8(out).unwrap())
     }
 
+    /// `level` applied with success; what it printed.
+    fn applied(fake: &Fake, level: Level) -> String {
+        let (r, out) = apply_text(fake, level);
+        assert!(r.is_ok(), "{out}");
+        out
+    }
+
+    /// `level` applied to a running daemon that answers the reload with `after`: succeeds.
+    fn reload_answered(after: UnitState, level: Level) -> (Fake, String) {
+        let mut fake = Fake::new(unit("active", "level minimal; x"));
+        fake.after_reload = Some(after);
+        let out = applied(&fake, level);
+        (fake, out)
+    }
+
     #[test]
     fn off_waits_for_the_daemon_to_stop_itself() {
-        let mut fake = Fake::new(unit("active", "level minimal; x"));
-        fake.after_reload = Some(unit("inactive", ""));
-        let (r, out) = apply_text(&fake, Level::Off);
-        assert!(r.is_ok());
+        let (fake, out) = reload_answered(unit("inactive", ""), Level::Off);
         assert!(out.contains("stopped: nothing more is sent"), "{out}");
         assert!(!fake.calls.borrow().contains(&"stop"), "{:?}", fake.calls);
     }
@@ -685,8 +697,7 @@ mod tests {
     fn off_stops_a_daemon_that_does_not_acknowledge_in_time() {
         let fake = Fake::new(unit("active", "level minimal; busy"));
         let t = Instant::now();
-        let (r, out) = apply_text(&fake, Level::Off);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Off);
         assert!(
             t.elapsed() >= Duration::from_millis(200),
             "waited for the acknowledgement"
@@ -701,18 +712,14 @@ mod tests {
     #[test]
     fn off_on_a_stopped_unit_touches_nothing() {
         let fake = Fake::new(unit("inactive", ""));
-        let (r, out) = apply_text(&fake, Level::Off);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Off);
         assert!(out.contains("not running"), "{out}");
         assert_eq!(*fake.calls.borrow(), vec!["state"]);
     }
 
     #[test]
     fn a_level_waits_for_the_status_to_name_it() {
-        let mut fake = Fake::new(unit("active", "level minimal; x"));
-        fake.after_reload = Some(unit("active", "level full; reloaded"));
-        let (r, out) = apply_text(&fake, Level::Full);
-        assert!(r.is_ok());
+        let (_, out) = reload_answered(unit("active", "level full; reloaded"), Level::Full);
         assert!(out.contains("now runs at level full"), "{out}");
         // Never acknowledged: an error (exit 1), the file being written already.
         let fake = Fake::new(unit("active", "level minimal; x"));
@@ -725,15 +732,13 @@ mod tests {
     #[test]
     fn a_level_starts_an_enabled_unit_that_is_not_running_and_only_that() {
         let fake = Fake::new(unit("failed", ""));
-        let (r, out) = apply_text(&fake, Level::Minimal);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Minimal);
         assert!(out.contains("started at level minimal"), "{out}");
         assert!(fake.calls.borrow().contains(&"start"));
         let mut disabled = unit("inactive", "");
         disabled.unit_file_state = "disabled".into();
         let fake = Fake::new(disabled);
-        let (r, out) = apply_text(&fake, Level::Full);
-        assert!(r.is_ok());
+        let out = applied(&fake, Level::Full);
         assert!(out.contains("is disabled: not started"), "{out}");
         assert!(!fake.calls.borrow().contains(&"start"));
     }

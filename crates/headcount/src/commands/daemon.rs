@@ -11,53 +11,31 @@ use chrono::{DateTime, Utc};
 use headcount_report::{Level, Period, Window};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
+use crate::Error;
 use crate::clock;
 use crate::config::{self, Settings, redact};
 use crate::logging::{MESSAGE_ID_NOTHING_SENT, MESSAGE_ID_REFUSED, MESSAGE_ID_SENT};
 use crate::motd::{Notice, RUNTIME_DIRECTORY_ENV};
-use crate::schedule::{self, Action, Outcome, Schedule, Timing};
+use crate::notify;
+use crate::report_source::Collectors;
+use crate::schedule::{self, Action, Outcome, Recorded, Schedule, Timing};
 use crate::send::{self, Verdict};
 use crate::state::{STATE_DIRECTORY_ENV, State, StateFile};
 use crate::timer::{Wake, WallTimer};
-use crate::{notify, report_source::ReportSource};
 
 /// Where an operator reads what each collected field means.
 pub const COLLECTED_DATA_DOC: &str = "https://github.com/headcount-project/headcount/blob/main/docs/usage/collected-data.md (or `headcount preview`)";
 /// Where an operator reads why nothing is sent and how to change it.
 pub const OPERATIONS_DOC: &str =
     "https://github.com/headcount-project/headcount/blob/main/docs/usage/operations.md";
-/// Exit status of any other failure to start (timer, signals, runtime).
-pub const EXIT_SOFTWARE: u8 = 70;
-
 /// How long an idle blocking thread (DNS lookups) lingers after a send.
 pub const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Why the daemon could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The configuration is invalid; the message lists every error.
-    #[error("{0}")]
-    Config(#[from] config::ConfigError),
-    /// The runtime, the timer or the signal handlers could not be set up.
-    #[error("cannot start: {0}")]
-    Setup(#[from] std::io::Error),
-}
-
-impl DaemonError {
-    /// The process exit status for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            DaemonError::Config(_) => crate::EXIT_CONFIG,
-            DaemonError::Setup(_) => EXIT_SOFTWARE,
-        }
-    }
-}
-
 /// Runs the daemon until SIGTERM/SIGINT (or until it decides there is nothing to do).
-pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
+pub fn run(root: &Path, source: &Collectors) -> Result<(), Error> {
     let loaded = config::load(root, &crate::known_collectors())?;
     for w in &loaded.warnings {
         warn!("{w}");
@@ -87,7 +65,8 @@ pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
         // The resolver runs getaddrinfo on a blocking thread; let it go soon after a send
         // instead of tokio's default 10 s, so the idle daemon is one thread.
         .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
-        .build()?;
+        .build()
+        .map_err(Error::Setup)?;
     let notice = Notice::locate(std::env::var(RUNTIME_DIRECTORY_ENV).ok().as_deref());
     notice.update(&settings);
     let daemon = Daemon {
@@ -100,7 +79,7 @@ pub fn run(root: &Path, source: &dyn ReportSource) -> Result<(), DaemonError> {
         rng: StdRng::from_os_rng(),
         source,
     };
-    runtime.block_on(daemon.serve())
+    runtime.block_on(daemon.serve()).map_err(Error::Setup)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -155,13 +134,32 @@ struct Daemon<'a> {
     state_file: StateFile,
     schedule: Schedule,
     rng: StdRng,
-    source: &'a dyn ReportSource,
+    source: &'a Collectors,
 }
 
-/// How the loop ends.
+/// What is left to do after a reload.
+#[derive(Debug, PartialEq, Eq)]
+enum Reload {
+    /// Keep reporting, with the new settings (or the old ones, when the new are invalid).
+    KeepGoing,
+    /// The new settings send nothing: stop.
+    ReportingOff,
+}
+
+/// Why the loop ends.
 enum Stop {
-    Signal,
-    NothingToDo,
+    /// SIGTERM or SIGINT.
+    Terminated,
+    /// A reload turned reporting off.
+    ReportingOff,
+}
+
+/// The signals the loop answers, and the watchdog ping.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    watchdog: Option<tokio::time::Interval>,
 }
 
 /// Waits for the next watchdog ping, or forever without a watchdog.
@@ -175,20 +173,15 @@ async fn watchdog_tick(interval: &mut Option<tokio::time::Interval>) {
 }
 
 impl Daemon<'_> {
-    fn timing(&self) -> Timing {
-        Timing {
-            windows: self.settings.windows,
-            max_startup_delay: self.settings.max_startup_delay,
-            max_rollover_delay: self.settings.max_rollover_delay,
-        }
-    }
-
-    async fn serve(mut self) -> Result<(), DaemonError> {
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sighup = signal(SignalKind::hangup())?;
+    /// The loop; fails only when the timer or the signal handlers fail.
+    async fn serve(mut self) -> std::io::Result<()> {
+        let mut signals = Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            watchdog: notify::watchdog_interval().map(tokio::time::interval),
+        };
         let mut timer = WallTimer::new()?;
-        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
         // READY=1 goes out with the first status line, and again with the first one after a
         // reload (which ends it), so systemd always holds the whole line.
         let mut ready_due = true;
@@ -198,7 +191,7 @@ impl Daemon<'_> {
             let now = clock::now();
             self.check_clock(now, &mut clock_warned);
             self.reconcile(now);
-            let timing = self.timing();
+            let timing = Timing::from(&self.settings);
             let action = self
                 .schedule
                 .decide(&self.state, now, &timing, &mut self.rng);
@@ -210,26 +203,9 @@ impl Daemon<'_> {
                 notify::status(&line);
             }
             last_status = line;
-            match action {
+            let stop = match action {
                 Action::Send { window, period } => {
-                    let stop = self
-                        .send(
-                            window,
-                            period,
-                            &mut sigterm,
-                            &mut sigint,
-                            &mut sighup,
-                            &mut watchdog,
-                        )
-                        .await;
-                    match stop {
-                        Some(Stop::Signal) => return self.stop(),
-                        Some(Stop::NothingToDo) => {
-                            notify::stopping();
-                            return Ok(());
-                        }
-                        None => {}
-                    }
+                    self.send(window, period, &mut signals).await.err()
                 }
                 Action::Sleep { until } => {
                     debug!("sleeping until {until}");
@@ -238,24 +214,33 @@ impl Daemon<'_> {
                             if wake? == Wake::ClockChanged {
                                 debug!("the wall clock was set; recomputing the schedule");
                             }
+                            None
                         }
-                        _ = sigterm.recv() => return self.stop(),
-                        _ = sigint.recv() => return self.stop(),
-                        _ = sighup.recv() => {
-                            if let Stop::NothingToDo = self.reload() {
-                                notify::stopping();
-                                return Ok(());
-                            }
+                        _ = signals.term.recv() => Some(Stop::Terminated),
+                        _ = signals.int.recv() => Some(Stop::Terminated),
+                        _ = signals.hup.recv() => {
                             ready_due = true;
+                            (self.reload() == Reload::ReportingOff).then_some(Stop::ReportingOff)
                         }
-                        _ = watchdog_tick(&mut watchdog) => notify::watchdog(),
+                        _ = watchdog_tick(&mut signals.watchdog) => {
+                            notify::watchdog();
+                            None
+                        }
                     }
                 }
+            };
+            match stop {
+                Some(Stop::Terminated) => return self.stop(),
+                Some(Stop::ReportingOff) => {
+                    notify::stopping();
+                    return Ok(());
+                }
+                None => {}
             }
         }
     }
 
-    fn stop(&self) -> Result<(), DaemonError> {
+    fn stop(&self) -> std::io::Result<()> {
         notify::stopping();
         self.notice.clear();
         info!("stopping");
@@ -314,7 +299,7 @@ impl Daemon<'_> {
 
     /// SIGHUP: re-read the config. An invalid one is logged and the old one kept. The loop then
     /// sends READY=1 with the new status line.
-    fn reload(&mut self) -> Stop {
+    fn reload(&mut self) -> Reload {
         notify::reloading();
         match config::load(&self.root, &crate::known_collectors()) {
             Err(e) => {
@@ -327,115 +312,49 @@ impl Daemon<'_> {
                 if announce(&loaded.settings) == Announce::NothingToDo {
                     self.notice.clear();
                     notify::ready("nothing will be sent (level off or no endpoint)");
-                    return Stop::NothingToDo;
+                    return Reload::ReportingOff;
                 }
                 info!("configuration reloaded");
                 self.settings = loaded.settings;
                 self.notice.update(&self.settings);
             }
         }
-        Stop::Signal
+        Reload::KeepGoing
     }
 
-    /// Collects and sends one report; returns `Some` when a signal asked to stop meanwhile, or
-    /// a reload turned reporting off (the request is abandoned and the state left untouched).
+    /// Collects, posts, logs and records one report. A signal to stop, or a reload that turns
+    /// reporting off, abandons the request and leaves the state untouched.
     async fn send(
         &mut self,
         window: Window,
         period: Period,
-        sigterm: &mut tokio::signal::unix::Signal,
-        sigint: &mut tokio::signal::unix::Signal,
-        sighup: &mut tokio::signal::unix::Signal,
-        watchdog: &mut Option<tokio::time::Interval>,
-    ) -> Option<Stop> {
+        signals: &mut Signals,
+    ) -> Result<(), Stop> {
         let now = clock::now();
         if !period.contains(now) {
             // The clock crossed a period boundary (or was set) since the decision: the body
             // would name another period than the one recorded. Decide again.
             debug!("{period} is no longer the current {window} period; recomputing");
-            return None;
+            return Ok(());
         }
-        let level = self.settings.level;
         let Some(body) = self.source.body(&self.root, &self.settings, window, now) else {
             let outcome = Outcome::Failed {
                 reason: "no report could be built".to_owned(),
                 retry_after: None,
             };
-            let r = self
-                .schedule
-                .record(window, period, &outcome, now, &mut self.rng);
-            if r.warn {
+            if self.record(window, period, &outcome).warn {
                 warn!("no {window} report could be built for {period}; trying again later");
             }
-            return None;
+            return Ok(());
         };
         let text = String::from_utf8_lossy(&body).into_owned();
         // The request keeps the settings it started with; a reload meanwhile may replace
         // `self.settings`.
-        let (root, settings) = (self.root.clone(), self.settings.clone());
-        let fut = send::send(&root, &settings, body);
-        tokio::pin!(fut);
-        let answer = loop {
-            tokio::select! {
-                a = &mut fut => break a,
-                _ = sigterm.recv() => return Some(Stop::Signal),
-                _ = sigint.recv() => return Some(Stop::Signal),
-                // A reload is applied at once, not after the answer: when it turns reporting
-                // off (`headcount level off` waits for this), the request in flight is dropped
-                // unanswered, so it never counts as sent. Otherwise it goes on.
-                _ = sighup.recv() => {
-                    if let Stop::NothingToDo = self.reload() {
-                        info!("abandoned the {window} report for {period} in flight: reporting was turned off");
-                        return Some(Stop::NothingToDo);
-                    }
-                    // READY=1 ends the reload now, with the whole status line, as the loop
-                    // does after a reload while sleeping.
-                    let action = Action::Send { window, period };
-                    notify::ready(&status_line(&self.settings, &self.state, &self.schedule, action, Utc::now()));
-                }
-                _ = watchdog_tick(watchdog) => notify::watchdog(),
-            }
-        };
-        // Where the report really went: the endpoint, or where a same-origin redirect led.
-        let url = answer
-            .url
-            .as_ref()
-            .or(settings.endpoint.as_ref())
-            .map(redact)
-            .unwrap_or_default();
-        let outcome = match answer.verdict {
-            Verdict::Accepted => {
-                info!(
-                    message_id = MESSAGE_ID_SENT,
-                    headcount_window = window.as_str(),
-                    headcount_period = %period,
-                    headcount_level = level.as_str(),
-                    headcount_report = text.as_str(),
-                    "sent {window} report for {period} ({level}) to {url}"
-                );
-                Outcome::Accepted
-            }
-            Verdict::Refused => {
-                warn!(
-                    message_id = MESSAGE_ID_REFUSED,
-                    headcount_window = window.as_str(),
-                    headcount_period = %period,
-                    headcount_level = level.as_str(),
-                    "the receiver at {url} refused the {window} report for {period} ({}); not retrying it this period",
-                    answer.detail
-                );
-                Outcome::Refused
-            }
-            Verdict::Retry => Outcome::Failed {
-                reason: answer.detail.clone(),
-                retry_after: answer.retry_after,
-            },
-        };
+        let settings = self.settings.clone();
+        let answer = self.post(&settings, body, window, period, signals).await?;
+        let outcome = log_answer(&settings, &answer, window, period, &text);
         release_memory();
-        let done = clock::now();
-        let recorded = self
-            .schedule
-            .record(window, period, &outcome, done, &mut self.rng);
+        let recorded = self.record(window, period, &outcome);
         if recorded.settle {
             self.state.set(window, period);
             self.persist();
@@ -452,7 +371,95 @@ impl Daemon<'_> {
                 answer.detail
             );
         }
-        None
+        Ok(())
+    }
+
+    /// Posts `body` and waits for the answer, serving signals and the watchdog meanwhile.
+    async fn post(
+        &mut self,
+        settings: &Settings,
+        body: Vec<u8>,
+        window: Window,
+        period: Period,
+        signals: &mut Signals,
+    ) -> Result<send::Answer, Stop> {
+        let root = self.root.clone();
+        let fut = send::send(&root, settings, body);
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                a = &mut fut => return Ok(a),
+                _ = signals.term.recv() => return Err(Stop::Terminated),
+                _ = signals.int.recv() => return Err(Stop::Terminated),
+                // A reload is applied at once, not after the answer: when it turns reporting
+                // off (`headcount level off` waits for this), the request in flight is dropped
+                // unanswered, so it never counts as sent. Otherwise it goes on.
+                _ = signals.hup.recv() => {
+                    if self.reload() == Reload::ReportingOff {
+                        info!("abandoned the {window} report for {period} in flight: reporting was turned off");
+                        return Err(Stop::ReportingOff);
+                    }
+                    // READY=1 ends the reload now, with the whole status line, as the loop
+                    // does after a reload while sleeping.
+                    let action = Action::Send { window, period };
+                    notify::ready(&status_line(&self.settings, &self.state, &self.schedule, action, clock::now()));
+                }
+                _ = watchdog_tick(&mut signals.watchdog) => notify::watchdog(),
+            }
+        }
+    }
+
+    /// Tells the schedule how sending `period` of `window` ended.
+    fn record(&mut self, window: Window, period: Period, outcome: &Outcome) -> Recorded {
+        self.schedule
+            .record(window, period, outcome, clock::now(), &mut self.rng)
+    }
+}
+
+/// Logs the receiver's answer (the report itself at info when accepted) and says what it means
+/// for the schedule.
+fn log_answer(
+    settings: &Settings,
+    answer: &send::Answer,
+    window: Window,
+    period: Period,
+    text: &str,
+) -> Outcome {
+    let level = settings.level;
+    // Where the report really went: the endpoint, or where a same-origin redirect led.
+    let url = answer
+        .url
+        .as_ref()
+        .or(settings.endpoint.as_ref())
+        .map(redact)
+        .unwrap_or_default();
+    match answer.verdict {
+        Verdict::Accepted => {
+            info!(
+                message_id = MESSAGE_ID_SENT,
+                headcount_window = window.as_str(),
+                headcount_period = %period,
+                headcount_level = level.as_str(),
+                headcount_report = text,
+                "sent {window} report for {period} ({level}) to {url}"
+            );
+            Outcome::Accepted
+        }
+        Verdict::Refused => {
+            warn!(
+                message_id = MESSAGE_ID_REFUSED,
+                headcount_window = window.as_str(),
+                headcount_period = %period,
+                headcount_level = level.as_str(),
+                "the receiver at {url} refused the {window} report for {period} ({}); not retrying it this period",
+                answer.detail
+            );
+            Outcome::Refused
+        }
+        Verdict::Retry => Outcome::Failed {
+            reason: answer.detail.clone(),
+            retry_after: answer.retry_after,
+        },
     }
 }
 
@@ -499,18 +506,14 @@ pub fn status_line(
             until.format("%Y-%m-%d %H:%M:%S UTC")
         )),
     }
-    for ws in schedule.status() {
-        if let Some(f) = ws.last_failure {
-            parts.push(format!("last {} failure: {f}", ws.window));
-        }
+    for (window, failure) in schedule.last_failures() {
+        parts.push(format!("last {window} failure: {failure}"));
     }
     parts.join("; ")
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::DateTime;
-
     use super::*;
 
     #[test]

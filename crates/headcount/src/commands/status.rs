@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::config::redact;
+use crate::schedule::{self, Timing};
 use crate::state::{State, StateFile};
 
 /// The whole status, as `--json` prints it.
@@ -78,35 +79,20 @@ pub fn status(
     };
     let sending = settings.sends();
     let plausible = now >= plausible_from;
+    let timing = Timing::from(settings);
     let windows = settings
         .windows
         .iter()
         .map(|window| {
             let last = state.get(window);
-            let current = Period::containing(window, now);
             // Before the clock is set, the period to report is unknown and nothing is due.
-            let (next, due, delay) = if !sending || !plausible {
-                (None, None, None)
-            } else if last.is_some_and(|l| l >= current) {
-                let mut next = current.next();
-                // A state from the future is honoured until the clock reaches it.
-                if let Some(l) = last.filter(|l| *l >= next) {
-                    next = l.next();
-                }
-                (
-                    Some(next),
-                    Some(next.start()),
-                    Some(settings.max_rollover_delay),
-                )
-            } else {
-                (Some(current), Some(now), Some(settings.max_startup_delay))
-            };
+            let next = (sending && plausible).then(|| schedule::next(&state, window, now, &timing));
             WindowStatus {
                 window,
                 last_settled: last,
-                next_period: next,
-                next_due: due,
-                max_delay_secs: delay.map(|d| d.as_secs()),
+                next_period: next.map(|n| n.period),
+                next_due: next.map(|n| n.earliest),
+                max_delay_secs: next.map(|n| n.max_delay.as_secs()),
             }
         })
         .collect();
@@ -249,14 +235,24 @@ mod tests {
         crate::config::load(root, &[]).unwrap().settings
     }
 
-    #[test]
-    fn shows_last_settled_and_next_due_and_hides_proxy_credentials() {
+    /// A root with an endpoint and a proxy, and a state file that settled `periods`.
+    fn settled(periods: &[(Window, &str)]) -> (tempfile::TempDir, Settings, StateFile) {
         let dir = tempfile::tempdir().unwrap();
         let settings = settings_with_proxy(dir.path());
         let file = StateFile::locate(dir.path(), None);
-        let mut state = State::default();
-        state.set(Window::Daily, "2026-11-23".parse().unwrap());
-        file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        if !periods.is_empty() {
+            let mut state = State::default();
+            for (window, period) in periods {
+                state.set(*window, period.parse().unwrap());
+            }
+            file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        }
+        (dir, settings, file)
+    }
+
+    #[test]
+    fn shows_last_settled_and_next_due_and_hides_proxy_credentials() {
+        let (_dir, settings, file) = settled(&[(Window::Daily, "2026-11-23")]);
         let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
         assert!(s.sending);
         let daily = &s.windows[0];
@@ -288,12 +284,7 @@ mod tests {
 
     #[test]
     fn the_weekly_window_shows_when_configured() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = settings_with_proxy(dir.path());
-        let file = StateFile::locate(dir.path(), None);
-        let mut state = State::default();
-        state.set(Window::Weekly, "2026-W48".parse().unwrap());
-        file.store(&state, &mut StdRng::seed_from_u64(1)).unwrap();
+        let (_dir, mut settings, file) = settled(&[(Window::Weekly, "2026-W48")]);
         let now = at("2026-11-25T10:00:00Z");
         let shown = |s: &Status| s.windows.iter().map(|w| w.window).collect::<Vec<_>>();
         assert_eq!(
@@ -319,10 +310,27 @@ mod tests {
     }
 
     #[test]
+    fn a_state_beyond_the_future_horizon_shows_what_the_schedule_does() {
+        let (_dir, settings, file) = settled(&[
+            // A clock that once jumped months ahead: the schedule resets the record to the
+            // current month, so the next report is December's, not the month after the record.
+            (Window::Monthly, "2027-03"),
+            // Within the horizon, a record is honoured until the clock passes it.
+            (Window::Daily, "2026-11-25"),
+        ]);
+        let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
+        let next: Vec<String> = s
+            .windows
+            .iter()
+            .map(|w| format!("{}", w.next_period.unwrap()))
+            .collect();
+        assert_eq!(next, ["2026-11-26", "2026-12"]);
+        assert_eq!(s.windows[1].next_due, Some(at("2026-12-01T00:00:00Z")));
+    }
+
+    #[test]
     fn a_corrupt_state_is_reported_not_fatal() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = settings_with_proxy(dir.path());
-        let file = StateFile::locate(dir.path(), None);
+        let (_dir, settings, file) = settled(&[]);
         std::fs::create_dir_all(file.path().parent().unwrap()).unwrap();
         std::fs::write(file.path(), "{").unwrap();
         let s = status(&settings, &file, at("2026-11-23T10:00:00Z"), from());
@@ -332,9 +340,7 @@ mod tests {
 
     #[test]
     fn an_implausible_clock_shows_no_due_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = settings_with_proxy(dir.path());
-        let file = StateFile::locate(dir.path(), None);
+        let (_dir, settings, file) = settled(&[]);
         let s = status(&settings, &file, at("2020-01-01T00:00:00Z"), from());
         assert!(s.sending && !s.clock.plausible);
         assert!(
