@@ -292,6 +292,11 @@ pub struct KnownOs {
     pub names: &'static [(Option<&'static str>, &'static str)],
 }
 
+/// A known os-release `ID` and its `NAME`s (a row of [`KNOWN_OS_IDS`]).
+const fn os(id: &'static str, names: &'static [(Option<&'static str>, &'static str)]) -> KnownOs {
+    KnownOs { id, names }
+}
+
 /// The os-release `ID`s reported as they are, with their `NAME`s; any other `ID` is `other`.
 /// A vendor adds its own with `[collecting] known_os_names` (daemon) and `[counts]
 /// known_os_names` (receiver), and its `NAME` with `[countme] os_names` (receiver).
@@ -303,62 +308,23 @@ pub struct KnownOs {
 /// Ubuntu (`ubuntu`, `ubuntu-core`); Flatcar (`flatcar`) and Container Linux (`coreos`).
 /// Each `NAME` as the distribution's os-release writes it (sources: docs/usage/countme.md).
 pub const KNOWN_OS_IDS: &[KnownOs] = &[
-    KnownOs {
-        id: "fedora",
-        names: &[(None, "Fedora"), (Some("35"), "Fedora Linux")],
-    },
-    KnownOs {
-        id: "rhel",
-        names: &[(None, "Red Hat Enterprise Linux")],
-    },
-    KnownOs {
-        id: "rhcos",
-        names: &[(None, "Red Hat Enterprise Linux CoreOS")],
-    },
-    KnownOs {
-        id: "centos",
-        names: &[(None, "CentOS Linux"), (Some("8"), "CentOS Stream")],
-    },
-    KnownOs {
-        id: "scos",
-        names: &[(None, "CentOS Stream CoreOS")],
-    },
-    KnownOs {
-        id: "rocky",
-        names: &[(None, "Rocky Linux")],
-    },
-    KnownOs {
-        id: "almalinux",
-        names: &[(None, "AlmaLinux")],
-    },
-    KnownOs {
-        id: "ol",
-        names: &[(None, "Oracle Linux Server")],
-    },
-    KnownOs {
-        id: "amzn",
-        names: &[(None, "Amazon Linux")],
-    },
-    KnownOs {
-        id: "debian",
-        names: &[(None, "Debian GNU/Linux")],
-    },
-    KnownOs {
-        id: "ubuntu",
-        names: &[(None, "Ubuntu")],
-    },
-    KnownOs {
-        id: "ubuntu-core",
-        names: &[(None, "Ubuntu Core")],
-    },
-    KnownOs {
-        id: "flatcar",
-        names: &[(None, "Flatcar Container Linux by Kinvolk")],
-    },
-    KnownOs {
-        id: "coreos",
-        names: &[(None, "Container Linux by CoreOS")],
-    },
+    os("fedora", &[(None, "Fedora"), (Some("35"), "Fedora Linux")]),
+    os("rhel", &[(None, "Red Hat Enterprise Linux")]),
+    os("rhcos", &[(None, "Red Hat Enterprise Linux CoreOS")]),
+    os(
+        "centos",
+        &[(None, "CentOS Linux"), (Some("8"), "CentOS Stream")],
+    ),
+    os("scos", &[(None, "CentOS Stream CoreOS")]),
+    os("rocky", &[(None, "Rocky Linux")]),
+    os("almalinux", &[(None, "AlmaLinux")]),
+    os("ol", &[(None, "Oracle Linux Server")]),
+    os("amzn", &[(None, "Amazon Linux")]),
+    os("debian", &[(None, "Debian GNU/Linux")]),
+    os("ubuntu", &[(None, "Ubuntu")]),
+    os("ubuntu-core", &[(None, "Ubuntu Core")]),
+    os("flatcar", &[(None, "Flatcar Container Linux by Kinvolk")]),
+    os("coreos", &[(None, "Container Linux by CoreOS")]),
 ];
 
 /// The os-release `VARIANT_ID`s reported as they are; any other variant is `other`: every
