@@ -4,9 +4,7 @@
 //! Input: the platform (a byte, an index into the list below), then the file's content.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use headcount_fuzz::{Input, Scratch, collect_and_check};
+use headcount_fuzz::{Input, collect_and_check};
 use headcount_report::Level;
 use libfuzzer_sys::fuzz_target;
 
@@ -28,8 +26,7 @@ const PLATFORMS: &[&str] = &[
 ];
 
 fuzz_target!(|data: &[u8]| {
-    static ROOT: OnceLock<Scratch> = OnceLock::new();
-    let root = ROOT.get_or_init(|| Scratch::new("afterburn", None));
+    let root = headcount_fuzz::root("afterburn", None, &[]);
     let mut input = Input::new(data);
     let platform = PLATFORMS[usize::from(input.byte()) % PLATFORMS.len()];
     root.write(

@@ -4,9 +4,7 @@
 //! Input: flags (bit 0: write the CoreOS file, bit 1: the bootc one), then the content.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use headcount_fuzz::{Input, Scratch, collect_and_check};
+use headcount_fuzz::{Input, collect_and_check};
 use headcount_report::Level;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,16 +12,10 @@ const COREOS: &str = "sysroot/.coreos-aleph-version.json";
 const BOOTC: &str = "sysroot/.bootc-aleph.json";
 
 fuzz_target!(|data: &[u8]| {
-    static ROOT: OnceLock<Scratch> = OnceLock::new();
-    let root = ROOT.get_or_init(|| {
-        let mut s = Scratch::new("aleph", None);
-        s.track(&[COREOS, BOOTC]);
-        s
-    });
+    let root = headcount_fuzz::root("aleph", None, &[COREOS, BOOTC]);
     let mut input = Input::new(data);
     let flags = input.byte();
     let content = input.rest();
-    root.reset();
     if flags & 1 != 0 {
         root.write(COREOS, content);
     }

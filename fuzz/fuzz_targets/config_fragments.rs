@@ -6,13 +6,11 @@
 //! proxy URL carrying a password, its host the next record), then one record per fragment.
 #![no_main]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use headcount::config::load_from_bytes;
-use headcount_fuzz::{Input, Scratch};
+use headcount_fuzz::Input;
 use headcount_report::Level;
 use libfuzzer_sys::fuzz_target;
+use std::path::PathBuf;
 
 const SECRET: &str = "S3CR3T-PW-fuzz";
 const MAX_FRAGMENTS: usize = 6;
@@ -32,8 +30,7 @@ fn toml_string(s: &str) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    static ROOT: OnceLock<Scratch> = OnceLock::new();
-    let root = ROOT.get_or_init(|| Scratch::new("config", None));
+    let root = headcount_fuzz::root("config", None, &[]);
     let mut input = Input::new(data);
     let flags = input.byte();
     let opt_out = flags & 1 != 0;

@@ -4,23 +4,19 @@
 //! Input: flags (bit 0: write etc/os-release, bit 1: usr/lib/os-release), then the content.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use headcount_fuzz::{Input, Scratch, collect_and_check};
+use headcount_fuzz::{Input, collect_and_check};
 use headcount_report::Level;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    static ROOT: OnceLock<Scratch> = OnceLock::new();
-    let root = ROOT.get_or_init(|| {
-        let mut s = Scratch::new("os-release", None);
-        s.track(&["etc/os-release", "usr/lib/os-release"]);
-        s
-    });
+    let root = headcount_fuzz::root(
+        "os-release",
+        None,
+        &["etc/os-release", "usr/lib/os-release"],
+    );
     let mut input = Input::new(data);
     let flags = input.byte();
     let content = input.rest();
-    root.reset();
     if flags & 1 != 0 {
         root.write("etc/os-release", content);
     }

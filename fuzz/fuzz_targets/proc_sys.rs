@@ -6,9 +6,7 @@
 //! keep the fixture's content.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use headcount_fuzz::{Input, Scratch, collect_and_check};
+use headcount_fuzz::{Input, collect_and_check};
 use headcount_report::Level;
 use libfuzzer_sys::fuzz_target;
 
@@ -46,13 +44,7 @@ const FILES: &[&str] = &[
 ];
 
 fuzz_target!(|data: &[u8]| {
-    static ROOT: OnceLock<Scratch> = OnceLock::new();
-    let root = ROOT.get_or_init(|| {
-        let mut s = Scratch::new("proc-sys", Some("metal-fcos-x86_64"));
-        s.track(FILES);
-        s
-    });
-    root.reset();
+    let root = headcount_fuzz::root("proc-sys", Some("metal-fcos-x86_64"), FILES);
     let mut input = Input::new(data);
     while !input.is_empty() {
         let which = usize::from(input.byte()) % FILES.len();

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use headcount_report::{Level, Window};
@@ -90,6 +91,20 @@ impl Scratch {
         }
         fs::write(&p, bytes).expect("scratch file");
     }
+}
+
+/// The scratch root of this target (each target is its own process, so one per process): made on
+/// the first input as [`Scratch::new`]`(target, from)` tracking `track`, and on every input given
+/// back its tracked files' template content, so every input starts from the same tree.
+pub fn root(target: &str, from: Option<&str>, track: &[&str]) -> &'static Scratch {
+    static ROOT: OnceLock<Scratch> = OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        let mut s = Scratch::new(target, from);
+        s.track(track);
+        s
+    });
+    root.reset();
+    root
 }
 
 fn copy_tree(from: &Path, to: &Path) {
