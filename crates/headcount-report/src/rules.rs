@@ -428,6 +428,18 @@ static TIME: Pattern = Seq(&[
 /// A small counter: 1 to 3 digits.
 static SERIAL: Pattern = Class("0-9", 1, 3);
 
+/// `.` and a date, as builds join their parts.
+static DOT_DATE: Pattern = Seq(&[Lit("."), DATE]);
+
+/// `-` and a small counter, the serial that ends a build.
+static DASH_SERIAL: Pattern = Seq(&[Lit("-"), SERIAL]);
+
+/// A number from 1 to 99 (no leading zero).
+static NUMBER_TO_99: Pattern = Seq(&[Class("1-9", 1, 1), Class("0-9", 0, 1)]);
+
+/// A number from 1 to 999 (no leading zero).
+static NUMBER_TO_999: Pattern = Seq(&[Class("1-9", 1, 1), Class("0-9", 0, 2)]);
+
 /// Build versions as the image builders of the known distributions write them:
 /// - `43.20261102.3.0`: Fedora CoreOS (release, date, stream, iteration: coreos-assembler and
 ///   fedora-coreos-config), `41.20241027.0`: Fedora's atomic desktops, IoT and bootc images
@@ -440,10 +452,8 @@ static SERIAL: Pattern = Class("0-9", 1, 3);
 /// - `stream9.20240807.0`: CentOS Stream bootc images.
 pub(crate) static BUILD_SHAPE: Pattern = Alt(&[
     Seq(&[
-        Class("1-9", 1, 1),
-        Class("0-9", 0, 2),
-        Lit("."),
-        DATE,
+        NUMBER_TO_999,
+        DOT_DATE,
         Lit("."),
         Opt(&Seq(&[Alt(&[Lit("n"), Lit("dev"), SERIAL]), Lit(".")])),
         SERIAL,
@@ -453,31 +463,18 @@ pub(crate) static BUILD_SHAPE: Pattern = Alt(&[
         Class("0-9", 2, 3),
         Lit("."),
         Class("0-9", 1, 3),
-        Lit("."),
-        DATE,
+        DOT_DATE,
         TIME,
-        Lit("-"),
-        SERIAL,
+        DASH_SERIAL,
     ]),
     Seq(&[
-        Class("1-9", 1, 1),
-        Class("0-9", 0, 1),
+        NUMBER_TO_99,
         Lit("."),
         Class("0-9", 1, 2),
-        Lit("."),
-        DATE,
-        Lit("-"),
-        SERIAL,
+        DOT_DATE,
+        DASH_SERIAL,
     ]),
-    Seq(&[
-        Lit("stream"),
-        Class("1-9", 1, 1),
-        Class("0-9", 0, 1),
-        Lit("."),
-        DATE,
-        Lit("."),
-        SERIAL,
-    ]),
+    Seq(&[Lit("stream"), NUMBER_TO_99, DOT_DATE, Lit("."), SERIAL]),
 ]);
 
 /// The longest version kept.
@@ -519,8 +516,7 @@ static AWS: Pattern = Seq(&[
                 Lit("x"),
                 Lit("z"),
             ]),
-            Class("1-9", 1, 1),
-            Class("0-9", 0, 1),
+            NUMBER_TO_99,
             Class("a-z", 0, 6),
             Opt(&Seq(&[Lit("-"), Class("a-z0-9", 1, 8)])),
         ]),
@@ -538,14 +534,9 @@ static AWS: Pattern = Seq(&[
         Lit("medium"),
         Lit("large"),
         Lit("xlarge"),
-        Seq(&[Class("1-9", 1, 1), Class("0-9", 0, 2), Lit("xlarge")]),
+        Seq(&[NUMBER_TO_999, Lit("xlarge")]),
         Lit("metal"),
-        Seq(&[
-            Lit("metal-"),
-            Class("1-9", 1, 1),
-            Class("0-9", 0, 2),
-            Lit("xl"),
-        ]),
+        Seq(&[Lit("metal-"), NUMBER_TO_999, Lit("xl")]),
     ]),
 ]);
 
@@ -652,8 +643,7 @@ static GCP: Pattern = Alt(&[
     Seq(&[
         Opt(&Seq(&[GCP_SERIES, Lit("-")])),
         Lit("custom-"),
-        Class("1-9", 1, 1),
-        Class("0-9", 0, 2),
+        NUMBER_TO_999,
         Lit("-"),
         Class("1-9", 1, 1),
         Class("0-9", 2, 6),
@@ -683,7 +673,7 @@ static ALIBABA: Pattern = Seq(&[
         Lit("medium"),
         Lit("large"),
         Lit("xlarge"),
-        Seq(&[Class("1-9", 1, 1), Class("0-9", 0, 2), Lit("xlarge")]),
+        Seq(&[NUMBER_TO_999, Lit("xlarge")]),
     ]),
 ]);
 
@@ -691,8 +681,7 @@ static ALIBABA: Pattern = Seq(&[
 /// `g7-highmem-1`, `g1-gpu-rtx6000-1`, as afterburn's provider reads them).
 static AKAMAI: Pattern = Seq(&[
     Lit("g"),
-    Class("1-9", 1, 1),
-    Class("0-9", 0, 1),
+    NUMBER_TO_99,
     Lit("-"),
     Alt(&[
         Lit("nanode"),
@@ -774,11 +763,7 @@ static ORACLE: Pattern = Seq(&[
         2,
     ),
     Lit("."),
-    Alt(&[
-        Seq(&[Class("1-9", 1, 1), Class("0-9", 0, 2)]),
-        Lit("Flex"),
-        Lit("Generic"),
-    ]),
+    Alt(&[NUMBER_TO_999, Lit("Flex"), Lit("Generic")]),
     Opt(&Lit(".Micro")),
 ]);
 
@@ -836,15 +821,14 @@ static SCALEWAY: Pattern = Alt(&[
     Seq(&[
         Alt(&[Lit("POP2"), Lit("POP2-HM"), Lit("POP2-HC"), Lit("COPARM1")]),
         Lit("-"),
-        Class("1-9", 1, 1),
-        Class("0-9", 0, 2),
+        NUMBER_TO_999,
         Lit("C-"),
         Class("1-9", 1, 1),
         Class("0-9", 0, 3),
         Lit("G"),
         Opt(&Lit("-WIN")),
     ]),
-    Seq(&[Lit("POP2-HN-"), Class("1-9", 1, 1), Class("0-9", 0, 2)]),
+    Seq(&[Lit("POP2-HN-"), NUMBER_TO_999]),
     Seq(&[
         Alt(&[
             Lit("L4"),
@@ -870,12 +854,7 @@ static SCALEWAY: Pattern = Alt(&[
         Lit("VC1M"),
         Lit("VC1L"),
     ]),
-    Seq(&[
-        Alt(&[Lit("X64-"), Lit("ARM64-")]),
-        Class("1-9", 1, 1),
-        Class("0-9", 0, 2),
-        Lit("GB"),
-    ]),
+    Seq(&[Alt(&[Lit("X64-"), Lit("ARM64-")]), NUMBER_TO_999, Lit("GB")]),
 ]);
 
 /// OpenStack: only nova's stock flavors (nova `_populate_instance_types`); any other flavor
