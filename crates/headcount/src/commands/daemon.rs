@@ -433,24 +433,33 @@ fn log_answer(
         .or(settings.endpoint.as_ref())
         .map(redact)
         .unwrap_or_default();
-    match answer.verdict {
-        Verdict::Accepted => {
-            info!(
-                message_id = MESSAGE_ID_SENT,
+    // The journal fields every answer to a report carries: its message id, then the window,
+    // period and level of the report; more fields and the message follow.
+    macro_rules! log_answer_event {
+        ($log:ident, $id:expr, $($rest:tt)+) => {
+            $log!(
+                message_id = $id,
                 headcount_window = window.as_str(),
                 headcount_period = %period,
                 headcount_level = level.as_str(),
+                $($rest)+
+            )
+        };
+    }
+    match answer.verdict {
+        Verdict::Accepted => {
+            log_answer_event!(
+                info,
+                MESSAGE_ID_SENT,
                 headcount_report = text,
                 "sent {window} report for {period} ({level}) to {url}"
             );
             Outcome::Accepted
         }
         Verdict::Refused => {
-            warn!(
-                message_id = MESSAGE_ID_REFUSED,
-                headcount_window = window.as_str(),
-                headcount_period = %period,
-                headcount_level = level.as_str(),
+            log_answer_event!(
+                warn,
+                MESSAGE_ID_REFUSED,
                 "the receiver at {url} refused the {window} report for {period} ({}); not retrying it this period",
                 answer.detail
             );
