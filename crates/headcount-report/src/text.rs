@@ -67,6 +67,45 @@ macro_rules! open_string {
     };
 }
 
+/// An open string whose rule is a shape: `other`, or a value of `shape`, at most `max_len`
+/// bytes, that looks like no identifier (with `stamp`, a date and time stamp may look like a
+/// hexadecimal run); its JSON Schema says the same.
+macro_rules! shaped_string {
+    (
+        $(#[$doc:meta])* $name:ident,
+        $(#[$new_doc:meta])* shape: $shape:expr,
+        max_len: $max_len:expr,
+        stamp: $stamp:expr
+    ) => {
+        open_string!($(#[$doc])* $name);
+
+        impl $name {
+            $(#[$new_doc])*
+            pub fn new(s: &str) -> Option<Self> {
+                (s == OTHER || fits(&$shape, s, $stamp)).then(|| Self(Cow::Owned(s.to_owned())))
+            }
+
+            /// The longest value, in bytes.
+            pub const MAX_LEN: usize = $max_len;
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                // A stamp's digits are no hexadecimal run.
+                let forbidden: Vec<Identifier> = Identifier::ALL
+                    .into_iter()
+                    .filter(|i| !$stamp || *i != Identifier::HexRun)
+                    .collect();
+                shaped_schema(&$shape, $max_len, &forbidden)
+            }
+        }
+    };
+}
+
 /// `{"type": "string", "pattern": ^(?:other|…)$, …, "allOf": [{"not": …}]}` for a shape.
 fn shaped_schema(shape: &Pattern, max_len: usize, forbidden: &[Identifier]) -> Schema {
     let pattern = format!("^(?:{OTHER}|{})$", shape.regex_anywhere());
@@ -129,64 +168,27 @@ impl JsonSchema for OsName {
     }
 }
 
-open_string!(
+shaped_string!(
     /// An os-release `VERSION_ID` in the numeric shape distributions write (`43`, `9.4`,
     /// `24.04`, `4799.0.0`), or `other`.
-    OsVersionId
+    OsVersionId,
+    /// `s` when it has a version's shape and looks like no identifier.
+    shape: VERSION_SHAPE,
+    max_len: MAX_VERSION_LEN,
+    stamp: false
 );
 
-impl OsVersionId {
-    /// `s` when it has a version's shape and looks like no identifier.
-    pub fn new(s: &str) -> Option<Self> {
-        (s == OTHER || fits(&VERSION_SHAPE, s, false)).then(|| Self(Cow::Owned(s.to_owned())))
-    }
-
-    /// The longest version, in bytes.
-    pub const MAX_LEN: usize = MAX_VERSION_LEN;
-}
-
-impl JsonSchema for OsVersionId {
-    fn schema_name() -> Cow<'static, str> {
-        "OsVersionId".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        shaped_schema(&VERSION_SHAPE, MAX_VERSION_LEN, &Identifier::ALL)
-    }
-}
-
-open_string!(
+shaped_string!(
     /// An OS build version in the shape the known distributions' image builders write
     /// (`43.20261102.3.0`, `416.94.202505211447-0`, `9.6.20250617-0`, `stream9.20240807.0`),
     /// or `other`.
-    OsBuild
-);
-
-impl OsBuild {
+    OsBuild,
     /// `s` when it has a build's shape and looks like no identifier (its date and time stamp
     /// aside).
-    pub fn new(s: &str) -> Option<Self> {
-        (s == OTHER || fits(&BUILD_SHAPE, s, true)).then(|| Self(Cow::Owned(s.to_owned())))
-    }
-
-    /// The longest build, in bytes.
-    pub const MAX_LEN: usize = MAX_BUILD_LEN;
-}
-
-impl JsonSchema for OsBuild {
-    fn schema_name() -> Cow<'static, str> {
-        "OsBuild".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        // A build's own shape holds no hexadecimal run but its date and time stamp.
-        let forbidden: Vec<Identifier> = Identifier::ALL
-            .into_iter()
-            .filter(|i| *i != Identifier::HexRun)
-            .collect();
-        shaped_schema(&BUILD_SHAPE, MAX_BUILD_LEN, &forbidden)
-    }
-}
+    shape: BUILD_SHAPE,
+    max_len: MAX_BUILD_LEN,
+    stamp: true
+);
 
 open_string!(
     /// A cloud instance or machine type in its provider's documented names (`m5.large`,
