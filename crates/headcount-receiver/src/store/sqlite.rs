@@ -219,8 +219,7 @@ fn retain(conn: &Connection, oldest: Period) -> Result<u64, rusqlite::Error> {
 }
 
 pub(super) fn read(path: &Path, window: Window, period: Period) -> Result<Vec<Count>, StoreError> {
-    let e = err(path);
-    let conn = open_read(path)?;
+    let (conn, e) = open_read(path)?;
     let mut stmt = conn
         .prepare(
             "SELECT field, value, count FROM counts WHERE time_window = ?1 AND period = ?2
@@ -239,8 +238,11 @@ pub(super) fn read(path: &Path, window: Window, period: Period) -> Result<Vec<Co
     rows.collect::<Result<Vec<_>, _>>().map_err(&e)
 }
 
-/// Read-only: reading must never create a database or take the writer's lock.
-fn open_read(path: &Path) -> Result<Connection, StoreError> {
+/// Read-only: reading must never create a database or take the writer's lock. With the
+/// connection, what turns its errors into ones that name the file.
+fn open_read(
+    path: &Path,
+) -> Result<(Connection, impl Fn(rusqlite::Error) -> StoreError + '_), StoreError> {
     let e = err(path);
     let conn = Connection::open_with_flags(
         path,
@@ -248,7 +250,7 @@ fn open_read(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(&e)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(&e)?;
-    Ok(conn)
+    Ok((conn, e))
 }
 
 fn parse_period(window: Window, s: &str) -> rusqlite::Result<Period> {
@@ -362,8 +364,7 @@ pub(super) fn release(
     window: Window,
     period: Period,
 ) -> Result<Option<Release>, StoreError> {
-    let e = err(path);
-    let conn = open_read(path)?;
+    let (conn, e) = open_read(path)?;
     let p = period.to_string();
     let head = conn
         .query_row(
@@ -405,8 +406,7 @@ pub(super) fn release(
 }
 
 pub(super) fn latest(path: &Path, window: Window) -> Result<Option<Period>, StoreError> {
-    let e = err(path);
-    let conn = open_read(path)?;
+    let (conn, e) = open_read(path)?;
     // Periods of one window are fixed-width text, so text order is time order.
     conn.query_row(
         "SELECT max(period) FROM releases WHERE time_window = ?1",
@@ -426,8 +426,7 @@ pub(super) fn series(
     from: Period,
     to: Period,
 ) -> Result<Vec<SeriesPoint>, StoreError> {
-    let e = err(path);
-    let conn = open_read(path)?;
+    let (conn, e) = open_read(path)?;
     let mut stmt = conn
         .prepare(&format!(
             "SELECT r.period, r.reports, f.other, f.vals, {} FROM releases r
