@@ -1,6 +1,6 @@
 //! headcount-receiver: validates headcount reports and keeps counts, never records.
 //!
-//! Data flows one way: `POST /v1/report` ([`http`]) -> validate -> counter keys ([`fields`]) ->
+//! Data flows one way: `POST /v1/report` ([`http`]) -> validate -> counter keys ([`counters`]) ->
 //! group commit ([`store`]) -> a period closes ([`periods`]) -> its public table is released
 //! once, differentially private ([`release`], [`dp`]) -> the views read released tables only
 //! (`/v1/counts`, `/v1/series`: [`views`]; [`publish`]; the page at `/` that charts them:

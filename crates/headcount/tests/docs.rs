@@ -350,3 +350,66 @@ fn the_proxy_row_names_every_proxy_scheme() {
         assert!(row.contains(&format!("`{scheme}://`")), "{scheme}: {row}");
     }
 }
+
+/// architecture.md names modules, paths and pages: each one exists, so the map cannot drift from
+/// the tree.
+#[test]
+fn the_architecture_page_names_only_what_exists() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let page = include_str!("../../../docs/development/architecture.md");
+    let mut checked = 0;
+    // Relative links, from the page's folder.
+    for link in page.split("](").skip(1) {
+        let target: String = link.chars().take_while(|c| *c != ')').collect();
+        if target.starts_with("http") {
+            continue;
+        }
+        let path = repo.join("docs/development").join(&target);
+        assert!(path.exists(), "architecture.md links to missing {target}");
+        checked += 1;
+    }
+    // Modules in each crate's table, under the heading that names the crate's `src`.
+    let mut src: Option<std::path::PathBuf> = None;
+    for line in page.lines() {
+        if line.starts_with('#') {
+            src = line
+                .split('`')
+                .nth(1)
+                .filter(|p| p.starts_with("crates/"))
+                .map(|p| repo.join(p));
+        }
+        let backticked = line.split('`').skip(1).step_by(2);
+        for name in backticked {
+            if name.starts_with("crates/") || name.starts_with("tests/") {
+                let path = name.split_whitespace().next().unwrap_or(name);
+                assert!(
+                    repo.join(path).exists(),
+                    "architecture.md names missing {path}"
+                );
+                checked += 1;
+            } else if let Some(src) = &src
+                && line.starts_with("| `")
+                && (name.ends_with(".rs") || name.ends_with('/'))
+            {
+                assert!(
+                    exists_below(src, name),
+                    "architecture.md names missing {}/{name}",
+                    src.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} names checked");
+}
+
+/// Whether `name` (a file, or a folder ending in `/`) is `dir` itself's child or lies below it.
+fn exists_below(dir: &std::path::Path, name: &str) -> bool {
+    if dir.join(name).exists() {
+        return true;
+    }
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .any(|p| p.is_dir() && exists_below(&p, name))
+}
