@@ -22,6 +22,6 @@ fuzz_target!(|data: &[u8]| {
         vec!["os.version_id".to_owned(), "platform.id".to_owned()],
         vec!["arch".to_owned(), "hardware.memory".to_owned()],
     ];
-    let keys = headcount_receiver::fields::keys(&report, &crosstabs);
+    let keys = headcount_receiver::counters::keys(&report, &crosstabs);
     assert!(!keys.is_empty());
 });

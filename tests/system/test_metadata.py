@@ -217,7 +217,7 @@ def test_identifiers_in_the_answer_reach_neither_report_nor_log(tmp_path):
     assert len(result["reports"]) == 2, daemon["stderr"]
     assert len(result["metadata_requests"]) == 1
     for body in result["reports"]:
-        assert json.loads(body)["platform"] == {"id": "gcp"}
+        assert json.loads(body)["platform"] == {"id": "gcp", "instance_type": "other"}
     # Not in a report, not in the daemon's log, even at debug.
     for part in ("408213637716", "fcos-worker-2", "my-project-1234"):
         assert part not in daemon["stderr"]
