@@ -150,16 +150,9 @@ impl std::fmt::Display for InstanceTypeSource {
     }
 }
 
-/// The one rule an instance type passes, whatever its source: the contract's rule of the
-/// platform, its provider's documented names, else `other` (on gcp the metadata service's
-/// `projects/<number>/machineTypes/` is cut first: the project number identifies the owner).
-pub fn accept(platform: PlatformId, raw: &str) -> Option<InstanceType> {
-    InstanceType::for_platform(platform, raw)
-}
-
 /// Whether `raw` is one of `platform`'s documented instance type names.
 fn is_named(platform: PlatformId, raw: &str) -> bool {
-    accept(platform, raw).is_some_and(|t| !t.is_other())
+    InstanceType::for_platform(platform, raw).is_some_and(|t| !t.is_other())
 }
 
 /// Reads the detected platform's instance type and nothing else.
@@ -186,7 +179,8 @@ pub(crate) fn collect(ctx: &Context, report: &mut Report) {
     } else {
         return;
     };
-    platform.instance_type = accept(id, &raw);
+    // One rule whatever the source: the contract's names of the platform, else other.
+    platform.instance_type = InstanceType::for_platform(id, &raw);
     match &platform.instance_type {
         Some(t) if t.is_other() => {
             // The value itself is not logged: it broke the rule meant to keep labels out.
@@ -303,11 +297,16 @@ mod tests {
     fn aws_types_and_azure_sizes_are_kept_and_identifiers_are_other() {
         for (platform, good, bad) in FORMS {
             for ok in *good {
-                assert_eq!(accept(*platform, ok).unwrap().as_str(), *ok);
+                assert_eq!(
+                    InstanceType::for_platform(*platform, ok).unwrap().as_str(),
+                    *ok
+                );
             }
             for bad in *bad {
                 assert!(
-                    accept(*platform, bad).unwrap().is_other(),
+                    InstanceType::for_platform(*platform, bad)
+                        .unwrap()
+                        .is_other(),
                     "{platform} {bad:?}"
                 );
             }
@@ -318,7 +317,9 @@ mod tests {
     fn gcp_types_are_cut_from_their_path_on_gcp_only() {
         let full = "projects/408213637716/machineTypes/n2d-standard-4";
         assert_eq!(
-            accept(PlatformId::Gcp, full).unwrap().as_str(),
+            InstanceType::for_platform(PlatformId::Gcp, full)
+                .unwrap()
+                .as_str(),
             "n2d-standard-4"
         );
         for ok in [
@@ -328,8 +329,18 @@ mod tests {
             "ct5lp-hightpu-4t",
         ] {
             let path = format!("projects/1/machineTypes/{ok}");
-            assert_eq!(accept(PlatformId::Gcp, &path).unwrap().as_str(), ok);
-            assert_eq!(accept(PlatformId::Gcp, ok).unwrap().as_str(), ok);
+            assert_eq!(
+                InstanceType::for_platform(PlatformId::Gcp, &path)
+                    .unwrap()
+                    .as_str(),
+                ok
+            );
+            assert_eq!(
+                InstanceType::for_platform(PlatformId::Gcp, ok)
+                    .unwrap()
+                    .as_str(),
+                ok
+            );
         }
         for bad in [
             "projects/my-project/machineTypes/n2d-standard-4",
@@ -340,12 +351,23 @@ mod tests {
             "projects/1/machineTypes/10.128.0.5",
             "projects/1/machineTypes/n2d",
         ] {
-            assert!(accept(PlatformId::Gcp, bad).unwrap().is_other(), "{bad:?}");
+            assert!(
+                InstanceType::for_platform(PlatformId::Gcp, bad)
+                    .unwrap()
+                    .is_other(),
+                "{bad:?}"
+            );
         }
         // Elsewhere a path is no type: nothing is cut, and it is not one of the platform's names.
-        assert!(accept(PlatformId::Openstack, full).unwrap().is_other());
+        assert!(
+            InstanceType::for_platform(PlatformId::Openstack, full)
+                .unwrap()
+                .is_other()
+        );
         assert_eq!(
-            accept(PlatformId::Openstack, "m1.small").unwrap().as_str(),
+            InstanceType::for_platform(PlatformId::Openstack, "m1.small")
+                .unwrap()
+                .as_str(),
             "m1.small"
         );
     }
