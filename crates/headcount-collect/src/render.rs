@@ -137,7 +137,7 @@ fn open_field_rules() -> String {
         out,
         "### `os.id`, `os.variant_id`\n\n\
          A known os-release name, else `other`. The known IDs: {}. The known variants: {}. \
-         Either field takes a name of either list. Each known ID also has the os-release `NAME` \
+         `os.id` takes a known ID, `os.variant_id` a name of either list. Each known ID also has the os-release `NAME` \
          its versions write, which reports never carry: a receiver puts it in \
          [countme totals](countme.md#how-each-column-is-filled). A distribution adds its own (a derivative's \
          `ID` or `VARIANT_ID`) in its vendor fragment with `[collecting] known_os_names`, and \

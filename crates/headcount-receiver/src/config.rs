@@ -480,9 +480,9 @@ fn countme_spelling(raw: RawCountme, known: &Rules, problems: &mut Vec<String>) 
                 r.id,
                 OsName::MAX_LEN
             ));
-        } else if !known.is_known_os_name(&r.id) {
+        } else if !known.is_known_os_id(&r.id) {
             problems.push(format!(
-                "{key}.id: {:?} is not a known os-release name, so reports carry it as other; \
+                "{key}.id: {:?} is not a known os-release ID, so reports carry it as other; \
                  add it to [counts] known_os_names (and the daemons' [collecting] \
                  known_os_names)",
                 r.id
@@ -838,7 +838,7 @@ os_arch = { sparc = "sparc", x86_64 = "x86-64" }
                 "countme.os_names[1].name: \"\" is not a NAME",
                 "countme.os_names[2].from_version: \"rawhide\" is not a VERSION_ID starting with a digit",
                 "countme.os_names[4]: repeats the id \"twice\"",
-                "countme.os_names[5].id: \"myos\" is not a known os-release name, so reports carry \
+                "countme.os_names[5].id: \"myos\" is not a known os-release ID, so reports carry \
              it as other; add it to [counts] known_os_names",
                 "countme.os_arch.sparc: not an architecture of the report; known: x86_64, aarch64",
                 "countme.os_arch.x86_64: \"x86-64\" is not 1 to 32 of a-z, 0-9 and _",

@@ -1090,9 +1090,24 @@ impl Rules {
         is_builtin_os_name(name) || self.extra_os_names.iter().any(|n| n == name)
     }
 
+    /// Whether `id` is a known os-release `ID`: a built-in one or an addition (a variant name
+    /// such as `iot` is no `ID`).
+    pub fn is_known_os_id(&self, id: &str) -> bool {
+        KNOWN_OS_IDS.iter().any(|o| o.id == id) || self.extra_os_names.iter().any(|n| n == id)
+    }
+
     /// An os-release `ID` or `VARIANT_ID` as reported: itself when known, else `other`.
     pub fn os_name(&self, raw: &str) -> crate::OsName {
         if self.is_known_os_name(raw) {
+            crate::OsName::from_rule(raw)
+        } else {
+            crate::OsName::other()
+        }
+    }
+
+    /// An os-release `ID` as reported: itself when it is a known `ID`, else `other`.
+    fn os_id(&self, raw: &str) -> crate::OsName {
+        if self.is_known_os_id(raw) {
             crate::OsName::from_rule(raw)
         } else {
             crate::OsName::other()
@@ -1109,7 +1124,7 @@ impl Rules {
         version_id: Option<&str>,
         build: Option<&str>,
     ) -> crate::Os {
-        let id = id.map(|v| self.os_name(v));
+        let id = id.map(|v| self.os_id(v));
         let known = id.as_ref().is_some_and(|i| !i.is_other());
         crate::Os {
             variant_id: variant_id.map(|v| self.os_name(v)),
@@ -1136,7 +1151,7 @@ impl Rules {
     pub fn conform(&self, report: &mut crate::Report) {
         if let Some(os) = report.os.as_mut() {
             if let Some(id) = os.id.as_mut() {
-                *id = self.os_name(id.as_str());
+                *id = self.os_id(id.as_str());
             }
             if let Some(v) = os.variant_id.as_mut() {
                 *v = self.os_name(v.as_str());
@@ -1584,6 +1599,19 @@ mod tests {
         let r = Rules::with_os_names(&["acme", "fedora", "acme"]).unwrap();
         assert_eq!(r.extra_os_names(), ["acme"]);
         assert!(r.is_known_os_name("acme") && r.is_known_os_name("coreos"));
+        // A variant name is no ID: as an ID it is other, and its version is left out.
+        assert!(r.is_known_os_id("acme") && !r.is_known_os_id("iot"));
+        let os = r.os(Some("iot"), Some("iot"), Some("43"), None);
+        assert!(os.id.as_ref().is_some_and(|i| i.is_other()));
+        assert_eq!(os.variant_id.as_ref().map(|v| v.as_str()), Some("iot"));
+        assert_eq!(os.version_id, None);
+        let mut report: crate::Report = serde_json::from_str(
+            r#"{"schema":1,"window":"daily","period":"2026-11-23","level":"minimal","os":{"id":"silverblue","version_id":"43"}}"#,
+        )
+        .unwrap();
+        r.conform(&mut report);
+        let os = report.os.unwrap();
+        assert!(os.id.is_some_and(|i| i.is_other()) && os.version_id.is_none());
         let errors = Rules::with_os_names(&[
             "Acme",
             "other",

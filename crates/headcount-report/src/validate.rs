@@ -294,7 +294,7 @@ mod tests {
         });
         // The longest values the rules let through.
         r.os = Some(Os {
-            id: OsName::new("miraclewm-atomic"),
+            id: OsName::new("ubuntu-core"),
             variant_id: OsName::new("miraclewm-atomic"),
             version_id: OsVersionId::new("9999.9999.9999"),
             build: OsBuild::new("9999.999.202303221220-999"),
