@@ -241,13 +241,10 @@ pub fn build_collection(
         }
         (collector.collect)(&ctx, &mut report);
     }
-    let has_type = report
-        .platform
-        .as_ref()
-        .is_some_and(|p| p.instance_type.is_some());
     Some(Collection {
         report,
-        instance_type_source: ctx.instance_type_source.get().copied().filter(|_| has_type),
+        // Noted only when the collector set a type.
+        instance_type_source: ctx.instance_type_source.get().copied(),
         metadata_not_asked: ctx.metadata_not_asked.get().copied(),
     })
 }

@@ -56,7 +56,11 @@ fn level_shows_the_level_its_source_and_what_it_sends() {
         .join("usr/lib/headcount/config.d/10-defaults.toml");
     assert!(text.starts_with("level:    minimal\n"), "{text}");
     has(&text, &format!("set by:   {}:2\n", vendor.display()));
-    has(&text, "to counts.example.org, from the collectors os,");
+    has(
+        &text,
+        "one report per period of the daily and monthly windows to counts.example.org, \
+         from the collectors os,",
+    );
     assert!(
         !text.contains("hardware"),
         "full's collectors at minimal: {text}"
@@ -77,6 +81,20 @@ fn level_shows_the_level_its_source_and_what_it_sends() {
     assert!(text.starts_with("level:    off\n"), "{text}");
     has(&text, &format!("set by:   {pinger}"));
     has(&text, "sends:    nothing");
+}
+
+#[test]
+fn level_names_the_windows_the_vendor_configured() {
+    let root = vendor_root();
+    root.write(
+        "usr/lib/headcount/config.d/20-weekly.toml",
+        "[reporting]\nwindows = [\"daily\", \"weekly\", \"monthly\"]\n",
+    );
+    let text = stdout(&root.cli(&["level"]));
+    has(
+        &text,
+        "one report per period of the daily, weekly and monthly windows to",
+    );
 }
 
 #[test]

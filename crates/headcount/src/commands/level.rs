@@ -160,8 +160,9 @@ pub fn show(loaded: &Loaded) -> String {
                 .map(|(name, _)| name)
                 .collect();
             format!(
-                "one report per UTC day and one per UTC month to {}, from the collectors {} \
+                "one report per period of the {} windows to {}, from the collectors {} \
                  (`headcount preview` shows the exact report)",
+                s.windows,
                 endpoint.host_str().unwrap_or_default(),
                 collectors.join(", ")
             )
