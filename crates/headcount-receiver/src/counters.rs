@@ -146,14 +146,11 @@ impl Counters {
             text.push_str(&value);
             keys.push((Cow::Owned(crosstab_field(tab)), start..text.len()));
         }
-        for tab in crate::countme::builtin_crosstabs(report.window) {
+        for (field, tab) in crate::countme::builtin_crosstabs(report.window) {
             let value = combination(&mut tab.iter().copied(), &keys, &text);
             let start = text.len();
             text.push_str(&value);
-            keys.push((
-                Cow::Owned(tab.join(&CROSSTAB_SEPARATOR.to_string())),
-                start..text.len(),
-            ));
+            keys.push((Cow::Borrowed(*field), start..text.len()));
         }
         Counters {
             window: report.window,

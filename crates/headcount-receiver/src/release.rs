@@ -216,7 +216,7 @@ pub fn published_fields(settings: &Settings, window: Window) -> Vec<String> {
     out.extend(
         crate::countme::builtin_crosstabs(window)
             .iter()
-            .map(|t| t.join(&CROSSTAB_SEPARATOR.to_string())),
+            .map(|(field, _)| (*field).to_owned()),
     );
     out.sort();
     out

@@ -24,13 +24,16 @@ pub const TUPLE: [&str; 5] = [
 /// The counter field of the built-in cross-tabulation (the [`TUPLE`] joined by `|`).
 pub const FIELD: &str = "os.id|os.version_id|os.variant_id|arch|age_bucket";
 
+/// A built-in cross-tabulation: its counter field, and the report fields it joins.
+pub type Builtin = (&'static str, &'static [&'static str]);
+
 /// The cross-tabulations every report of `window` has besides the configured ones: the countme
 /// tuple for the weekly window, none for the others. It is exempt from the limit of 4 fields of
 /// configured ones: its five fields are coarse (few values each), and its combinations are what
 /// Fedora already publishes for every DNF system.
-pub fn builtin_crosstabs(window: Window) -> &'static [&'static [&'static str]] {
+pub fn builtin_crosstabs(window: Window) -> &'static [Builtin] {
     match window {
-        Window::Weekly => &[&TUPLE],
+        Window::Weekly => &[(FIELD, &TUPLE)],
         Window::Daily | Window::Monthly => &[],
     }
 }
@@ -49,7 +52,7 @@ mod tests {
     fn the_tuple_is_made_of_report_fields_and_named_by_them() {
         assert!(TUPLE.iter().all(|f| is_known_field(f)));
         assert_eq!(TUPLE.join(&CROSSTAB_SEPARATOR.to_string()), FIELD);
-        assert_eq!(builtin_crosstabs(Window::Weekly), [&TUPLE[..]]);
+        assert_eq!(builtin_crosstabs(Window::Weekly), [(FIELD, &TUPLE[..])]);
         assert!(builtin_crosstabs(Window::Daily).is_empty());
         assert!(builtin_crosstabs(Window::Monthly).is_empty());
     }
