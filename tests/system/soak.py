@@ -262,6 +262,8 @@ def soak(seconds, workdir, seed=None):
     }
     assert not lost, f"acknowledged reports not counted: {lost}"
     assert not load.unexpected, f"unexpected answers: {result['unexpected']}"
+    # Every request, honest or malformed, gets an answer: a reset or a cut instead is a failure.
+    assert not load.errors, f"requests that got no answer: {dict(load.errors)}"
     assert sum(load.acked.values()) > 0
     assert load.slow_cut, "no slow client was ever cut"
     assert max(load.slow_cut) < REQUEST_TIMEOUT_SECS + 3, f"slow clients held: {result}"
